@@ -1,0 +1,1 @@
+"""Built-in sub-commands; each module exposes a click ``command`` added by the builtin_commands plugin."""

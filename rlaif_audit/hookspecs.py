@@ -1,0 +1,127 @@
+"""The whole hook contract between rlaif-audit and its plugins.
+
+Registration hooks receive a ``register`` callback so the host owns duplicate
+handling. Loop hooks come in before/after pairs or as observers; an
+implementation may accept fewer arguments than its spec, so specs can grow
+without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from pluggy import HookimplMarker, HookspecMarker
+
+if TYPE_CHECKING:
+    import click
+
+    from rlaif_audit.types import AuditorClass, EvaluatorClass, ReportFormatClass
+
+hookspec = HookspecMarker("rlaif_audit")
+hookimpl = HookimplMarker("rlaif_audit")
+
+
+@hookspec
+def register_evaluators(register: Callable[[EvaluatorClass], None]) -> None:
+    """Register AI evaluators (judges) by calling ``register(EvaluatorSubclass)``.
+
+    :param register: takes a subclass of :class:`rlaif_audit.evaluators.Evaluator`
+        with ``name``, ``description`` and ``options`` class attributes.
+    """
+
+
+@hookspec
+def register_auditors(register: Callable[[AuditorClass], None]) -> None:
+    """Register auditors that measure an evaluator by calling ``register(AuditorSubclass)``.
+
+    :param register: takes a subclass of :class:`rlaif_audit.auditing.Auditor`.
+    """
+
+
+@hookspec
+def register_report_formats(register: Callable[[ReportFormatClass], None]) -> None:
+    """Register report writers (json, md, html, ...) by calling ``register(ReportFormatSubclass)``.
+
+    :param register: takes a subclass of :class:`rlaif_audit.reporting.ReportFormat`.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``rlaif-audit`` click group.
+
+    :param cli: the top-level click group; call ``cli.command()`` or ``cli.add_command``.
+    """
+
+
+@hookspec
+def on_stage_start(run: Any, generation: int, stage: str) -> None:
+    """Called before a loop stage (generate, label, reward_model, policy, audit) starts.
+
+    :param run: the :class:`rlaif_audit.loop.Run` in progress (config, folder, manifest).
+    :param generation: 0-based generation index.
+    :param stage: the stage name.
+    """
+
+
+@hookspec
+def on_stage_end(run: Any, generation: int, stage: str, stats: dict[str, Any]) -> None:
+    """Called after a loop stage completed and its completion marker was written.
+
+    :param run: the run in progress.
+    :param generation: 0-based generation index.
+    :param stage: the stage name.
+    :param stats: wall time, peak memory and stage outputs.
+    """
+
+
+@hookspec
+def on_candidates(run: Any, generation: int, candidates: list[dict[str, Any]]) -> None:
+    """Observe the policy's sampled candidate responses of one generation.
+
+    :param run: the run in progress.
+    :param generation: 0-based generation index.
+    :param candidates: rows with ``prompt_id``, ``prompt``, ``candidate_id``, ``text``.
+    """
+
+
+@hookspec
+def on_judgments(run: Any, generation: int, judgments: list[dict[str, Any]]) -> None:
+    """Observe the evaluator's judgments of one generation (both orders of each pair).
+
+    :param run: the run in progress.
+    :param generation: 0-based generation index.
+    :param judgments: judgment records as written to ``judgments.jsonl``.
+    """
+
+
+@hookspec
+def on_reward_model(run: Any, generation: int, path: str, metrics: dict[str, Any]) -> None:
+    """Observe a trained reward model once it is saved.
+
+    :param run: the run in progress.
+    :param generation: 0-based generation index.
+    :param path: folder of the saved reward model (safetensors).
+    :param metrics: held-out accuracy against AI (and human) labels.
+    """
+
+
+@hookspec
+def on_policy_log(run: Any, generation: int, step: int, logs: dict[str, float]) -> None:
+    """Observe the RL trainer's log at each logging step (reward, KL, length, ...).
+
+    :param run: the run in progress.
+    :param generation: 0-based generation index.
+    :param step: global optimiser step.
+    :param logs: the trainer's logged values.
+    """
+
+
+@hookspec
+def on_generation_end(run: Any, generation: int, report: dict[str, Any]) -> None:
+    """Called when a generation's checkpoints and audit report are saved.
+
+    :param run: the run in progress.
+    :param generation: 0-based generation index.
+    :param report: the generation's report (as written to report.json).
+    """
