@@ -107,3 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     group.main(args=argv, prog_name="rlaif-audit")
+
+
+if __name__ == "__main__":
+    main()
