@@ -23,11 +23,10 @@ REVIEW_QUEUE_FILE = "review_queue.jsonl"
 TRACEBACK_FRAMES = 4
 # The numbers a reviewer reads first: (auditor, metric) in order; an auditor missing here shows its first metric.
 HEADLINE_METRICS: dict[str, tuple[str, ...]] = {
-    "agreement": ("accuracy_without_ties", "agreement_without_ties", "accuracy", "cohen_kappa",
-                  "fraction_of_human_ceiling"),
+    "agreement": ("accuracy_without_ties", "cohen_kappa", "ceiling_fraction"),
     "position": ("consistent", "first_slot_preference", "conflict_rate"),
     "calibration": ("ece_equal_width", "ece_equal_mass", "brier"),
-    "length": ("p_prefer_longer_excess", "length_bias", "p_prefer_longer"),
+    "length": ("longer_excess", "length_coef"),
 }
 HEADLINE_PER_AUDITOR = 2
 UNHASHED_CONFIG = ("command", "output", "title")  # settings that do not change a number

@@ -374,3 +374,21 @@ def test_writing_one_report_to_two_folders_records_each_failure_once(test_pm, tm
         assert len(on_disk["report_errors"]) == 1
     assert "## Run" in (tmp_path / "policy" / "report.md").read_text()
     assert 'id="run"' in (tmp_path / "policy" / "report.html").read_text()
+
+
+def test_headline_names_metrics_the_auditors_really_produce(pm):
+    from rlaif_audit.audit_context import build_context
+    from rlaif_audit.default_plugins.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
+    from rlaif_audit.report import HEADLINE_METRICS
+
+    pairs, labels = make_synthetic_pairs(300, seed=5, n_annotators=3)
+    frame, _ = synthetic_frames(300, seed=5, n_annotators=3)
+    judgments = synthetic_judgments(frame, {"position_bias": 0.5}, evaluator_id="syn")
+    ctx = build_context(judgments, pairs, labels, n_bootstrap=100)
+    report = build_report(ctx, run_auditors(ctx, pm), pairs=pairs, config={}, data_source="synthetic",
+                          data_hash="h")
+    for auditor, names in HEADLINE_METRICS.items():
+        produced = report["auditors"][auditor]["metrics"]
+        missing = [name for name in names if name not in produced]
+        assert not missing, f"headline names {missing} that auditor '{auditor}' does not produce"
+    assert len(report["headline"]) >= len(HEADLINE_METRICS)
