@@ -5,13 +5,14 @@ from __future__ import annotations
 import operator
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
 from rlaif_audit.errors import InputError
+from rlaif_audit.external import Imported
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,19 +107,6 @@ def parse_gates(gates: Sequence[str], fail_under: Sequence[str]) -> list[Gate]:
 # ------------------------------------------------------------------------------------------------------ inputs
 
 
-@dataclass
-class AuditInputs:
-    """What one audit reads: the judged pairs, the judgments, the human labels, and their provenance."""
-
-    pairs: list[PreferencePair]
-    judgments: pd.DataFrame
-    labels: list[HumanLabel]
-    format: str
-    source: str
-    data_hash: str
-    warnings: list[str] = field(default_factory=list)
-
-
 def resolve_format(path: str, fmt: str) -> str:
     """The judgments file's format: ``fmt`` unless it is ``auto``; an error when it is not judgments."""
     from rlaif_audit.external import detect_format
@@ -183,7 +171,7 @@ def order_warnings(judgments: pd.DataFrame) -> list[str]:
             "position-debiased preference is undefined"]
 
 
-def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: str | None) -> AuditInputs:
+def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
     from rlaif_audit.judgments import read_judgments
     from rlaif_audit.readers import read_pairs
 
@@ -197,11 +185,11 @@ def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: 
     judged = set(judgments["pair_id"].astype(str))
     pairs = [pair for pair in pair_set.pairs if pair.id in judged]
     labels = [label for label in pair_set.labels if label.pair_id in judged]
-    return AuditInputs(pairs, judgments, labels, "rlaif", pair_set.source, pair_set.data_hash,
+    return Imported(pairs, judgments, labels, "rlaif", pair_set.source, pair_set.data_hash,
                        list(pair_set.warnings) + order_warnings(judgments))
 
 
-def load_inputs(path: str, fmt: str, data: str | None, seed: int, split: str, data_dir: str | None) -> AuditInputs:
+def load_inputs(path: str, fmt: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
     """Read the judgments in any supported format with their pairs and labels, validated."""
     from rlaif_audit.external import read_external
 
@@ -209,8 +197,8 @@ def load_inputs(path: str, fmt: str, data: str | None, seed: int, split: str, da
         inputs = _rlaif_inputs(path, data, seed, split, data_dir)
     else:
         imported = read_external(path, fmt, data)
-        inputs = AuditInputs(imported.pairs, imported.judgments, imported.labels, fmt, imported.source,
-                             imported.data_hash, imported.warnings + _one_order_note(fmt, imported.judgments))
+        inputs = Imported(imported.pairs, imported.judgments, imported.labels, fmt, imported.source,
+                          imported.data_hash, imported.warnings + _one_order_note(fmt, imported.judgments))
     inputs.judgments.attrs["path"] = path  # later validation errors name the file
     return inputs
 
@@ -222,7 +210,7 @@ def _one_order_note(fmt: str, judgments: pd.DataFrame) -> list[str]:
     return order_warnings(judgments)
 
 
-def apply_human(inputs: AuditInputs, human: str) -> None:
+def apply_human(inputs: Imported, human: str) -> None:
     """Replace the labels with those of ``--human`` (rlaif, FastChat or AlpacaEval format) for the judged pairs."""
     from rlaif_audit.external import read_external_human
 
@@ -238,8 +226,8 @@ def apply_human(inputs: AuditInputs, human: str) -> None:
     inputs.warnings += warnings
 
 
-def load_compare(path: str, fmt: str, main: AuditInputs, data: str | None, seed: int, split: str,
-                 data_dir: str | None) -> AuditInputs:
+def load_compare(path: str, fmt: str, main: Imported, data: str | None, seed: int, split: str,
+                 data_dir: str | None) -> Imported:
     """The second evaluator's judgments (``--compare``), on the same pairs as the main ones."""
     compare_fmt = resolve_format(path, fmt if fmt != "auto" else "auto")
     other = load_inputs(path, compare_fmt, data, seed, split, data_dir)
@@ -270,7 +258,7 @@ def parse_auditor_names(text: str | None, pm: Any) -> list[str] | None:
     return names
 
 
-def make_context(inputs: AuditInputs, seed: int, n_bootstrap: int, options: dict[str, Any]) -> Any:
+def make_context(inputs: Imported, seed: int, n_bootstrap: int, options: dict[str, Any]) -> Any:
     """The AuditContext of one judgments file."""
     from rlaif_audit.audit_context import build_context
 
@@ -391,7 +379,7 @@ def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None,
     return config
 
 
-def _compare_info(path: str, other: AuditInputs) -> dict[str, Any]:
+def _compare_info(path: str, other: Imported) -> dict[str, Any]:
     from rlaif_audit.external import file_hash
     from rlaif_audit.report import evaluator_section
 
