@@ -1,0 +1,152 @@
+"""Stage 5, audit and save: policy vs reference samples, the evaluator and policy-side audits, reports, model cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from rlaif_audit.default_plugins.auditor_policy import POLICY_OPTION
+from rlaif_audit.loop.generate import PAIRS, load_policy, read_jsonl, read_pairs_file, sample_responses, write_jsonl
+from rlaif_audit.loop.label import JUDGMENTS, debiased_preferences, judge_pairs, make_evaluator
+from rlaif_audit.loop.policy import POLICY, POLICY_LOG, read_log
+from rlaif_audit.loop.prompts import messages, run_prompts
+from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, score
+from rlaif_audit.types import PreferencePair
+
+if TYPE_CHECKING:
+    from rlaif_audit.loop.run import Run
+
+AUDIT = "audit"
+SAMPLES = "samples.jsonl"
+POLICY_SAMPLES = "policy_samples.jsonl"
+
+
+def _sample(run: Run, generation: int, model: Any, tokenizer: Any,
+            prompts: list[dict[str, Any]]) -> list[list[list[int]]]:
+    config = run.config
+    return sample_responses(model, tokenizer, [p["prompt"] for p in prompts], config.audit_samples,
+                            temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
+                            batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"))
+
+
+def draw_samples(run: Run, generation: int, policy: tuple[Any, Any],
+                 reference: tuple[Any, Any]) -> list[dict[str, Any]]:
+    """audit_samples responses per held-out prompt from the tuned and the reference policy (same seeds)."""
+    path = run.gen_dir(generation) / AUDIT / SAMPLES
+    if path.exists():
+        return read_jsonl(path)
+    prompts = run_prompts(run, "eval")
+    tokenizer, limit = policy[1], run.config.max_new_tokens
+    rows = []
+    for prompt, mine_group, theirs_group in zip(prompts, _sample(run, generation, *policy, prompts),
+                                                _sample(run, generation, *reference, prompts)):
+        for index, (mine, theirs) in enumerate(zip(mine_group, theirs_group)):
+            rows.append({"prompt_id": prompt["id"], "prompt": prompt["prompt"], "sample": index,
+                         "policy_text": tokenizer.decode(mine, skip_special_tokens=True).strip(),
+                         "reference_text": tokenizer.decode(theirs, skip_special_tokens=True).strip(),
+                         "policy_ids": mine, "reference_ids": theirs,
+                         "policy_tokens": len(mine), "reference_tokens": len(theirs),
+                         "policy_truncated": len(mine) == limit, "reference_truncated": len(theirs) == limit})
+    write_jsonl(path, rows)
+    return rows
+
+
+def audit_pairs(generation: int, rows: Sequence[dict[str, Any]]) -> list[PreferencePair]:
+    """Policy sample (A) vs reference sample (B) for the same prompt and sample index."""
+    return [PreferencePair(id=f"g{generation}-audit-{r['prompt_id']}-s{r['sample']}", context=messages(r["prompt"]),
+                           a=r["policy_text"], b=r["reference_text"],
+                           metadata={"prompt_id": r["prompt_id"], "generator_a": f"gen-{generation}/policy",
+                                     "generator_b": f"gen-{generation}/reference"})
+            for r in rows]
+
+
+def sequence_kl(policy: Any, reference: Any, prompt_ids: list[int], response_ids: list[int],
+                temperature: float) -> tuple[float, float]:
+    """(Σ_t KL(π(·|x,y<t) ‖ π_ref(·|x,y<t)), log π(y|x) − log π_ref(y|x)) at the sampling temperature."""
+    import torch
+
+    if not response_ids:
+        return 0.0, 0.0
+    ids = torch.tensor([prompt_ids + response_ids], device=policy.device)
+    start = len(prompt_ids) - 1
+    with torch.inference_mode():
+        logp = torch.log_softmax(policy(ids).logits[0, start:-1].float() / temperature, dim=-1)
+        logq = torch.log_softmax(reference(ids).logits[0, start:-1].float() / temperature, dim=-1)
+    kl = (logp.exp() * (logp - logq)).sum().item()
+    target = torch.tensor(response_ids, device=logp.device)[:, None]
+    ratio = (logp.gather(1, target) - logq.gather(1, target)).sum().item()
+    return kl, ratio
+
+
+def add_kl(run: Run, rows: list[dict[str, Any]], policy: tuple[Any, Any], reference: tuple[Any, Any]) -> None:
+    """KL of the policy to the reference along each policy sample (exact per token, summed over the response)."""
+    from rlaif_audit.loop.generate import chat_inputs
+
+    prompts = sorted({r["prompt"] for r in rows})
+    prompt_ids = dict(zip(prompts, chat_inputs(policy[1], prompts)))
+    for row in rows:
+        row["kl"], row["log_ratio"] = sequence_kl(policy[0], reference[0], prompt_ids[row["prompt"]],
+                                                  row["policy_ids"], run.config.temperature)
+
+
+def add_reward_scores(run: Run, generation: int, rows: list[dict[str, Any]]) -> None:
+    """The reward model's score of each policy and reference sample (reward = model only)."""
+    path = run.gen_dir(generation) / REWARD_MODEL
+    if run.config.reward != "model" or not path.exists():
+        return
+    model, tokenizer = load_reward_model(path)
+    for side in ("policy", "reference"):
+        convs = [[*messages(r["prompt"]), {"role": "assistant", "content": r[f"{side}_text"]}] for r in rows]
+        for row, value in zip(rows, score(model, tokenizer, convs)):
+            row[f"rm_{side}"] = value
+
+
+def policy_side_data(run: Run, generation: int) -> list[dict[str, Any]]:
+    """Per policy sample: texts, lengths, P(policy ≻ reference) by the pinned evaluator, RM scores, KL."""
+    folder = run.gen_dir(generation) / AUDIT
+    if (folder / POLICY_SAMPLES).exists():
+        return read_jsonl(folder / POLICY_SAMPLES)
+    policy, reference = load_policy(run.gen_dir(generation) / POLICY), load_policy(run.input_policy(generation))
+    rows = draw_samples(run, generation, policy, reference)
+    add_kl(run, rows, policy, reference)
+    del policy, reference
+    pairs = audit_pairs(generation, rows)
+    evaluator = make_evaluator(run, generation)
+    try:
+        judge_pairs(run, evaluator, pairs, folder / JUDGMENTS)
+    finally:
+        evaluator.close()
+    p_policy = debiased_preferences(folder / JUDGMENTS)
+    for row, pair in zip(rows, pairs):
+        row["pair_id"], row["p_policy"] = pair.id, p_policy.get(pair.id)
+    add_reward_scores(run, generation, rows)
+    write_jsonl(folder / POLICY_SAMPLES, rows)
+    return rows
+
+
+def evaluator_context(run: Run, generation: int, policy_rows: list[dict[str, Any]]) -> Any:
+    """The audit context: the generation's labeling judgments, plus the policy-side data under options['policy']."""
+    from rlaif_audit.audit_context import build_context
+    from rlaif_audit.judgments import read_judgments
+    from rlaif_audit.loop.reports import stage_rows
+
+    folder = run.gen_dir(generation)
+    reward_model = run.stage_outputs(generation, "reward_model").get("metrics")
+    policy = {"samples": policy_rows, "log": read_log(folder / POLICY_LOG), "reward": run.config.reward,
+              "reward_model": reward_model, "stages": stage_rows(run), "generation": generation}
+    return build_context(read_judgments(folder / JUDGMENTS), read_pairs_file(folder / PAIRS), [],
+                         seed=run.config.seed, n_bootstrap=run.config.n_bootstrap, options={POLICY_OPTION: policy})
+
+
+def run_audit(run: Run, generation: int) -> dict[str, Any]:
+    """Audit the evaluator and the trained policy; write the report beside each checkpoint."""
+    from rlaif_audit.loop.reports import write_generation_reports
+    from rlaif_audit.report import run_auditors
+
+    rows = policy_side_data(run, generation)
+    ctx = evaluator_context(run, generation, rows)
+    results = run_auditors(ctx, run.pm, run.config.auditors or None)
+    report, written = write_generation_reports(run, generation, ctx, results)
+    run.notify("on_generation_end", generation, report=report)
+    return {"report": str(Path(AUDIT) / "report.json"), "written": written,
+            "auditor_status": {name: result.get("status") for name, result in results.items()}}

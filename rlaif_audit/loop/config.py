@@ -1,0 +1,254 @@
+"""The run configuration: typed keys, the "default" and "smoke" presets, TOML files and CLI overrides."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rlaif_audit.errors import ConfigError, InputError
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its type, default, help text and value check."""
+
+    type: type
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+def _choice(*valid: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value in valid else f"must be one of: {', '.join(valid)}"
+
+
+def _unit_interval(value: Any) -> str | None:
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
+def _fraction(value: Any) -> str | None:
+    return None if 0 < value < 1 else "must be in (0, 1)"
+
+
+def _even(value: Any) -> str | None:
+    return None if value >= 2 and value % 2 == 0 else "must be an even number >= 2 (candidates are paired)"
+
+
+def _one_generation(value: Any) -> str | None:
+    return None if value == 1 else "must be 1 for now (several generations arrive with --generations)"
+
+
+KEYS: dict[str, Key] = {
+    "policy": Key(str, "smollm2", "Policy: 'smollm2' (SmolLM2-135M-Instruct), a model folder or a .gguf file."),
+    "evaluator": Key(str, "hf-judge", "Evaluator plugin that labels the pairs (see `rlaif-audit evaluators`)."),
+    "evaluator_options": Key(dict, {}, "Evaluator options (TOML table [evaluator_options]; CLI -O key=value)."),
+    "prompts": Key(str, "", "Prompt file (JSONL with 'prompt'); empty: the 100 prompts shipped with rlaif-audit."),
+    "num_prompts": Key(int, 100, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative),
+    "eval_prompts": Key(int, 20, "Prompts held out from training for the policy-side audits.", _positive),
+    "candidates_per_prompt": Key(int, 2, "Candidates K the policy samples per prompt (paired 0-1, 2-3, ...).", _even),
+    "temperature": Key(float, 0.8, "Sampling temperature (generation, RL rollouts, audit samples).", _positive),
+    "top_p": Key(float, 0.95, "Nucleus sampling top-p.", _unit_interval),
+    "max_new_tokens": Key(int, 48, "Maximum new tokens per response.", _positive),
+    "gen_batch_size": Key(int, 16, "Prompts per generate() batch.", _positive),
+    "seed": Key(int, 0, "Seed of every random choice (shuffles, sampling, training).", _non_negative),
+    "reward": Key(str, "model", "'model': a TRL reward model trained on the AI labels; 'direct': d-RLAIF.",
+                  _choice("model", "direct")),
+    "algorithm": Key(str, "grpo", "RL algorithm: grpo (GRPOTrainer) or rloo (RLOOTrainer).", _choice("grpo", "rloo")),
+    "label_batch_size": Key(int, 16, "Judgments per evaluator call; each batch is fsynced before the next.", _positive),
+    "rm_epochs": Key(float, 1.0, "Reward-model training epochs.", _positive),
+    "rm_learning_rate": Key(float, 5e-5, "Reward-model learning rate.", _positive),
+    "rm_batch_size": Key(int, 8, "Reward-model training batch size (pairs).", _positive),
+    "rm_eval_fraction": Key(float, 0.2, "Share of AI-labeled pairs held out to measure the reward model.", _fraction),
+    "rl_steps": Key(int, 6, "RL optimiser steps.", _positive),
+    "rl_learning_rate": Key(float, 5e-6, "RL learning rate.", _positive),
+    "num_generations": Key(int, 4, "Completions per prompt in each RL step (the GRPO/RLOO group).", _positive),
+    "rl_batch_size": Key(int, 8, "Completions per RL step (a multiple of num_generations).", _positive),
+    "beta": Key(float, 0.04, "KL penalty coefficient to the reference policy.", _non_negative),
+    "save_steps": Key(int, 4, "Save a resumable TRL checkpoint every N optimiser steps (not at the last).", _positive),
+    "human_data": Key(str, "", "Human-labeled pair set to score the reward model against (path or hub id)."),
+    "human_limit": Key(int, 200, "Pairs read from human_data.", _positive),
+    "audit_samples": Key(int, 2, "Samples per held-out prompt from the policy and from the reference.", _positive),
+    "auditors": Key(list, [], "Auditors to run (empty: every registered auditor)."),
+    "n_bootstrap": Key(int, 2000, "Bootstrap resamples behind each confidence interval.", _positive),
+    "generations": Key(int, 1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation),
+    "keep_checkpoints": Key(bool, False, "Keep the TRL training checkpoints after a stage completes."),
+}
+
+SMOKE = {
+    "num_prompts": 12, "eval_prompts": 4, "max_new_tokens": 16, "gen_batch_size": 8, "label_batch_size": 4,
+    "rm_batch_size": 4, "rm_eval_fraction": 0.25, "rl_steps": 2, "num_generations": 2, "rl_batch_size": 4,
+    "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16,
+}
+PRESETS: dict[str, dict[str, Any]] = {"default": {}, "smoke": SMOKE}
+
+
+@dataclass
+class RunConfig:
+    """A validated run configuration (see :data:`KEYS` for every key)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def defaults(preset: str = "default") -> dict[str, Any]:
+    """The values of a preset; an unknown preset is an error naming the valid ones."""
+    if preset not in PRESETS:
+        raise ConfigError(f"Preset '{preset}' not found. Available: {', '.join(PRESETS)}")
+    values = {name: key.default for name, key in KEYS.items()}
+    values.update(PRESETS[preset])
+    return values
+
+
+def _type_name(key: Key) -> str:
+    return {dict: "table", list: "list of strings", float: "number", int: "integer", bool: "boolean"}.get(
+        key.type, "string")
+
+
+def check_value(name: str, value: Any) -> Any:
+    """The value coerced to the key's type (int → float); a message on a wrong type or a bad value."""
+    key = KEYS[name]
+    if key.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if key.type is int and isinstance(value, bool) or not isinstance(value, key.type):
+        raise ValueError(f"must be a {_type_name(key)}, got {type(value).__name__} {value!r}")
+    if key.type is list and not all(isinstance(item, str) for item in value):
+        raise ValueError(f"must be a list of strings, got {value!r}")
+    problem = key.check(value) if key.check else None
+    if problem:
+        raise ValueError(f"{problem}, got {value!r}")
+    return value
+
+
+def unknown_key_message(name: str) -> str:
+    """'unknown key' with the closest valid key and the list of valid keys."""
+    close = difflib.get_close_matches(name.replace("-", "_"), KEYS, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"unknown key '{name}'.{hint} Valid keys: {', '.join(KEYS)}"
+
+
+def _key_line(text: str, name: str) -> int | None:
+    pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(name)}[\"']?\s*(=|\])")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None
+
+
+def read_toml(path: Path | str) -> dict[str, Any]:
+    """The keys of a run TOML file, checked (``preset`` included when set); errors name the file, line and key."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read the config file: {exc.strerror or exc}") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = re.search(r"at line (\d+)", str(exc))  # Python < 3.14 has no exc.lineno
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise InputError(str(path), f"not valid TOML: {message}", line=int(where[1]) if where else None) from exc
+    checked = {}
+    for name, value in raw.items():
+        line = _key_line(text, name)
+        if name == "preset":
+            if not isinstance(value, str) or value not in PRESETS:
+                raise InputError(str(path), f"unknown preset {value!r}; valid: {', '.join(PRESETS)}", line, name)
+        elif name not in KEYS:
+            raise InputError(str(path), unknown_key_message(name), line=line, field=name)
+        try:
+            checked[name] = value if name == "preset" else check_value(name, value)
+        except ValueError as exc:
+            raise InputError(str(path), str(exc), line=line, field=name) from exc
+    return checked
+
+
+def check_combination(values: dict[str, Any]) -> None:
+    """Checks that involve several keys."""
+    batch, group = values["rl_batch_size"], values["num_generations"]
+    if group < 2:
+        raise ConfigError(f"num_generations must be >= 2 (GRPO and RLOO compare completions), got {group}")
+    if batch % group:
+        raise ConfigError(f"rl_batch_size ({batch}) must be a multiple of num_generations ({group})")
+
+
+def build_config(toml_path: Path | str | None = None, preset: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Preset values, then the TOML file's keys, then CLI overrides; every key checked."""
+    from_file = read_toml(toml_path) if toml_path is not None else {}
+    values = defaults(preset or from_file.pop("preset", None) or "default")
+    values.update(from_file)
+    for name, value in (overrides or {}).items():
+        if name not in KEYS:
+            raise ConfigError(unknown_key_message(name))
+        try:
+            values[name] = check_value(name, value)
+        except ValueError as exc:
+            raise ConfigError(f"Option '{name}': {exc}") from exc
+    check_combination(values)
+    return RunConfig(values)
+
+
+def parse_cli_value(name: str, raw: str) -> Any:
+    """A CLI string turned into the key's type ('--rl-steps 3' → 3)."""
+    key = KEYS[name]
+    try:
+        if key.type is bool:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(raw)
+            return lowered in {"1", "true", "yes", "on"}
+        if key.type is list:
+            return [item.strip() for item in raw.split(",") if item.strip()]
+        return key.type(raw)
+    except ValueError as exc:
+        raise ConfigError(f"Option '--{name.replace('_', '-')}': cannot read {raw!r} as {_type_name(key)}") from exc
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """A config as TOML text (plain keys first, then the evaluator_options table)."""
+    import json
+
+    lines = []
+    for name, value in values.items():
+        if isinstance(value, dict):
+            continue
+        lines.append(f"{name} = {_toml_value(value)}")
+    for name, value in values.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{name}]")
+            lines.extend(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+

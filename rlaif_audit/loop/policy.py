@@ -1,0 +1,174 @@
+"""Stage 4, policy: TRL GRPO (or RLOO) against the reward model, or against the evaluator itself (d-RLAIF)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from rlaif_audit.loop.generate import CANDIDATES, read_jsonl
+from rlaif_audit.loop.prompts import messages, run_prompts
+from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, save_trained
+from rlaif_audit.loop.training import (last_checkpoint, no_final_checkpoint, quiet, remove_stale_saves,
+                                       save_atomically, trainer_arguments, train_resumably)
+from rlaif_audit.types import JudgeItem
+
+if TYPE_CHECKING:
+    from rlaif_audit.evaluators import Evaluator
+    from rlaif_audit.loop.run import Run
+
+POLICY = "policy"
+CHECKPOINTS = "policy_checkpoints"
+POLICY_LOG = "policy_log.jsonl"
+
+
+class DirectReward:
+    """d-RLAIF with a pairwise evaluator: reward = 2·P(completion ≻ reference) − 1, position-debiased.
+
+    The reference is the generation's input policy's first candidate for the
+    same prompt (from candidates.jsonl). Each completion is judged in both
+    orders; a failed parse in either order gives reward 0 and is counted.
+    """
+
+    __name__ = "d_rlaif"
+
+    def __init__(self, evaluator: Evaluator, references: dict[str, str]) -> None:
+        self.evaluator = evaluator
+        self.references = references
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], prompt_id: Sequence[str],
+                 log_metric: Any = None, **_: Any) -> list[float]:
+        items = []
+        for index, (prompt, completion, pid) in enumerate(zip(prompts, completions, prompt_id)):
+            text, reference = _text(completion), self.references[pid]
+            items += [JudgeItem(str(index), "ab", list(prompt), text, reference),
+                      JudgeItem(str(index), "ba", list(prompt), reference, text)]
+        p_first = {(j.pair_id, j.order): j.p_first for j in self.evaluator.judge(items)}
+        rewards, failures = [], 0
+        for index in range(len(completions)):
+            ab, ba = p_first.get((str(index), "ab")), p_first.get((str(index), "ba"))
+            failures += ab is None or ba is None
+            rewards.append(0.0 if ab is None or ba is None else ab - ba)  # = 2·½[ab + (1 − ba)] − 1
+        if log_metric is not None:
+            log_metric("d_rlaif/parse_failures", float(failures))
+        return rewards
+
+
+def _text(completion: Any) -> str:
+    return completion[-1]["content"] if isinstance(completion, list) else str(completion)
+
+
+def _log_callback(run: Run, generation: int, path: Path) -> Any:
+    from transformers import TrainerCallback
+
+    class PolicyLog(TrainerCallback):
+        """Appends each trainer log to policy_log.jsonl and passes it to the on_policy_log hook."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
+            if not state.is_world_process_zero or not logs or "train_runtime" in logs:
+                return
+            values = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": int(state.global_step), **values}) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            run.notify("on_policy_log", generation, step=int(state.global_step), logs=values)
+
+    return PolicyLog()
+
+
+def trim_log(path: Path, checkpoint: Path | None) -> None:
+    """Keep only the log rows of steps the resumed checkpoint already holds (the rest are logged again)."""
+    if not path.exists():
+        return
+    step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+    rows = [r for r in read_log(path) if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The policy trainer's log rows; a torn last line (killed mid-write) is ignored."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def reward_functions(run: Run, generation: int) -> tuple[Any, Any, Any]:
+    """(reward function, its processing class, the evaluator to close afterwards or None)."""
+    from rlaif_audit.loop.label import make_evaluator
+
+    folder = run.gen_dir(generation)
+    if run.config.reward == "model":
+        model, tokenizer = load_reward_model(folder / REWARD_MODEL)
+        return model, tokenizer, None
+    references = {row["prompt_id"]: row["text"] for row in read_jsonl(folder / CANDIDATES) if row["index"] == 0}
+    evaluator = make_evaluator(run, generation)
+    return DirectReward(evaluator, references), None, evaluator
+
+
+def _trainer_classes(algorithm: str) -> tuple[Any, Any]:
+    if algorithm == "rloo":
+        from trl import RLOOConfig, RLOOTrainer
+
+        return RLOOConfig, RLOOTrainer
+    from trl import GRPOConfig, GRPOTrainer
+
+    return GRPOConfig, GRPOTrainer
+
+
+def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer: Any) -> tuple[Any, Any]:
+    """The configured TRL trainer (GRPO or RLOO) and the policy tokenizer."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    config, folder = run.config, run.gen_dir(generation)
+    policy = run.input_policy(generation)
+    config_class, trainer_class = _trainer_classes(config.algorithm)
+    args = config_class(**trainer_arguments(run, folder / CHECKPOINTS, run.seed(generation, "policy")),
+                        max_steps=config.rl_steps, per_device_train_batch_size=config.rl_batch_size,
+                        num_generations=config.num_generations, max_completion_length=config.max_new_tokens,
+                        temperature=config.temperature, top_p=config.top_p, beta=config.beta,
+                        learning_rate=config.rl_learning_rate)
+    tokenizer = AutoTokenizer.from_pretrained(str(policy))
+    prompts = Dataset.from_list([{"prompt": messages(p["prompt"]), "prompt_id": p["id"]}
+                                 for p in run_prompts(run, "train")])
+    trainer = trainer_class(model=str(policy), reward_funcs=reward_func, args=args, train_dataset=prompts,
+                            processing_class=tokenizer, reward_processing_classes=reward_tokenizer,
+                            callbacks=[_log_callback(run, generation, folder / POLICY_LOG), no_final_checkpoint()])
+    return quiet(trainer), tokenizer
+
+
+def _log_summary(path: Path) -> dict[str, Any]:
+    rows = [r for r in read_log(path) if "reward" in r]
+    if not rows:
+        return {}
+    keys = ("reward", "kl", "completions/mean_length")
+    return {"first": {k: rows[0].get(k) for k in keys}, "last": {k: rows[-1].get(k) for k in keys}}
+
+
+def run_policy(run: Run, generation: int) -> dict[str, Any]:
+    """RL-tune the generation's policy; resumes from the newest complete TRL checkpoint; saves policy/."""
+    from rlaif_audit.models import weights_hash
+
+    folder = run.gen_dir(generation)
+    remove_stale_saves(folder)
+    if run.is_main:
+        trim_log(folder / POLICY_LOG, last_checkpoint(folder / CHECKPOINTS))
+    reward_func, reward_tokenizer, evaluator = reward_functions(run, generation)
+    try:
+        trainer, tokenizer = build_trainer(run, generation, reward_func, reward_tokenizer)
+        summary = train_resumably(trainer, folder / CHECKPOINTS)
+    finally:
+        if evaluator is not None:
+            evaluator.close()
+    if not run.is_main:
+        return {}
+    save_atomically(folder / POLICY, lambda tmp: save_trained(trainer, tokenizer, tmp))
+    return {"path": POLICY, "algorithm": run.config.algorithm, "reward": run.config.reward, **summary,
+            "log": _log_summary(folder / POLICY_LOG), "weights_sha256": weights_hash(folder / POLICY),
+            "scratch": [CHECKPOINTS]}

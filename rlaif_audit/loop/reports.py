@@ -1,0 +1,94 @@
+"""A generation's report (evaluator audits, policy-side audits, stage timings) and model cards beside checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlaif_audit.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    from rlaif_audit.auditing import AuditContext
+    from rlaif_audit.loop.run import Run
+
+
+def stage_rows(run: Run) -> list[dict[str, Any]]:
+    """Time and peak memory of each completed stage, in run order."""
+    attempts = run.manifest.get("attempts", {})
+    return [{"stage": key, "seconds": rec.get("seconds"), "peak_rss_mb": rec.get("peak_rss_mb"),
+             "peak_cuda_mb": rec.get("peak_cuda_mb"), "attempts": attempts.get(key, 1)}
+            for key, rec in run.manifest.get("stages", {}).items()]
+
+
+def run_section(run: Run, generation: int) -> dict[str, Any]:
+    """What the loop adds to report.json: where things are, stage timings, reward-model and policy training."""
+    from rlaif_audit.loop.run import STAGES
+
+    outputs = {stage: run.stage_outputs(generation, stage) for stage in STAGES if run.is_done(generation, stage)}
+    return {
+        "name": run.folder.name, "folder": str(run.folder.resolve()), "generation": generation,
+        "manifest": str((run.folder / "manifest.json").resolve()),
+        "checkpoints": {"policy": f"gen-{generation}/policy",
+                        "reward_model": f"gen-{generation}/reward_model" if run.config.reward == "model" else None},
+        "stages": stage_rows(run),
+        "generate": outputs.get("generate", {}),
+        "label": outputs.get("label", {}),
+        "reward_model": outputs.get("reward_model", {}),
+        "policy": outputs.get("policy", {}),
+        "seeds": run.manifest.get("seeds", {}),
+        "plugin_failures": run.manifest.get("plugin_failures", []),
+    }
+
+
+def build_generation_report(run: Run, generation: int, ctx: AuditContext, results: dict[str, Any]) -> dict[str, Any]:
+    """report.json of one generation: the evaluator report plus the loop's ``run`` section."""
+    from rlaif_audit.external import file_hash
+    from rlaif_audit.loop.generate import PAIRS, read_pairs_file
+    from rlaif_audit.loop.label import JUDGMENTS
+    from rlaif_audit.report import build_report, to_jsonable
+
+    folder = run.gen_dir(generation)
+    report = build_report(
+        ctx, results, pairs=read_pairs_file(folder / PAIRS), config=run.config.to_dict(),
+        data_source=str(folder / PAIRS), data_hash=file_hash(folder / PAIRS), judgments_path=folder / JUDGMENTS,
+        title=f"RLAIF run {run.folder.name}, generation {generation}: evaluator and policy audit")
+    report["run"] = to_jsonable(run_section(run, generation))
+    return report
+
+
+def model_card(run: Run, generation: int, report: dict[str, Any], subject: str) -> str:
+    """A README.md for a checkpoint folder: front matter, what it is, and the report's model-card section."""
+    from rlaif_audit.default_plugins.report_formats import model_card_section
+
+    config = run.config
+    if subject == "policy":
+        against = "a reward model trained on AI preferences" if config.reward == "model" else "the evaluator (d-RLAIF)"
+        what = f"Policy RL-tuned with TRL {config.algorithm.upper()} against {against}"
+    else:
+        what = ("Reward model (sequence classification, 1 label) trained with TRL RewardTrainer on position-debiased "
+                "AI preferences")
+    tags = ["rlaif", "trl", "rlaif-audit", config.algorithm if subject == "policy" else "reward-model"]
+    front = "---\nlibrary_name: transformers\ntags:\n" + "".join(f"- {t}\n" for t in tags) + "---\n\n"
+    body = (f"# {run.folder.name} gen-{generation} {subject}\n\n{what}. Evaluator: `{config.evaluator}`; "
+            f"starting policy: `{config.policy}`; seed {config.seed}. The full audit is in `report.md`, "
+            "`report.html` and `report.json` beside this file; the run manifest is `../../manifest.json`.\n\n")
+    return front + body + model_card_section(report)
+
+
+def write_generation_reports(run: Run, generation: int, ctx: AuditContext,
+                             results: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Write the report into audit/, policy/ and reward_model/, each checkpoint with its model card."""
+    from rlaif_audit.report import write_report
+
+    report = build_generation_report(run, generation, ctx, results)
+    folder = run.gen_dir(generation)
+    written = []
+    for subject, target in (("audit", "audit"), ("policy", "policy"), ("reward model", "reward_model")):
+        if not (folder / target).is_dir():
+            continue
+        for path in write_report(report, folder / target, run.pm).values():
+            written.append(str(Path(path).relative_to(run.folder)))
+        if subject != "audit":
+            atomic_write_text(folder / target / "README.md", model_card(run, generation, report, subject))
+            written.append(str((folder / target / "README.md").relative_to(run.folder)))
+    return report, written

@@ -1,0 +1,143 @@
+"""Stage 3, reward model: TRL RewardTrainer on the AI preferences; held-out accuracy vs AI (and human) labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from rlaif_audit.errors import ConfigError
+from rlaif_audit.loop.generate import device, read_jsonl
+from rlaif_audit.loop.label import PREFERENCES
+from rlaif_audit.loop.training import (no_final_checkpoint, quiet, remove_stale_saves, save_atomically,
+                                       trainer_arguments, train_resumably)
+
+if TYPE_CHECKING:
+    from rlaif_audit.loop.run import Run
+
+REWARD_MODEL = "reward_model"
+CHECKPOINTS = "reward_model_checkpoints"
+SCORE_BATCH = 8
+SCORE_MAX_TOKENS = 1024
+
+
+def wilson(hits: float, n: int) -> dict[str, Any]:
+    """A share with its Wilson 95% interval and n, as a metric dict."""
+    from rlaif_audit.stats import proportion_metric
+
+    return proportion_metric(hits, n).to_dict()
+
+
+def trl_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Preference rows in TRL's conversational prompt / chosen / rejected form."""
+    return [{"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": row["chosen"]}],
+             "rejected": [{"role": "assistant", "content": row["rejected"]}]} for row in rows]
+
+
+def load_reward_model(path: Path) -> tuple[Any, Any]:
+    """A trained sequence-classification reward model (eval mode, on the device) and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1).eval().to(device())
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def score(model: Any, tokenizer: Any, conversations: Sequence[list[dict[str, str]]]) -> list[float]:
+    """The reward of each whole conversation (context plus final assistant reply), left-truncated to fit."""
+    import torch
+
+    texts = [tokenizer.apply_chat_template(conv, tokenize=False) for conv in conversations]
+    scores: list[float] = []
+    tokenizer.truncation_side = "left"
+    for start in range(0, len(texts), SCORE_BATCH):
+        batch = tokenizer(texts[start : start + SCORE_BATCH], return_tensors="pt", padding=True, padding_side="right",
+                          truncation=True, max_length=SCORE_MAX_TOKENS, add_special_tokens=False).to(model.device)
+        with torch.inference_mode():
+            scores.extend(model(**batch).logits[:, 0].float().tolist())
+    return scores
+
+
+def _reply(context: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
+    return [*context, {"role": "assistant", "content": reply}]
+
+
+def accuracy_vs_ai(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Share of held-out AI-labeled pairs whose chosen reply the reward model scores higher."""
+    chosen = score(model, tokenizer, [_reply(r["prompt"], r["chosen"]) for r in rows])
+    rejected = score(model, tokenizer, [_reply(r["prompt"], r["rejected"]) for r in rows])
+    hits = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen, rejected))
+    return wilson(hits, len(rows))
+
+
+def accuracy_vs_humans(run: Run, model: Any, tokenizer: Any) -> dict[str, Any] | None:
+    """Share of human-labeled pairs (human ties excluded) where the reward model prefers the human's choice."""
+    from rlaif_audit.labeling import human_p_a
+    from rlaif_audit.readers import read_pairs
+
+    if not run.config.human_data:
+        return None
+    pair_set = read_pairs(run.config.human_data, seed=run.config.seed, limit=run.config.human_limit)
+    human = human_p_a(pair_set.labels)
+    pairs = [p for p in pair_set.pairs if p.id in human and human[p.id] != 0.5]
+    score_a = score(model, tokenizer, [_reply(p.context, p.a) for p in pairs])
+    score_b = score(model, tokenizer, [_reply(p.context, p.b) for p in pairs])
+    hits = sum(((a > b) == (human[p.id] > 0.5)) if a != b else 0.5 for p, a, b in zip(pairs, score_a, score_b))
+    result = wilson(hits, len(pairs))
+    result.update({"source": pair_set.source, "data_hash": pair_set.data_hash})
+    return result
+
+
+def _train(run: Run, generation: int, policy: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    folder = run.gen_dir(generation)
+    config = run.config
+    args = RewardConfig(**trainer_arguments(run, folder / CHECKPOINTS, run.seed(generation, "reward_model")),
+                        num_train_epochs=config.rm_epochs, per_device_train_batch_size=config.rm_batch_size,
+                        learning_rate=config.rm_learning_rate, max_length=SCORE_MAX_TOKENS)
+    tokenizer = AutoTokenizer.from_pretrained(str(policy))
+    trainer = quiet(RewardTrainer(model=str(policy), args=args, train_dataset=Dataset.from_list(trl_rows(rows)),
+                                  processing_class=tokenizer, callbacks=[no_final_checkpoint()]))
+    summary = train_resumably(trainer, folder / CHECKPOINTS)
+    if run.is_main:
+        save_atomically(folder / REWARD_MODEL, lambda tmp: save_trained(trainer, tokenizer, tmp))
+    return summary
+
+
+def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
+    """The trained weights (safetensors), tokenizer and training arguments as JSON (no pickle)."""
+    trainer.save_model(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    (folder / "training_args.json").write_text(trainer.args.to_json_string(), encoding="utf-8")
+
+
+def run_reward_model(run: Run, generation: int) -> dict[str, Any]:
+    """Train the reward model on the AI preferences and measure it on held-out pairs (and human labels)."""
+    from rlaif_audit.models import weights_hash
+
+    if run.config.reward == "direct":
+        return {"skipped": "reward = direct (d-RLAIF): the evaluator's score is the reward, no reward model"}
+    folder = run.gen_dir(generation)
+    remove_stale_saves(folder)
+    rows = read_jsonl(folder / PREFERENCES)
+    train = [r for r in rows if r["split"] == "train"]
+    held_out = [r for r in rows if r["split"] == "eval"]
+    if len(train) < 2:
+        raise ConfigError(f"{folder / PREFERENCES}: {len(train)} decisive AI-labeled training pairs; a reward model "
+                          "needs at least 2 (raise num_prompts or candidates_per_prompt)")
+    summary = _train(run, generation, run.input_policy(generation), train)
+    if not run.is_main:
+        return {}
+    model, tokenizer = load_reward_model(folder / REWARD_MODEL)
+    metrics = {"accuracy_vs_ai": accuracy_vs_ai(model, tokenizer, held_out),
+               "accuracy_vs_humans": accuracy_vs_humans(run, model, tokenizer),
+               "train_pairs": len(train), "held_out_pairs": len(held_out), **summary}
+    run.notify("on_reward_model", generation, path=str(folder / REWARD_MODEL), metrics=metrics)
+    return {"path": REWARD_MODEL, "weights_sha256": weights_hash(folder / REWARD_MODEL), "metrics": metrics,
+            "scratch": [CHECKPOINTS]}

@@ -1,0 +1,238 @@
+"""The run folder, its manifest and stage markers, and the driver that runs each stage once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from rlaif_audit.errors import ConfigError, InputError
+from rlaif_audit.evaluators import library_versions, stable_hash
+from rlaif_audit.fileio import atomic_write_json, atomic_write_text
+from rlaif_audit.loop.config import RunConfig, build_config, to_toml
+
+FORMAT = "rlaif-audit-run/1"
+MANIFEST = "manifest.json"
+STAGES = ("generate", "label", "reward_model", "policy", "audit")
+STAGE_FUNCTIONS = {
+    "generate": "rlaif_audit.loop.generate:run_generate",
+    "label": "rlaif_audit.loop.label:run_label",
+    "reward_model": "rlaif_audit.loop.reward:run_reward_model",
+    "policy": "rlaif_audit.loop.policy:run_policy",
+    "audit": "rlaif_audit.loop.audit:run_audit",
+}
+TRAINING_STAGES = ("reward_model", "policy")  # every process of `accelerate launch` takes part in these
+SEED_PURPOSES = ("generate", "rm-split", "reward_model", "policy", "audit")
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601, to the second."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_versions() -> dict[str, str]:
+    """Library versions recorded in the manifest."""
+    from importlib import metadata
+
+    versions = library_versions()
+    for dist in ("accelerate", "datasets", "pluggy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "absent"
+    return versions
+
+
+class Run:
+    """A run folder: its config, manifest, per-generation folders and completion markers.
+
+    Plugins receive this object in every loop hook: read ``config``, ``folder``,
+    ``manifest`` and :meth:`gen_dir`; never write into the folder's stage files.
+    """
+
+    def __init__(self, folder: Path, config: RunConfig, manifest: dict[str, Any], pm: Any) -> None:
+        self.folder = folder
+        self.config = config
+        self.manifest = manifest
+        self.pm = pm
+        self.is_main = os.environ.get("RANK", "0") == "0"  # set by `accelerate launch` / torchrun
+        self.progress = True
+
+    def gen_dir(self, generation: int) -> Path:
+        return self.folder / f"gen-{generation}"
+
+    def marker(self, generation: int, stage: str) -> Path:
+        """The completion marker of a stage: written last, atomically; the stage is done iff it exists."""
+        return self.gen_dir(generation) / "stages" / f"{stage}.done.json"
+
+    def is_done(self, generation: int, stage: str) -> bool:
+        return self.marker(generation, stage).exists()
+
+    def stage_record(self, generation: int, stage: str) -> dict[str, Any]:
+        """A completed stage's marker: timings, peak memory and outputs."""
+        path = self.marker(generation, stage)
+        if not path.exists():
+            raise ConfigError(f"Stage {stage} of generation {generation} has not completed in {self.folder}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def stage_outputs(self, generation: int, stage: str) -> dict[str, Any]:
+        return self.stage_record(generation, stage).get("outputs", {})
+
+    def seed(self, generation: int, purpose: str) -> int:
+        """A seed derived from the run seed, the generation and what it is for."""
+        return int(stable_hash([self.config.seed, generation, purpose], length=8), 16) % (2**31 - 1)
+
+    def input_policy(self, generation: int) -> Path:
+        """The policy a generation starts from (and audits against): the configured one, then the last trained one."""
+        from rlaif_audit.models import resolve_model
+
+        if generation == 0:
+            return resolve_model(self.config.policy)
+        return self.gen_dir(generation - 1) / "policy"
+
+    def notify(self, hook: str, generation: int, **kwargs: Any) -> None:
+        """Call an observer hook on each plugin; a plugin that raises is recorded in the manifest, never fatal."""
+        from rlaif_audit.plugins import call_safely
+
+        if not self.is_main:
+            return
+        failures = call_safely(self.pm, hook, run=self, generation=generation, **kwargs)
+        for failure in failures:
+            failure.update({"generation": generation, "time": now()})
+        if failures:
+            self.manifest.setdefault("plugin_failures", []).extend(failures)
+            self.save_manifest()
+
+    def save_manifest(self) -> None:
+        if self.is_main:
+            self.manifest["updated"] = now()
+            atomic_write_json(self.folder / MANIFEST, self.manifest)
+
+    def record_stage(self, generation: int, stage: str, record: dict[str, Any]) -> None:
+        """Write the stage's completion marker (last), then mirror it into the manifest."""
+        if not self.is_main:
+            return
+        atomic_write_json(self.marker(generation, stage), record)
+        self.manifest.setdefault("stages", {})[f"gen-{generation}/{stage}"] = record
+        self.save_manifest()
+
+
+def _new_manifest(folder: Path, config: RunConfig) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "name": folder.name,
+        "created": now(),
+        "status": "running",
+        "config": config.to_dict(),
+        "config_hash": stable_hash(config.to_dict()),
+        "seeds": {"seed": config.seed},  # the derived per-stage seeds are added by create_run
+        "versions": run_versions(),
+        "stages": {},
+        "attempts": {},
+        "plugin_failures": [],
+        "outputs": {},
+    }
+
+
+def create_run(folder: Path | str, config: RunConfig, pm: Any) -> Run:
+    """A new run folder with its config and manifest; an existing run is never overwritten."""
+    folder = Path(folder)
+    if (folder / MANIFEST).exists():
+        raise ConfigError(f"{folder} already holds a run: continue it with `rlaif-audit run --resume {folder}` "
+                          "or choose another output folder")
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"{folder} exists and is not empty: choose a new output folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "config.toml", to_toml(config.to_dict()))
+    run = Run(folder, config, _new_manifest(folder, config), pm)
+    for generation in range(config.generations):
+        run.manifest["seeds"][f"gen-{generation}"] = {p: run.seed(generation, p) for p in SEED_PURPOSES}
+    run.save_manifest()
+    return run
+
+
+def open_run(folder: Path | str, pm: Any) -> Run:
+    """An existing run folder to resume, with the config it was started with."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.exists():
+        raise InputError(str(path), "not found: --resume needs a run folder made by `rlaif-audit run`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+    if manifest.get("format") != FORMAT:
+        raise InputError(str(path), f"unknown run format {manifest.get('format')!r}; expected {FORMAT!r}",
+                         field="format")
+    config = build_config(overrides=manifest["config"])
+    run = Run(folder, config, manifest, pm)
+    _sync_markers(run)
+    manifest.setdefault("resumed", []).append(now())
+    run.save_manifest()
+    return run
+
+
+def _sync_markers(run: Run) -> None:
+    """Rebuild the manifest's stage table from the markers (the process may have died between the two writes)."""
+    stages = {}
+    for generation in range(run.config.generations):
+        for stage in STAGES:
+            if run.is_done(generation, stage):
+                stages[f"gen-{generation}/{stage}"] = run.stage_record(generation, stage)
+    run.manifest["stages"] = stages
+
+
+def stage_function(stage: str) -> Callable[[Run, int], dict[str, Any]]:
+    module, _, name = STAGE_FUNCTIONS[stage].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _barrier() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def run_stage(run: Run, generation: int, stage: str) -> dict[str, Any]:
+    """Run one stage: hooks around it, time and peak memory measured, its marker written last."""
+    from rlaif_audit.loop.resources import StageMeter
+
+    key = f"gen-{generation}/{stage}"
+    run.manifest.setdefault("attempts", {})[key] = run.manifest.get("attempts", {}).get(key, 0) + 1
+    run.save_manifest()
+    run.notify("on_stage_start", generation, stage=stage)
+    started = now()
+    outputs: dict[str, Any] = {}
+    with StageMeter() as meter:
+        if run.is_main or stage in TRAINING_STAGES:
+            outputs = stage_function(stage)(run, generation) or {}
+    record = {"stage": stage, "generation": generation, "started": started, "finished": now(), **meter.stats(),
+              "outputs": outputs}
+    run.record_stage(generation, stage, record)
+    if run.is_main and not run.config.keep_checkpoints:
+        for name in outputs.get("scratch", []):
+            remove_tree(run.gen_dir(generation) / name)
+    run.notify("on_stage_end", generation, stage=stage, stats=record)
+    return record
+
+
+def execute(run: Run) -> dict[str, Any]:
+    """Run every stage not yet done, generation by generation; return the manifest."""
+    for generation in range(run.config.generations):
+        for stage in STAGES:
+            if not run.is_done(generation, stage):
+                run_stage(run, generation, stage)
+            _barrier()
+    run.manifest["status"] = "done"
+    run.manifest["finished"] = now()
+    run.save_manifest()
+    return run.manifest
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a folder left by an interrupted attempt."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,62 @@
+"""The lines `rlaif-audit run` prints at the end: where the checkpoints and reports are, and the headline numbers."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rlaif_audit.loop.run import Run
+
+HEADLINE = (
+    ("reward-hacking", "evaluator_win_rate", "evaluator win rate, policy vs reference"),
+    ("reward-hacking", "rm_score_gain", "reward-model score gain, policy vs reference"),
+    ("length-drift", "token_difference", "length change (tokens)"),
+    ("mode-collapse", "distinct_2_change", "distinct-2 change"),
+    ("policy-kl", "kl_per_sequence", "KL(policy || reference) per response"),
+    ("position", "consistent", "evaluator position consistency (MT-Bench)"),
+    ("position", "first_slot_preference", "evaluator first-slot preference"),
+)
+
+
+def _metric_text(metric: dict[str, Any]) -> str:
+    value, ci = metric.get("value"), metric.get("ci")
+    if value is None:
+        return f"n/a (n={metric.get('n')})"
+    interval = f" [95% CI {ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    return f"{value:.3f}{interval}, n={metric.get('n')}"
+
+
+def _headline(report: dict[str, Any]) -> list[str]:
+    lines = []
+    rm = (report.get("run", {}).get("reward_model") or {}).get("metrics") or {}
+    for key, label in (("accuracy_vs_ai", "reward model accuracy vs AI labels (held out)"),
+                       ("accuracy_vs_humans", "reward model accuracy vs human labels")):
+        if rm.get(key):
+            lines.append(f"  {label}: {_metric_text(rm[key])}")
+    for auditor, name, label in HEADLINE:
+        metric = ((report.get("auditors", {}).get(auditor) or {}).get("metrics") or {}).get(name)
+        if metric:
+            lines.append(f"  {label}: {_metric_text(metric)}")
+    return lines
+
+
+def summary_lines(run: Run) -> list[str]:
+    """Run folder, checkpoints with their reports, manifest, and a few headline numbers per generation."""
+    lines = [f"run: {run.folder} ({run.manifest.get('status')})"]
+    seconds = sum(rec.get("seconds") or 0 for rec in run.manifest.get("stages", {}).values())
+    lines.append(f"stage time: {seconds:.0f} s over {len(run.manifest.get('stages', {}))} stages "
+                 f"(per stage: {run.folder / 'manifest.json'})")
+    for generation in range(run.config.generations):
+        folder = run.gen_dir(generation)
+        lines.append(f"policy checkpoint: {folder / 'policy'}  (report: {folder / 'policy' / 'report.md'})")
+        if (folder / "reward_model").is_dir():
+            lines.append(f"reward model: {folder / 'reward_model'}  (report: {folder / 'reward_model' / 'report.md'})")
+        report_path = folder / "audit" / "report.json"
+        if report_path.exists():
+            lines.append(f"audit report: {folder / 'audit' / 'report.html'}")
+            lines.extend(_headline(json.loads(report_path.read_text(encoding="utf-8"))))
+    failures = run.manifest.get("plugin_failures") or []
+    if failures:
+        lines.append(f"plugin failures recorded in the manifest: {len(failures)}")
+    return lines

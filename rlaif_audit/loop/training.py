@@ -1,0 +1,113 @@
+"""What the reward-model and policy stages share: TRL arguments, resumable checkpoints, the final atomic save."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from rlaif_audit.loop.run import Run
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def trainer_arguments(run: Run, output_dir: Path, seed: int) -> dict[str, Any]:
+    """TrainingArguments every loop trainer shares: seeded, checkpointed, quiet, on the GPU when there is one."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": [], "use_cpu": not cuda,
+        "bf16": cuda and torch.cuda.is_bf16_supported(), "gradient_checkpointing": False, "logging_steps": 1,
+        "save_strategy": "steps", "save_steps": run.config.save_steps, "save_total_limit": 1,
+        "disable_tqdm": not run.progress, "dataloader_num_workers": 0,
+    }
+
+
+def _complete(checkpoint: Path) -> bool:
+    """A checkpoint counts only once the trainer state, written last by transformers, parses."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete TRL checkpoint in ``folder``; newer incomplete ones (killed mid-save) are removed."""
+    if not folder.is_dir():
+        return None
+    found = sorted(((int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT.match(p.name)) and p.is_dir()),
+                   reverse=True)
+    for _, checkpoint in found:
+        if _complete(checkpoint):
+            return checkpoint
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
+
+
+def quiet(trainer: Any) -> Any:
+    """Keep the progress bar but stop printing every log dict (the loop writes its own logs)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        """transformers' progress bar without the log lines."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            return None
+
+    had_bar = trainer.pop_callback(ProgressCallback) is not None
+    trainer.remove_callback(PrinterCallback)
+    if had_bar:
+        trainer.add_callback(BarOnly())
+    return trainer
+
+
+def no_final_checkpoint() -> Any:
+    """A callback that skips the checkpoint at the last step: the stage saves the final model itself.
+
+    A 135M-parameter checkpoint with AdamW state is about 1.6 GB; writing one
+    that is deleted a moment later would cost more than a short training run.
+    """
+    from transformers import TrainerCallback
+
+    class NoFinalCheckpoint(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= state.max_steps:
+                control.should_save = False
+
+    return NoFinalCheckpoint()
+
+
+def train_resumably(trainer: Any, checkpoints: Path) -> dict[str, Any]:
+    """Train, continuing from the newest complete checkpoint when an earlier attempt was killed."""
+    resume = last_checkpoint(checkpoints)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return {"global_step": int(trainer.state.global_step), "resumed_from": resume.name if resume else None,
+            "train_loss": float(result.training_loss)}
+
+
+def save_atomically(final: Path, save: Callable[[Path], None]) -> Path:
+    """Save into a temporary sibling folder, then swap it in: ``final`` is either complete or absent."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        save(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def remove_stale_saves(folder: Path) -> None:
+    """Remove temporary save folders left by a killed attempt."""
+    if folder.is_dir():
+        for path in folder.glob(".*.tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,137 @@
+"""`rlaif-audit run` configuration: presets, TOML keys, CLI options, and the errors a user sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rlaif_audit.errors import ConfigError, InputError
+from rlaif_audit.loop.config import KEYS, build_config, defaults, read_toml, to_toml
+
+
+def invoke(*args: str):
+    from rlaif_audit.cli import build_cli
+
+    return CliRunner().invoke(build_cli(), ["run", *args])
+
+
+def test_presets_hold_only_known_keys_and_smoke_is_smaller() -> None:
+    default, smoke = defaults("default"), defaults("smoke")
+    assert set(default) == set(KEYS) == set(smoke)
+    assert smoke["num_prompts"] < default["num_prompts"] and smoke["rl_steps"] < default["rl_steps"]
+    assert default["policy"] == "smollm2" and default["evaluator"] == "hf-judge"
+
+
+def test_toml_round_trip_keeps_every_value(tmp_path: Path) -> None:
+    values = defaults("smoke") | {"evaluator_options": {"model": "x", "batch_size": 4}, "auditors": ["position"]}
+    path = tmp_path / "run.toml"
+    path.write_text(to_toml(values))
+    assert read_toml(path) == values
+
+
+def test_unknown_toml_key_names_file_line_key_and_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('policy = "smollm2"\n\nrl_stepz = 3\n')
+    with pytest.raises(InputError) as caught:
+        read_toml(path)
+    message = str(caught.value)
+    assert f"{path}:3" in message and "'rl_stepz'" in message and "Did you mean 'rl_steps'" in message
+
+
+def test_ill_typed_toml_key_names_line_and_type(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('seed = 1\nrl_steps = "three"\n')
+    with pytest.raises(InputError) as caught:
+        read_toml(path)
+    assert caught.value.line == 2 and caught.value.field == "rl_steps" and "integer" in str(caught.value)
+
+
+def test_bool_is_not_an_integer_and_ints_become_floats(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text("rl_steps = true\n")
+    with pytest.raises(InputError, match="rl_steps"):
+        read_toml(path)
+    path.write_text("beta = 0\n")
+    assert read_toml(path) == {"beta": 0.0}
+
+
+def test_values_out_of_range_and_bad_combinations_are_refused() -> None:
+    with pytest.raises(ConfigError, match="reward"):
+        build_config(overrides={"reward": "vibes"})
+    with pytest.raises(ConfigError, match="candidates_per_prompt"):
+        build_config(overrides={"candidates_per_prompt": 3})
+    with pytest.raises(ConfigError, match="multiple of num_generations"):
+        build_config(overrides={"rl_batch_size": 6, "num_generations": 4})
+    with pytest.raises(ConfigError, match="generations"):
+        build_config(overrides={"generations": 2})
+
+
+def test_toml_preset_then_file_then_cli(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('preset = "smoke"\nrl_steps = 5\n')
+    config = build_config(path, overrides={"seed": 7})
+    assert (config.num_prompts, config.rl_steps, config.seed) == (defaults("smoke")["num_prompts"], 5, 7)
+
+
+def test_cli_unknown_toml_key_exits_2_without_creating_the_run(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text("num_promts = 4\n")
+    result = invoke("--config", str(path), "-o", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "num_promts" in result.output and f"{path}:1" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_option_type_error_exits_2(tmp_path: Path) -> None:
+    result = invoke("--rl-steps", "many", "-o", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "--rl-steps" in result.output
+
+
+def test_cli_every_key_is_an_option() -> None:
+    from rlaif_audit.commands.run import command
+
+    flags = {opt for param in command.params for opt in param.opts}
+    missing = [k for k in KEYS if k != "evaluator_options" and f"--{k.replace('_', '-')}" not in flags]
+    assert not missing and "-O" in flags
+
+
+def test_cli_resume_refuses_new_options_and_missing_runs(tmp_path: Path) -> None:
+    result = invoke("--resume", str(tmp_path), "--seed", "3")
+    assert result.exit_code == 2 and "--seed" in result.output
+    result = invoke("--resume", str(tmp_path))
+    assert result.exit_code == 2 and "manifest.json" in result.output
+
+
+def test_cli_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
+    from rlaif_audit.loop.run import create_run
+    from rlaif_audit.plugins import get_plugin_manager
+
+    create_run(tmp_path / "r", build_config(preset="smoke"), get_plugin_manager())
+    result = invoke("--preset", "smoke", "-o", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "--resume" in result.output
+
+
+def test_prompt_file_errors_name_line_and_field(tmp_path: Path) -> None:
+    from rlaif_audit.loop.prompts import bundled_prompts, read_prompts
+
+    rows = read_prompts(bundled_prompts())
+    assert len(rows) == 100 and {r["category"] for r in rows} == {"helpful", "harmless"}
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": ""}\n')
+    with pytest.raises(InputError) as caught:
+        read_prompts(bad)
+    assert caught.value.line == 2 and caught.value.field == "prompt"
+
+
+def test_bad_toml_and_bad_preset_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('seed = 1\npreset = "huge"\n')
+    with pytest.raises(InputError) as caught:
+        build_config(path)
+    assert caught.value.line == 2 and "smoke" in str(caught.value)
+    path.write_text("seed = = 1\n")
+    with pytest.raises(InputError, match="not valid TOML") as caught:
+        read_toml(path)
+    assert caught.value.line == 1
