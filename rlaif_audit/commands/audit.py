@@ -17,7 +17,7 @@ from rlaif_audit.external import Imported
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rlaif_audit.types import HumanLabel, PreferencePair
+    from rlaif_audit.types import PreferencePair
 
 FORMAT_CHOICES = ("auto", "rlaif", "alpaca_eval", "fastchat")
 NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -106,9 +105,6 @@ def _calm_libraries() -> None:
 def command(config_path: str | None, preset: str | None, output: str | None, resume: str | None,
             option_values: tuple[str, ...], quiet: bool, **values: Any) -> None:
     """Run the RLAIF loop with audits: generate, AI-label, train a reward model, RL-tune the policy, report."""
-    # Spinning OpenMP workers make torch 8-15x slower on a shared CPU (measured on 2 busy cores); set it before
-    # torch is first imported. A user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from rlaif_audit.loop.run import execute
     from rlaif_audit.loop.summary import summary_lines
     from rlaif_audit.plugins import get_plugin_manager
