@@ -230,8 +230,15 @@ class SumBootstrap:
                  for i in range(0, self.n, chunk)]
         return np.concatenate(parts), np.ones(self.n)
 
-    def metric(self, stat: StatFn, n: int, ci_method: str = "percentile") -> Metric:
-        """``stat`` at the full sample with its bootstrap 95% CI (``percentile`` or ``bca``)."""
+    def metric(self, stat: StatFn, n: int, ci_method: str = "percentile",
+               bounds: tuple[float, float] | None = None) -> Metric:
+        """``stat`` at the full sample with its bootstrap 95% CI (``percentile`` or ``bca``).
+
+        ``bounds``: the statistic's range, for shares and rates. When every resample
+        gives the same boundary value (e.g. 400 of 400 verdicts for the first slot),
+        the bootstrap interval collapses to a point; the Wilson interval over the
+        independent units (at most the number of pairs) replaces it.
+        """
         with np.errstate(divide="ignore", invalid="ignore"):
             value = float(stat(self.total))
             replicates = np.asarray(stat(self.replicates), dtype=float)
@@ -241,7 +248,19 @@ class SumBootstrap:
                 ci = bca_interval(value, replicates, *self.jackknife(stat))
             else:
                 ci = percentile_interval(replicates)
+        if bounds is not None and ci is not None and ci[0] == ci[1] and value in bounds:
+            return Metric(value, boundary_interval(value, bounds, min(int(n), self.n)), int(n),
+                          self.describe(ci_method) + "; Wilson at the boundary")
         return Metric(value, ci, int(n), self.describe(ci_method))
+
+
+def boundary_interval(value: float, bounds: tuple[float, float], units: int) -> tuple[float, float] | None:
+    """Wilson interval of a share at the edge of its range, mapped onto ``bounds``."""
+    low, high = bounds
+    interval = wilson_interval((value - low) / (high - low) * units, units)
+    if interval is None:
+        return None
+    return low + interval[0] * (high - low), low + interval[1] * (high - low)
 
 
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:

@@ -167,3 +167,18 @@ def test_excludes() -> None:
     assert stats.excludes(Metric(0.6, (0.55, 0.65), 10), 0.5)
     assert not stats.excludes(Metric(0.52, (0.45, 0.6), 10), 0.5)
     assert not stats.excludes(Metric(None, None, 0), 0.5)
+
+
+def test_a_share_at_its_boundary_gets_a_wilson_interval_not_a_point() -> None:
+    """400 of 400 verdicts for the first slot from 200 pairs: the bootstrap has no spread, the truth may be < 1."""
+    import numpy as np
+
+    from rlaif_audit.stats import SumBootstrap, wilson_interval
+
+    values = np.tile([2.0, 2.0], (200, 1))  # per pair: first-slot wins, decisive verdicts
+    boot = SumBootstrap(values, n_bootstrap=500, rng=np.random.default_rng(0))
+    metric = boot.metric(lambda s: s[..., 0] / s[..., 1], 400, "percentile", (0.0, 1.0))
+    assert metric.value == 1.0 and metric.ci[1] == pytest.approx(1.0)
+    assert metric.ci[0] == pytest.approx(wilson_interval(200, 200)[0]) and metric.ci[0] < 0.99
+    unbounded = boot.metric(lambda s: s[..., 0] / s[..., 1], 400, "percentile")
+    assert unbounded.ci == (1.0, 1.0)

@@ -165,7 +165,7 @@ def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -
     else:
         result.notes.append("One annotator per pair: Krippendorff's α and the human ceiling need several.")
     for name, (stat, size) in stats.items():
-        result.metrics[name] = boot.metric(stat, size, ci)
+        result.metrics[name] = boot.metric(stat, size, ci, (0.0, 1.0) if name.startswith("accuracy") else None)
     if n < len(p_a):
         result.notes.append(f"{len(p_a) - n} judged pair(s) lack a usable judge choice or human label and are "
                             "left out.")

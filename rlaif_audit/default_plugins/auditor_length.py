@@ -96,9 +96,11 @@ def preference_shares(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, r
         if humans:
             result.metrics[f"{kind}_excess"] = boot.metric(
                 lambda s, o=offset: (s[..., o + 1] - s[..., o + 2]) / s[..., o], n, ci)
-        result.metrics[f"p_prefer_{kind}_judge"] = boot.metric(lambda s, o=offset: s[..., o + 1] / s[..., o], n, ci)
+        result.metrics[f"p_prefer_{kind}_judge"] = boot.metric(lambda s, o=offset: s[..., o + 1] / s[..., o], n, ci,
+                                                            (0.0, 1.0))
         if humans:
-            result.metrics[f"p_prefer_{kind}_human"] = boot.metric(lambda s, o=offset: s[..., o + 2] / s[..., o], n, ci)
+            result.metrics[f"p_prefer_{kind}_human"] = boot.metric(lambda s, o=offset: s[..., o + 2] / s[..., o], n, ci,
+                                                                (0.0, 1.0))
     threshold = option(ctx, "length_threshold")
     result.notes.append(f"P(prefer longer) uses pairs whose lengths differ by more than {threshold} characters;"
                         " P(prefer lists) pairs where exactly one response has a list item; a judge tie "

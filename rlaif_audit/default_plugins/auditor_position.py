@@ -123,9 +123,9 @@ def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: Aud
     boot = SumBootstrap(values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:slot"))
     ci = option(ctx, "ci_method")
     wins, total, n_first, n_second = (int(v) for v in boot.total)
-    result.metrics["first_slot_preference"] = boot.metric(lambda s: s[..., 0] / s[..., 1], total, ci)
+    result.metrics["first_slot_preference"] = boot.metric(lambda s: s[..., 0] / s[..., 1], total, ci, (0.0, 1.0))
     result.metrics["preference_fairness"] = boot.metric(
-        lambda s: (s[..., 3] - s[..., 2]) / (s[..., 3] + s[..., 2]), n_first + n_second, ci)
+        lambda s: (s[..., 3] - s[..., 2]) / (s[..., 3] + s[..., 2]), n_first + n_second, ci, (-1.0, 1.0))
     result.tables["tests"] = [
         {"test": "first-slot binomial test (H0: P(first) = 0.5)", "successes": wins, "n": total,
          "p_value": float(binomtest(wins, total, 0.5).pvalue) if total else None,
@@ -205,7 +205,7 @@ def debiasing_accuracy(ctx: AuditContext, rows: np.ndarray, result: AuditResult)
     if len(columns) == 4:
         stats["accuracy_batch_calibrated"] = lambda s: s[..., 3] / n
     for name, stat in stats.items():
-        result.metrics[name] = boot.metric(stat, n, ci)
+        result.metrics[name] = boot.metric(stat, n, ci, (0.0, 1.0) if name.startswith("accuracy") else None)
     result.notes.append("Agreement before/after debiasing uses AlpacaEval's ties-half score on the pairs with both "
                         "orders parsed and a human label, so all variants share one n.")
 
