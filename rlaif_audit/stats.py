@@ -308,7 +308,9 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     denominator = 1 + z**2 / n
     centre = (share + z**2 / (2 * n)) / denominator
     half = z * math.sqrt(share * (1 - share) / n + z**2 / (4 * n**2)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact 0, not rounding noise, at the edges
+    high = 1.0 if successes >= n else min(1.0, centre + half)
+    return low, high
 
 
 def proportion_metric(successes: float, n: int) -> Metric:
