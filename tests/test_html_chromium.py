@@ -31,7 +31,7 @@ def report_html(tmp_path_factory) -> Path:
     assert result.exit_code == 0, result.output
     page = out / "report.html"
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    assert escaped in page.read_text(encoding="utf-8"), "the pair is in the review queue"
+    assert escaped in page.read_text(encoding="utf-8"), "the pair is a confident disagreement with the human"
     return page
 
 
