@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.types import HumanLabel, Message, PreferencePair
@@ -623,6 +623,23 @@ def _pair_id(record: dict[str, Any], index: int, id_column: bool) -> str:
 # --------------------------------------------------------------------------- building pair sets
 
 
+def pair_warnings(pairs: Sequence[PreferencePair]) -> list[str]:
+    """Warnings, with counts and ids, about real-data quirks that are kept: empty replies, differing contexts."""
+    empty = [p.id for p in pairs if not p.a.strip() or not p.b.strip()]
+    differ = [p.id for p in pairs if "context_b" in p.metadata]
+    same = [p.id for p in pairs if p.a == p.b]
+    notes = []
+    if empty:
+        notes.append(f"{_count(empty)} an empty response (kept: an empty reply is a real, bad response): "
+                     f"{_preview(empty)}")
+    if differ:
+        notes.append(f"{_count(differ)} different conversations before the two replies (kept: context is the one A "
+                     f"answers, metadata['context_b'] the one B answers): {_preview(differ)}")
+    if same:
+        notes.append(f"{_count(same)} identical responses: {_preview(same)}")
+    return notes
+
+
 class PairBuilder:
     """Turns the rows of one source into pairs and labels, collecting skips and warnings."""
 
@@ -634,7 +651,6 @@ class PairBuilder:
         self.labels: list[HumanLabel] = []
         self.skipped: list[dict[str, Any]] = []
         self.seen: dict[str, str] = {}
-        self.noticed: dict[str, list[str]] = {"empty": [], "differ": [], "same": []}
         self.schema: str | None = None
         self.id_column = False
         if opened.columns is not None:
@@ -665,8 +681,6 @@ class PairBuilder:
         metadata = {**_metadata(record, self.schema or ""), "source_row": row.index}
         if sides.context_b != sides.context_a:
             metadata["context_b"] = sides.context_b
-            self.noticed["differ"].append(pair_id)
-        self._notice(pair_id, sides)
         self.seen[pair_id] = _where(row)
         self.pairs.append(PreferencePair(pair_id, sides.context_a, sides.a, sides.b, metadata))
         self.labels.extend(HumanLabel(pair_id, preferred, annotator) for preferred, annotator in sides.labels)
@@ -675,12 +689,6 @@ class PairBuilder:
         if self.schema == "native":
             return _native_sides(record)
         return _chosen_rejected_sides(record, self.schema or "", pair_id, self.seed)
-
-    def _notice(self, pair_id: str, sides: Sides) -> None:
-        if not sides.a.strip() or not sides.b.strip():
-            self.noticed["empty"].append(pair_id)
-        if sides.a == sides.b:
-            self.noticed["same"].append(pair_id)
 
     def _reject(self, row: Row, exc: RowError) -> None:
         error = _row_error(self.source, row, exc)
@@ -701,21 +709,7 @@ class PairBuilder:
         )
 
     def _warnings(self) -> list[str]:
-        notes = []
-        if self.noticed["empty"]:
-            notes.append(
-                f"{_count(self.noticed['empty'])} an empty response (kept: an empty reply is a real, "
-                f"bad response): {_preview(self.noticed['empty'])}"
-            )
-        if self.noticed["differ"]:
-            notes.append(
-                f"{_count(self.noticed['differ'])} different conversations before the two replies (kept: "
-                f"context is the one A answers, metadata['context_b'] the one B answers): "
-                f"{_preview(self.noticed['differ'])}"
-            )
-        if self.noticed["same"]:
-            notes.append(f"{_count(self.noticed['same'])} identical responses: {_preview(self.noticed['same'])}")
-        return notes + _skip_warnings(self.skipped)
+        return pair_warnings(self.pairs) + skip_warnings(self.skipped)
 
 
 class LabelReader:
@@ -755,7 +749,7 @@ class LabelReader:
         """The labels with their warnings."""
         if self.ignored:
             self.labels.warnings.append(f"{self.source.display}: ignored fields {sorted(self.ignored)}")
-        self.labels.warnings.extend(_skip_warnings(self.labels.skipped))
+        self.labels.warnings.extend(skip_warnings(self.labels.skipped))
         return self.labels
 
 
@@ -781,7 +775,7 @@ def _row_error(opened: Source, row: Row, exc: RowError) -> InputError:
     return InputError(opened.display, exc.message + suffix, line=row.line, field=exc.field)
 
 
-def _skip_warnings(skipped: list[dict[str, Any]]) -> list[str]:
+def skip_warnings(skipped: list[dict[str, Any]]) -> list[str]:
     if not skipped:
         return []
     shown = "; ".join(item["message"] for item in skipped[:3])

@@ -173,7 +173,7 @@ def order_warnings(judgments: pd.DataFrame) -> list[str]:
 
 def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
     from rlaif_audit.judgments import read_judgments
-    from rlaif_audit.readers import read_pairs
+    from rlaif_audit.readers import pair_warnings, read_pairs, skip_warnings
 
     judgments = read_judgments(path)
     check_one_evaluator(path, judgments)
@@ -186,7 +186,7 @@ def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: 
     pairs = [pair for pair in pair_set.pairs if pair.id in judged]
     labels = [label for label in pair_set.labels if label.pair_id in judged]
     return Imported(pairs, judgments, labels, "rlaif", pair_set.source, pair_set.data_hash,
-                       list(pair_set.warnings) + order_warnings(judgments))
+                    pair_warnings(pairs) + skip_warnings(pair_set.skipped) + order_warnings(judgments))
 
 
 def load_inputs(path: str, fmt: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
