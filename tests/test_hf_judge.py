@@ -1,0 +1,202 @@
+"""The hf-judge evaluator on a tiny random Llama: probabilities, both orders, batching, prefix cache, identity."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlaif_audit.default_plugins.hf_judge import HFJudge, PromptBuilder, read_principles, read_template
+from rlaif_audit.errors import ConfigError
+from rlaif_audit.labeling import judge_items
+from rlaif_audit.models import tiny_model
+from rlaif_audit.types import JudgeItem, PreferencePair
+
+
+def make_pairs(n: int = 5) -> list[PreferencePair]:
+    """Pairs of varied lengths, one with an empty context and one with an empty response."""
+    pairs = []
+    for i in range(n):
+        context = [] if i == 0 else [{"role": "user", "content": "Tell me about rivers. " * (1 + 3 * i)}]
+        if i == 2:
+            context += [{"role": "assistant", "content": "Which river?"}, {"role": "user", "content": "The Nile."}]
+        answer = "" if i == 1 else "It is long. " * (1 + 2 * i)
+        pairs.append(PreferencePair(f"p{i}", context, answer, "I cannot help with that." * (i % 3 + 1)))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def tiny() -> str:
+    return str(tiny_model())
+
+
+@pytest.fixture(scope="module")
+def reference(tiny: str) -> dict[tuple[str, str], float]:
+    """p_first per item from whole-prompt forwards one item at a time (no padding, no cache)."""
+    judge = HFJudge(model=tiny, batch_size=1, share_prefix=False)
+    return {(j.pair_id, j.order): j.p_first for j in judge.judge(judge_items(make_pairs()))}
+
+
+def test_both_orders_give_probabilities_and_label_mass(tiny: str) -> None:
+    items = judge_items(make_pairs())
+    judgments = list(HFJudge(model=tiny).judge(items))
+    assert sorted((j.pair_id, j.order) for j in judgments) == sorted((i.pair_id, i.order) for i in items)
+    for judgment in judgments:
+        raw = json.loads(judgment.raw)
+        assert judgment.parse_status == "ok" and 0.0 <= judgment.p_first <= 1.0
+        assert judgment.verdict == ("first" if judgment.p_first > 0.5 else "second")
+        assert 0.0 < raw["label_mass"] <= 1.0
+        assert math.isclose(judgment.p_first, raw["p_A"] / (raw["p_A"] + raw["p_B"]), rel_tol=1e-5)
+        assert judgment.evaluator == "hf-judge" and judgment.evaluator_id
+
+
+def test_p_first_matches_a_plain_full_forward(tiny: str) -> None:
+    """The label probabilities equal softmax of the full model's logits at the last prompt position."""
+    import torch
+
+    judge = HFJudge(model=tiny)
+    judge.load()
+    item = judge_items(make_pairs())[5]
+    ids = judge.builder.encode(item).ids
+    with torch.inference_mode():
+        logits = judge.scorer.model(torch.tensor([ids])).logits[0, -1].float()
+    a_id, b_id = judge.scorer.label_ids
+    expected = torch.softmax(logits[[a_id, b_id]], -1)[0].item()
+    (judgment,) = judge.judge([item])
+    assert judgment.p_first == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize(("share_prefix", "batch_size"), [(False, 3), (False, 64), (True, 1), (True, 2), (True, 5)])
+def test_batching_and_prefix_cache_lose_nothing_and_change_nothing(
+    tiny: str, reference: dict[tuple[str, str], float], share_prefix: bool, batch_size: int
+) -> None:
+    items = judge_items(make_pairs())
+    judge = HFJudge(model=tiny, batch_size=batch_size, share_prefix=share_prefix)
+    judgments = list(judge.judge(items))
+    keys = [(j.pair_id, j.order) for j in judgments]
+    assert sorted(keys) == sorted(reference) and len(set(keys)) == len(keys)
+    for judgment in judgments:
+        assert judgment.p_first == pytest.approx(reference[(judgment.pair_id, judgment.order)], abs=1e-5)
+
+
+def test_prefix_cache_computes_fewer_tokens(tiny: str) -> None:
+    items = judge_items(make_pairs())
+    shared, plain = HFJudge(model=tiny, share_prefix=True), HFJudge(model=tiny, share_prefix=False)
+    list(shared.judge(items))
+    list(plain.judge(items))
+    prompt_tokens = sum(len(plain.builder.encode(item).ids) for item in items)
+    assert plain.scorer.tokens_computed == prompt_tokens
+    assert shared.scorer.tokens_computed < 0.75 * prompt_tokens
+
+
+def test_one_order_alone_and_repeated_items(tiny: str, reference: dict[tuple[str, str], float]) -> None:
+    items = judge_items(make_pairs())
+    subset = [items[3], items[3], items[6]]
+    judgments = list(HFJudge(model=tiny, batch_size=4).judge(subset))
+    assert sorted((j.pair_id, j.order) for j in judgments) == sorted([("p1", "ba"), ("p1", "ba"), ("p3", "ab")])
+    for judgment in judgments:
+        assert judgment.p_first == pytest.approx(reference[(judgment.pair_id, judgment.order)], abs=1e-5)
+
+
+def test_both_orders_share_the_prompt_prefix(tiny: str) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    builder = PromptBuilder(tokenizer, read_template(None), read_principles(None), 2048)
+    ab, ba = (builder.encode(item) for item in judge_items(make_pairs())[4:6])
+    assert ab.head == ba.head and ab.middle == ba.middle and ab.suffix != ba.suffix
+    assert len(ab.ids) == len(ba.ids)
+    text = tokenizer.decode(ab.ids)
+    assert text.index("Tell me about rivers") < text.index("Response A:") < text.index("Response B:")
+    assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_truncation_cuts_the_conversation_and_is_recorded(tiny: str) -> None:
+    pair = PreferencePair("long", [{"role": "user", "content": "Why is the sky blue? " * 200}], "Rayleigh.", "No idea.")
+    judgments = list(HFJudge(model=tiny, max_length=400).judge(judge_items([pair])))
+    for judgment in judgments:
+        raw = json.loads(judgment.raw)
+        assert judgment.parse_status == "ok" and raw["tokens"] == 400 and raw["truncated_tokens"] > 0
+
+
+def test_responses_are_never_truncated(tiny: str) -> None:
+    pair = PreferencePair("huge", [{"role": "user", "content": "Hi"}], "word " * 500, "ok")
+    judgments = list(HFJudge(model=tiny, max_length=300).judge(judge_items([pair])))
+    assert [j.parse_status for j in judgments] == ["failed", "failed"]
+    assert all(j.p_first is None and "never truncated" in json.loads(j.raw)["error"] for j in judgments)
+
+
+def test_identity_follows_template_principles_and_max_length(tiny: str, tmp_path: Path) -> None:
+    template = tmp_path / "rubric.txt"
+    template.write_text("Context:\n{conversation}\nA: {first}\nB: {second}\nBetter (A or B)?")
+    principles = tmp_path / "constitution.txt"
+    principles.write_text("# comment\nBe kind.\n\nBe brief.\n")
+    base = HFJudge(model=tiny).identity_hash()
+    assert HFJudge(model=tiny, batch_size=7, share_prefix=False).identity_hash() == base
+    assert HFJudge(model=tiny, template=str(template)).identity_hash() != base
+    assert HFJudge(model=tiny, principles=str(principles)).identity_hash() != base
+    assert HFJudge(model=tiny, principles=str(principles)).principles == ["Be kind.", "Be brief."]
+    assert HFJudge(model=tiny, max_length=512).identity_hash() != base
+    identity = HFJudge(model=tiny).identity()
+    assert len(identity["weights_sha256"]) == 64 and identity["labels"] == ["A", "B"]
+
+
+def test_a_custom_template_judges(tiny: str, tmp_path: Path) -> None:
+    template = tmp_path / "rubric.txt"
+    template.write_text("A: {first}\nB: {second}\nAbout: {conversation}\nLiteral {{braces}}. Better?")
+    judge = HFJudge(model=tiny, template=str(template))
+    judgments = list(judge.judge(judge_items(make_pairs(2))))
+    assert len(judgments) == 4 and all(0 <= j.p_first <= 1 for j in judgments)
+    assert "Literal {braces}." in judge.builder.tokenizer.decode(judge.builder.encode(judge_items(make_pairs(1))[0]).ids)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{first} {second}", "missing slot"), ("{conversation} {first} {second} {answer}", "unknown slot"),
+     ("{conversation} {first} {second} {", "literal brace")],
+)
+def test_bad_templates_are_named(tiny: str, tmp_path: Path, text: str, message: str) -> None:
+    template = tmp_path / "bad.txt"
+    template.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        HFJudge(model=tiny, template=str(template))
+
+
+def test_bad_options_are_named(tiny: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Cannot read the template"):
+        HFJudge(model=tiny, template=str(tmp_path / "absent.txt"))
+    with pytest.raises(ConfigError, match="no principles"):
+        (tmp_path / "empty.txt").write_text("\n# nothing\n")
+        HFJudge(model=tiny, principles=str(tmp_path / "empty.txt"))
+    with pytest.raises(ConfigError, match="batch_size"):
+        HFJudge(model=tiny, batch_size="0")
+    with pytest.raises(ConfigError, match="Valid options"):
+        HFJudge(model=tiny, temperature="1")
+
+
+def test_registered_as_a_builtin_plugin(pm) -> None:  # noqa: ANN001 - pytest fixture
+    from rlaif_audit.plugins import evaluators
+
+    assert evaluators(pm).get("hf-judge") is HFJudge
+
+
+def test_plugin_modules_do_not_import_torch() -> None:
+    code = (
+        "import sys, rlaif_audit.default_plugins.hf_judge, rlaif_audit.default_plugins.reward_model, "
+        "rlaif_audit.models; heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_judge_item_order_is_the_shown_order(tiny: str) -> None:
+    """'ab' shows a first; the prompt's Response A is the item's first response."""
+    judge = HFJudge(model=tiny)
+    judge.load()
+    item = JudgeItem("x", "ba", [{"role": "user", "content": "Q"}], "FIRST-TEXT", "SECOND-TEXT")
+    text = judge.builder.tokenizer.decode(judge.builder.encode(item).ids)
+    assert text.index("Response A:\nFIRST-TEXT") < text.index("Response B:\nSECOND-TEXT")
