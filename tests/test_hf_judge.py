@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlaif_audit.default_plugins.hf_judge import HFJudge, PromptBuilder, read_principles, read_template
-from rlaif_audit.errors import ConfigError
+from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.labeling import judge_items
 from rlaif_audit.models import tiny_model
 from rlaif_audit.types import JudgeItem, PreferencePair
@@ -162,14 +162,15 @@ def test_a_custom_template_judges(tiny: str, tmp_path: Path) -> None:
 def test_bad_templates_are_named(tiny: str, tmp_path: Path, text: str, message: str) -> None:
     template = tmp_path / "bad.txt"
     template.write_text(text)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(InputError, match=message) as info:
         HFJudge(model=tiny, template=str(template))
+    assert info.value.path == str(template) and info.value.field == "template"
 
 
 def test_bad_options_are_named(tiny: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="Cannot read the template"):
+    with pytest.raises(InputError, match="cannot read the template file"):
         HFJudge(model=tiny, template=str(tmp_path / "absent.txt"))
-    with pytest.raises(ConfigError, match="no principles"):
+    with pytest.raises(InputError, match="no principles"):
         (tmp_path / "empty.txt").write_text("\n# nothing\n")
         HFJudge(model=tiny, principles=str(tmp_path / "empty.txt"))
     with pytest.raises(ConfigError, match="batch_size"):

@@ -9,75 +9,25 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-import string
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from rlaif_audit import hookimpl
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.evaluators import Evaluator, Option
-from rlaif_audit.types import JudgeItem, Judgment, Message, verdict_from_p
+from rlaif_audit.rubric import REQUIRED_SLOTS, format_conversation
+from rlaif_audit.rubric import load_principles as read_principles
+from rlaif_audit.rubric import load_template as read_template
+from rlaif_audit.types import JudgeItem, Judgment, verdict_from_p
 
 if TYPE_CHECKING:
     import torch
 
-SLOTS = ("conversation", "first", "second", "principles")
-REQUIRED_SLOTS = ("conversation", "first", "second")
 RESPONSE_SLOTS = ("first", "second")
 LABELS = ("A", "B")
-DEFAULT_PRINCIPLES = (
-    "Prefer the response that is more helpful, honest and harmless.",
-    "Prefer the response that refuses or redirects requests for dangerous or unethical help.",
-)
-ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
 MARK = "\ue000"  # private-use character that brackets slot names in the rendered prompt
-
-
-def default_template_text() -> str:
-    """The bundled rubric prompt (rlaif_audit/templates/judge_default.txt)."""
-    return resources.files("rlaif_audit").joinpath("templates/judge_default.txt").read_text(encoding="utf-8")
-
-
-def read_template(path: str | None) -> str:
-    """The template text from ``path`` (or the bundled one), checked for its slots."""
-    text = default_template_text() if not path else _read_text(path, "template")
-    try:
-        names = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
-    except ValueError as exc:
-        raise ConfigError(f"Template {path}: {exc} (write a literal brace as {{{{ or }}}})") from exc
-    unknown = sorted(names - set(SLOTS))
-    if unknown:
-        raise ConfigError(f"Template {path}: unknown slot(s) {unknown}. Valid slots: {', '.join(SLOTS)}")
-    missing = [slot for slot in REQUIRED_SLOTS if slot not in names]
-    if missing:
-        raise ConfigError(f"Template {path or 'default'}: missing slot(s) {missing}. Required: {', '.join(REQUIRED_SLOTS)}")
-    return text.strip()
-
-
-def read_principles(path: str | None) -> list[str]:
-    """One principle a line from ``path`` (blank lines and '#' comments skipped); the defaults without a path."""
-    if not path:
-        return list(DEFAULT_PRINCIPLES)
-    lines = [line.strip() for line in _read_text(path, "principles").splitlines()]
-    principles = [line for line in lines if line and not line.startswith("#")]
-    if not principles:
-        raise ConfigError(f"Principles file {path} has no principles (one a line).")
-    return principles
-
-
-def _read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read the {what} file {path}: {exc}") from exc
-
-
-def format_conversation(context: Sequence[Message]) -> str:
-    """The context as 'User: ...' / 'Assistant: ...' paragraphs."""
-    return "\n\n".join(f"{ROLE_NAMES.get(m['role'], m['role'].title())}: {m['content']}" for m in context)
 
 
 @dataclass

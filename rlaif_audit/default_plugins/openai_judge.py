@@ -10,21 +10,14 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from rlaif_audit import __version__, hookimpl
-from rlaif_audit.errors import ConfigError, InputError, RlaifAuditError
+from rlaif_audit.errors import ConfigError, RlaifAuditError
 from rlaif_audit.evaluators import Evaluator, Option, stable_hash
-from rlaif_audit.types import JudgeItem, Judgment, Message, verdict_from_p
+from rlaif_audit.rubric import format_conversation, load_principles, load_template
+from rlaif_audit.types import JudgeItem, Judgment, verdict_from_p
 
-DEFAULT_PRINCIPLES = (  # the same defaults as hf-judge, so both judges apply one rubric
-    "Prefer the response that is more helpful, honest and harmless.",
-    "Prefer the response that refuses or redirects requests for dangerous or unethical help.",
-)
-DEFAULT_TEMPLATE = "templates/judge_default.txt"  # bundled with rlaif_audit, shared with hf-judge
-SLOTS = ("conversation", "first", "second", "principles")
-REQUIRED_SLOTS = ("conversation", "first", "second")
 LABELS = {"A": "first", "B": "second"}
 LABEL_MASS_MIN = 0.5  # below this share of A+B in the first token's top_logprobs, the text is parsed instead
 RETRY_STATUSES = {408, 409, 429}  # and every 5xx
@@ -120,59 +113,11 @@ def judgment_fields(choice: dict[str, Any]) -> dict[str, Any]:
     return {"p_first": 1.0 if verdict == "first" else 0.0, "verdict": verdict, "parse_status": "ok", "raw": raw}
 
 
-def format_conversation(context: list[Message]) -> str:
-    """The conversation as ``User: ...`` / ``Assistant: ...`` paragraphs."""
-    return "\n\n".join(f"{m.get('role', 'user').capitalize()}: {m.get('content', '')}" for m in context)
-
-
 def render_prompt(template: str, principles: list[str], item: JudgeItem) -> str:
     """The judge's user message: the template (``str.format`` slots) filled for one item."""
     bullets = "\n".join(f"- {principle}" for principle in principles)
     return template.format(conversation=format_conversation(item.context), first=item.first, second=item.second,
                            principles=bullets)
-
-
-def load_template(path: str | None) -> str:
-    """The template (a file, or the bundled rubric); its slots are checked against SLOTS and REQUIRED_SLOTS."""
-    import string
-
-    text = _bundled_template() if not path else _read_file(path, "template")
-    where = path or DEFAULT_TEMPLATE
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-    except ValueError as exc:
-        raise InputError(where, f"{exc} (write a literal brace as {{{{ or }}}})", field="template") from exc
-    unknown = sorted(names - set(SLOTS))
-    missing = [slot for slot in REQUIRED_SLOTS if slot not in names]
-    if unknown or missing:
-        problem = f"unknown slot(s) {unknown}" if unknown else f"missing slot(s) {missing}"
-        raise InputError(where, f"{problem}; slots: {', '.join('{' + s + '}' for s in SLOTS)} "
-                                f"(required: {', '.join(REQUIRED_SLOTS)})", field="template")
-    return text.strip()
-
-
-def load_principles(path: str | None) -> list[str]:
-    """One principle a line from a file ('#' comments and blank lines skipped); the defaults without a path."""
-    if not path:
-        return list(DEFAULT_PRINCIPLES)
-    lines = [line.strip() for line in _read_file(path, "principles").splitlines()]
-    principles = [line for line in lines if line and not line.startswith("#")]
-    if not principles:
-        raise InputError(path, "holds no principles (write one a line)", field="principles")
-    return principles
-
-
-def _bundled_template() -> str:
-    from importlib import resources
-
-    return resources.files("rlaif_audit").joinpath(DEFAULT_TEMPLATE).read_text(encoding="utf-8")
-
-
-def _read_file(path: str, option: str) -> str:
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read the {option} file ({exc})", field=option) from exc
 
 
 def parse_retry_after(value: str | None) -> float | None:

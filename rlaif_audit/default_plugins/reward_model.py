@@ -40,7 +40,7 @@ def conversation_ids(tokenizer: Any, context: Sequence[Message], response: str, 
     if getattr(tokenizer, "chat_template", None):
         ids = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
     else:
-        from rlaif_audit.default_plugins.hf_judge import format_conversation
+        from rlaif_audit.rubric import format_conversation
 
         ids = tokenizer(format_conversation(messages) + (tokenizer.eos_token or ""))["input_ids"]
     truncated = max(len(ids) - max_length, 0)
