@@ -37,12 +37,15 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(blob).hexdigest()[:length]
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries that change an evaluator's numbers."""
+CORE_DISTRIBUTIONS = ("rlaif-audit", "torch", "transformers", "trl", "gguf")
+
+
+def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of Python and the libraries that change an evaluator's numbers (plus ``extra`` ones)."""
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for dist in ("rlaif-audit", "torch", "transformers", "trl", "gguf"):
+    for dist in CORE_DISTRIBUTIONS + extra:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -36,15 +36,7 @@ def now() -> str:
 
 def run_versions() -> dict[str, str]:
     """Library versions recorded in the manifest."""
-    from importlib import metadata
-
-    versions = library_versions()
-    for dist in ("accelerate", "datasets", "pluggy"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "absent"
-    return versions
+    return library_versions(extra=("accelerate", "datasets", "pluggy"))
 
 
 class Run:
