@@ -7,7 +7,8 @@ Same model, same prompts, same items (each pair in both orders). Figures:
 - computed_tokens_per_s: the non-pad tokens hf-judge runs through the model per second;
 - raw_forward_tokens_per_s: batched forward of equal-length real prompt prefixes, no padding, logits only
   at the last position (the best of a few batch sizes), measured right before and right after hf-judge.
-Wall-clock and process CPU seconds are both reported: on a shared machine the CPU time ratio is steadier.
+The three run in interleaved rounds (--pairs-per-round) so load changes on a shared machine hit all of them.
+Wall-clock and process CPU seconds are both reported. OMP_WAIT_POLICY=PASSIVE as in the CLI.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the rlaif-audit CLI sets it, before torch is imported
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "hh-rlhf-harmless" / "test.jsonl.gz"
@@ -61,7 +63,8 @@ def raw_forward(model: Any, rows: Sequence[list[int]], batch: int, steps: int) -
     return steps * input_ids.numel()
 
 
-def naive_judge(model: Any, tokenizer: Any, prompts: Sequence[list[int]], batch_size: int, new_tokens: int) -> dict[str, Any]:
+def naive_judge(model: Any, tokenizer: Any, prompts: Sequence[list[int]], batch_size: int,
+                new_tokens: int) -> dict[str, Any]:
     """Greedy-generate up to ``new_tokens`` per prompt (batches in input order) and parse the first A or B."""
     import torch
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,13 +146,36 @@ def test_identity_follows_template_principles_and_max_length(tiny: str, tmp_path
     assert len(identity["weights_sha256"]) == 64 and identity["labels"] == ["A", "B"]
 
 
-def test_a_custom_template_judges(tiny: str, tmp_path: Path) -> None:
+def p_firsts(judge: HFJudge, items: list[JudgeItem]) -> dict[tuple[str, str], float]:
+    return {(j.pair_id, j.order): j.p_first for j in judge.judge(items)}
+
+
+def test_a_custom_template_judges_the_same_packed_or_not(tiny: str, tmp_path: Path) -> None:
     template = tmp_path / "rubric.txt"
     template.write_text("A: {first}\nB: {second}\nAbout: {conversation}\nLiteral {{braces}}. Better?")
+    items = judge_items(make_pairs(3))
     judge = HFJudge(model=tiny, template=str(template))
-    judgments = list(judge.judge(judge_items(make_pairs(2))))
-    assert len(judgments) == 4 and all(0 <= j.p_first <= 1 for j in judgments)
-    assert "Literal {braces}." in judge.builder.tokenizer.decode(judge.builder.encode(judge_items(make_pairs(1))[0]).ids)
+    packed = p_firsts(judge, items)
+    plain = p_firsts(HFJudge(model=tiny, template=str(template), share_prefix=False), items)
+    assert judge.builder.encode(items[0]).middle == []  # the responses come first: only the head is shared
+    assert sorted(packed) == sorted(plain)
+    assert all(packed[key] == pytest.approx(plain[key], abs=1e-5) for key in plain)
+    assert "Literal {braces}." in judge.builder.tokenizer.decode(judge.builder.encode(items[0]).ids)
+
+
+def test_a_model_without_chat_template_or_shared_head(tiny: str, tmp_path: Path) -> None:
+    folder = tmp_path / "plain-lm"
+    shutil.copytree(tiny, folder)
+    (folder / "chat_template.jinja").unlink()
+    template = tmp_path / "rubric.txt"
+    template.write_text("{conversation}\nResponse A: {first}\nResponse B: {second}\nBetter:")
+    items = judge_items(make_pairs(3))
+    judge = HFJudge(model=str(folder), template=str(template))
+    packed = p_firsts(judge, items)
+    assert judge.builder.head == []
+    assert judge.builder.tokenizer.decode(judge.builder.encode(items[2]).ids).endswith("Better:\n")
+    plain = p_firsts(HFJudge(model=str(folder), template=str(template), share_prefix=False), items)
+    assert all(packed[key] == pytest.approx(plain[key], abs=1e-5) for key in plain)
 
 
 @pytest.mark.parametrize(

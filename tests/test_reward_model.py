@@ -44,7 +44,8 @@ def direct_reward(folder: str, context: list[dict[str, str]], response: str) -> 
 
 def test_both_orders_are_complementary_and_match_direct_scores(reward_model: str) -> None:
     pairs = make_pairs()
-    judgments = {(j.pair_id, j.order): j for j in RewardModelJudge(model=reward_model, batch_size=2).judge(judge_items(pairs))}
+    judge = RewardModelJudge(model=reward_model, batch_size=2)
+    judgments = {(j.pair_id, j.order): j for j in judge.judge(judge_items(pairs))}
     assert len(judgments) == 2 * len(pairs)
     for pair in pairs:
         ab, ba = judgments[(pair.id, "ab")], judgments[(pair.id, "ba")]

@@ -171,10 +171,10 @@ class PackedScorer(Scorer):
 
     One row per pair packs [conversation, responses as 'ab', responses as 'ba'] after the cached head;
     a 4-D attention mask keeps each order from seeing the other and position ids restart for each
-    order, so every order gets exactly the numbers of its own prompt (to float rounding, ~1e-5).
-    A second forward from a cached conversation would cost more than it saves on a CPU: measured on
-    SmolLM2-135M with 1 thread, two forwards a pair (conversation, then both orders from a copied
-    cache) ran at 82% of the raw forward's tokens/s, one packed forward a pair at ≥ 90%.
+    order, so every order gets the numbers of its own prompt (to float rounding, ~1e-6). On 64 hh-rlhf
+    pairs this computes 22,460 of the 42,806 prompt tokens (bench/bench_label.py, SmolLM2-135M, CPU).
+    Measured there: a second forward from a copied conversation cache instead of packing ran at 82% of
+    the raw forward's tokens/s with 1 thread, packing at 90%; more pairs a forward (padded) did not help.
     """
 
     def __init__(self, model: Any, pad_id: int, label_ids: Sequence[int], batch_size: int, head: list[int]) -> None:
@@ -213,49 +213,60 @@ class PackedScorer(Scorer):
         import torch
 
         groups = self.groups(batch)
-        packed = [pack(group) for group in groups]
-        input_ids, segments, positions, ends = packed_rows(packed, self.pad_id, len(self.head), self.model.device)
-        mask = packed_mask(segments, len(self.head), self.model.dtype)
+        rows = [Packed.of(group) for group in groups]
+        input_ids, segments, positions, ends = packed_rows(rows, self.pad_id, len(self.head), self.model.device)
         cache = copy.deepcopy(self.head_cache)
         if self.head:
             cache.batch_repeat_interleave(len(groups))
-        keep = sorted({end for row in ends for end in row})
+        keep = sorted({column for _, column in ends})
+        mask = packed_mask(segments, len(self.head), self.model.dtype)
         with torch.inference_mode():
             out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                             logits_to_keep=torch.tensor(keep, device=self.model.device), **{self.cache_arg: cache})
-        logits = torch.stack([out.logits[r, keep.index(end)] for r, row in enumerate(ends) for end in row])
+                             logits_to_keep=torch.tensor(keep, device=input_ids.device), **{self.cache_arg: cache})
+        logits = out.logits[[row for row, _ in ends], [keep.index(column) for _, column in ends]]
         self.tokens_computed += int((segments >= 0).sum())
-        order = {id(enc): i for i, enc in enumerate(enc for group in groups for enc in group)}
-        logits = logits[[order[id(enc)] for enc in batch]]
+        packed_order = {id(enc): index for index, enc in enumerate(enc for group in groups for enc in group)}
+        logits = logits[[packed_order[id(enc)] for enc in batch]]
         return logits.float().log_softmax(-1)[:, self.label_ids]
 
 
-def pack(group: Sequence[Encoded]) -> tuple[list[int], list[int], list[int]]:
-    """(token ids, segment ids, position offsets) of one pair: conversation (segment 0), then each order."""
-    ids, segments, offsets = list(group[0].middle), [0] * len(group[0].middle), list(range(len(group[0].middle)))
-    for index, enc in enumerate(group, start=1):
-        ids += enc.suffix
-        segments += [index] * len(enc.suffix)
-        offsets += range(len(enc.middle), len(enc.middle) + len(enc.suffix))
-    return ids, segments, offsets
+@dataclass
+class Packed:
+    """One pair as one row: its conversation (segment 0), then each order's responses (segments 1, 2, ...)."""
+
+    ids: list[int]
+    segments: list[int]
+    offsets: list[int]  # position after the head; each order restarts after the conversation
+    ends: list[int]  # the column of each order's answer position
+
+    @classmethod
+    def of(cls, group: Sequence[Encoded]) -> Packed:
+        middle = group[0].middle
+        packed = cls(list(middle), [0] * len(middle), list(range(len(middle))), [])
+        for segment, enc in enumerate(group, start=1):
+            packed.ids += enc.suffix
+            packed.segments += [segment] * len(enc.suffix)
+            packed.offsets += range(len(middle), len(middle) + len(enc.suffix))
+            packed.ends.append(len(packed.ids) - 1)
+        return packed
 
 
-def packed_rows(packed: Sequence[tuple[list[int], list[int], list[int]]], pad_id: int, head: int, device: Any) -> tuple[
-        torch.Tensor, torch.Tensor, torch.Tensor, list[list[int]]]:
-    """Left-padded ids, segments (-1 = pad), positions, and each order's last column per row."""
+def packed_rows(rows: Sequence[Packed], pad_id: int, head: int, device: Any) -> tuple[
+        torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """Left-padded ids, segments (-1 = pad), positions, and (row, column) of every answer position."""
     import torch
 
-    width = max(len(ids) for ids, _, _ in packed)
-    input_ids = torch.full((len(packed), width), pad_id, dtype=torch.long)
-    segments = torch.full((len(packed), width), -1, dtype=torch.long)
-    positions = torch.zeros((len(packed), width), dtype=torch.long)
-    ends: list[list[int]] = []
-    for row, (ids, segs, offsets) in enumerate(packed):
-        start = width - len(ids)
-        input_ids[row, start:] = torch.tensor(ids)
-        segments[row, start:] = torch.tensor(segs)
-        positions[row, start:] = torch.tensor(offsets) + head
-        ends.append([start + i for i in range(len(segs)) if segs[i] > 0 and (i + 1 == len(segs) or segs[i + 1] != segs[i])])
+    width = max(len(row.ids) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    segments = torch.full((len(rows), width), -1, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    ends: list[tuple[int, int]] = []
+    for index, row in enumerate(rows):
+        start = width - len(row.ids)
+        input_ids[index, start:] = torch.tensor(row.ids)
+        segments[index, start:] = torch.tensor(row.segments)
+        positions[index, start:] = torch.tensor(row.offsets) + head
+        ends += [(index, start + end) for end in row.ends]
     return input_ids.to(device), segments.to(device), positions.to(device), ends
 
 
@@ -308,7 +319,7 @@ class HFJudge(Evaluator):
         "max_length": Option("Most prompt tokens; the conversation is cut from the left to fit", 2048, int),
         "dtype": Option("Weights dtype: float32, bfloat16, float16", "float32"),
         "device": Option("cpu, cuda, cuda:N or auto", "auto"),
-        "share_prefix": Option("Reuse the KV cache of the shared prompt prefix (same numbers, less compute)", True, bool),
+        "share_prefix": Option("Compute the shared template and each conversation once (same numbers)", True, bool),
     }
 
     def __init__(self, **options: Any) -> None:

@@ -1,4 +1,4 @@
-"""The ``reward-model`` evaluator: a sequence-classification reward model scores each response; P(first) = σ(r₁ − r₂)."""
+"""The ``reward-model`` evaluator: a reward model scores each response; P(first) = sigmoid(r_first − r_second)."""
 
 from __future__ import annotations
 
