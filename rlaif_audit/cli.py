@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     # Spinning OpenMP workers make torch 8-15x slower on a shared CPU (measured on 2 busy cores); this must be set
     # before torch is first imported. A user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # transformers' per-load "Loading weights" bars (models here are local) would bury the command's own progress.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         group = build_cli()
     except PluginError as exc:

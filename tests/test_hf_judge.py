@@ -225,3 +225,63 @@ def test_judge_item_order_is_the_shown_order(tiny: str) -> None:
     item = JudgeItem("x", "ba", [{"role": "user", "content": "Q"}], "FIRST-TEXT", "SECOND-TEXT")
     text = judge.builder.tokenizer.decode(judge.builder.encode(item).ids)
     assert text.index("Response A:\nFIRST-TEXT") < text.index("Response B:\nSECOND-TEXT")
+
+
+def tiny_variant(tmp_path: Path, tiny: str, kind: str) -> str:
+    """A tiny random causal LM of another architecture, with the tiny Llama's tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    shape = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=16, pad_token_id=tokenizer.pad_token_id)
+    extra = {"qwen2": {}, "gemma2": {"attn_logit_softcapping": 50.0},
+             "mistral": {"sliding_window": 160}}[kind]
+    config = AutoConfig.for_model(kind, **shape, **extra)
+    torch.manual_seed(0)
+    folder = tmp_path / kind
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return str(folder)
+
+
+def long_pairs() -> list[PreferencePair]:
+    """make_pairs() and one pair whose prompt is longer than 160 tokens (the tiny Mistral's sliding window)."""
+    context = [{"role": "user", "content": "Tell me everything about the rivers of Europe, one by one. " * 12}]
+    return [*make_pairs(), PreferencePair("long", context, "The Danube.", "No.")]
+
+
+@pytest.mark.parametrize(("kind", "shares"), [("qwen2", True), ("gemma2", False), ("mistral", None)])
+def test_other_architectures_share_prefixes_or_fall_back_to_whole_prompts(
+    tiny: str, tmp_path: Path, kind: str, shares: bool | None
+) -> None:
+    """Qwen2 shares prefixes; Gemma2 (softcapping) falls back at load; Mistral with a 160-token sliding window
+    shares on the short probe, then falls back at the first longer prompt. Judgments are the same in all cases."""
+    import warnings
+
+    from rlaif_audit.default_plugins.hf_judge import PackedScorer, Scorer
+
+    folder = tiny_variant(tmp_path, tiny, kind)
+    items = judge_items(long_pairs())
+    plain = p_firsts(HFJudge(model=folder, share_prefix=False), items)
+    judge = HFJudge(model=folder, batch_size=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        judge.load()
+        assert isinstance(judge.scorer, PackedScorer) == (shares is not False)
+        shared = p_firsts(judge, items)
+    messages = [str(w.message) for w in caught if "cannot share prompt prefixes" in str(w.message)]
+    assert len(messages) == (0 if shares else 1)
+    assert shares is not False or "softcapping" in messages[0]
+    assert shares is not None or ("sliding window" in messages[0] and type(judge.scorer) is Scorer)
+    assert sorted(shared) == sorted(plain) == sorted((i.pair_id, i.order) for i in items)
+    assert all(shared[key] == pytest.approx(plain[key], abs=1e-5) for key in plain)
+
+
+def test_the_packed_scorer_is_used_and_the_model_keeps_its_attention(tiny: str) -> None:
+    from rlaif_audit.default_plugins.hf_judge import PackedScorer
+
+    judge = HFJudge(model=tiny)
+    list(judge.judge(judge_items(make_pairs(2))))
+    assert isinstance(judge.scorer, PackedScorer) and judge.scorer.batch_size == 8
+    assert judge.scorer.model.config._attn_implementation == "sdpa"

@@ -6,10 +6,10 @@ without generating text (the method of the RLAIF paper, Lee et al. 2023).
 
 from __future__ import annotations
 
-import copy
-import inspect
 import json
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -20,7 +20,8 @@ from rlaif_audit.evaluators import Evaluator, Option
 from rlaif_audit.rubric import REQUIRED_SLOTS, format_conversation
 from rlaif_audit.rubric import load_principles as read_principles
 from rlaif_audit.rubric import load_template as read_template
-from rlaif_audit.types import JudgeItem, Judgment, verdict_from_p
+from rlaif_audit.labeling import judge_items
+from rlaif_audit.types import JudgeItem, Judgment, PreferencePair, verdict_from_p
 
 if TYPE_CHECKING:
     import torch
@@ -120,18 +121,6 @@ def left_pad(rows: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torch
     return input_ids.to(device), attention_mask.to(device)
 
 
-def cache_argument(model: Any) -> str | None:
-    """The name under which ``model.forward`` takes a KV cache ('cache' in transformers ≥ 5.2x), or None."""
-    params = inspect.signature(model.forward).parameters
-    return next((name for name in ("cache", "past_key_values") if name in params), None)
-
-
-def supports_packing(model: Any) -> bool:
-    """Whether ``model`` takes a KV cache and a custom 4-D attention mask (eager or SDPA attention)."""
-    attention = getattr(model.config, "_attn_implementation", None) or "eager"
-    return cache_argument(model) is not None and attention in ("eager", "sdpa")
-
-
 class Scorer:
     """Label log-probabilities of encoded items: each whole prompt in left-padded, length-sorted batches."""
 
@@ -149,45 +138,42 @@ class Scorer:
 
     def score(self, batch: Sequence[Encoded]) -> torch.Tensor:
         """log P('A'), log P('B') at the answer position: shape (len(batch), 2)."""
-        input_ids, mask = left_pad([e.ids for e in batch], self.pad_id, self.model.device)
-        self.tokens_computed += int(mask.sum())
-        return self.forward(input_ids, mask)
-
-    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor, **cache_kwargs: Any) -> torch.Tensor:
-        """Run the new tokens ``input_ids`` (the last columns of ``mask``); logits only at the last position."""
         import torch
 
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1] :]
-        attention_mask = None if bool(mask.all()) else mask
+        input_ids, mask = left_pad([e.ids for e in batch], self.pad_id, self.model.device)
+        self.tokens_computed += int(mask.sum())
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             use_cache=bool(cache_kwargs), logits_to_keep=1, **cache_kwargs)
+            out = self.model(input_ids=input_ids, attention_mask=None if bool(mask.all()) else mask,
+                             position_ids=position_ids, use_cache=False, logits_to_keep=1)
         return out.logits[:, -1, :].float().log_softmax(-1)[:, self.label_ids]
 
 
 class PackedScorer(Scorer):
-    """Computes what the prompts share once: the template head once per model (kept as a KV cache), and
-    each pair's conversation once for both orders.
+    """Computes what the prompts share once: the template head once per model, and each pair's
+    conversation once for both orders.
 
-    One row per pair packs [conversation, responses as 'ab', responses as 'ba'] after the cached head;
-    a 4-D attention mask keeps each order from seeing the other and position ids restart for each
-    order, so every order gets the numbers of its own prompt (to float rounding, ~1e-6). On 64 hh-rlhf
-    pairs this computes 22,460 of the 42,806 prompt tokens (bench/bench_label.py, SmolLM2-135M, CPU).
-    Measured there with 1 thread: a second forward from a copied conversation cache instead of packing
-    ran at 82% of the raw forward's tokens/s, packing at 87-90% (the dense mask makes each token attend
-    over the whole packed row); more pairs a forward (padded) did not help.
+    Several pairs go into one row with no padding: [conversation, responses as 'ab', responses as 'ba',
+    next conversation, ...] after the head, whose keys and values are kept from one forward at start-up.
+    Position ids restart for each order. A segment-aware attention (:func:`segment_attention`) runs one
+    SDPA call per segment: a conversation sees the head and itself causally, an order sees the head, its
+    conversation and itself. Every order therefore gets the numbers of its own prompt (to float rounding,
+    ~1e-5), and attention costs what the separate prompts would cost: no dense mask over the packed row and
+    no padding. The matrix multiplies run on all the row's tokens at once.
+
+    Measured by bench/bench_label.py on 64 hh-rlhf pairs (SmolLM2-135M, 2-core CPU): it computes 22,460 of the
+    42,806 prompt tokens, at 99.8% (1 thread) and 96.5% (2 threads) of the raw forward's tokens/s on
+    equal-length inputs. The earlier design, one padded row per pair with a dense 4-D mask, reached 87-90%.
     """
 
     def __init__(self, model: Any, pad_id: int, label_ids: Sequence[int], batch_size: int, head: list[int]) -> None:
-        from transformers import DynamicCache
-
         super().__init__(model, pad_id, label_ids, batch_size)
-        self.cache_arg = cache_argument(model)
+        register_segment_attention()
         self.head = head
-        self.head_cache = DynamicCache(config=model.config)
+        self.head_kv: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         if head:
-            input_ids, mask = left_pad([head], pad_id, model.device)
-            self.forward(input_ids, mask, **{self.cache_arg: self.head_cache})
+            plan = SegmentPlan({}, [(slice(0, len(head)), [])], record=self.head_kv)
+            self._run(head, list(range(len(head))), [len(head) - 1], plan)
             self.tokens_computed += len(head)
 
     @staticmethod
@@ -199,7 +185,7 @@ class PackedScorer(Scorer):
         return list(groups.values())
 
     def batches(self, encoded: Sequence[Encoded]) -> list[list[Encoded]]:
-        """Whole pairs of similar packed length together, ≤ batch_size items (at least one pair) a batch."""
+        """Whole pairs, ≤ batch_size items (at least one pair) a batch, longest first."""
         ordered = sorted(self.groups(encoded), key=lambda g: len(g[0].middle) + sum(len(e.suffix) for e in g),
                          reverse=True)
         batches: list[list[Encoded]] = []
@@ -211,78 +197,162 @@ class PackedScorer(Scorer):
         return batches
 
     def score(self, batch: Sequence[Encoded]) -> torch.Tensor:
+        ids: list[int] = []
+        positions: list[int] = []
+        ends: list[int] = []
+        segments: list[tuple[slice, list[slice]]] = []
+        order: list[Encoded] = []
+        for group in self.groups(batch):
+            start = len(ids)
+            middle = group[0].middle
+            ids += middle
+            positions += range(len(self.head), len(self.head) + len(middle))
+            orders: list[slice] = []
+            for enc in group:
+                orders.append(slice(len(ids), len(ids) + len(enc.suffix)))
+                ids += enc.suffix
+                positions += range(len(self.head) + len(middle), len(self.head) + len(middle) + len(enc.suffix))
+                ends.append(len(ids) - 1)
+                order.append(enc)
+            segments.append((slice(start, start + len(middle)), orders))
+        log_probs = self._run(ids, positions, ends, SegmentPlan(self.head_kv, segments))
+        self.tokens_computed += len(ids)
+        index = {id(enc): i for i, enc in enumerate(order)}
+        return log_probs[[index[id(enc)] for enc in batch]]
+
+    def _run(self, ids: list[int], positions: list[int], ends: list[int], plan: SegmentPlan) -> torch.Tensor:
+        """One forward of the packed row under the segment attention; label log-probs at ``ends``."""
         import torch
 
-        groups = self.groups(batch)
-        rows = [Packed.of(group) for group in groups]
-        input_ids, segments, positions, ends = packed_rows(rows, self.pad_id, len(self.head), self.model.device)
-        cache = copy.deepcopy(self.head_cache)
-        if self.head:
-            cache.batch_repeat_interleave(len(groups))
-        keep = sorted({column for _, column in ends})
-        mask = packed_mask(segments, len(self.head), self.model.dtype)
-        with torch.inference_mode():
-            out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                             logits_to_keep=torch.tensor(keep, device=input_ids.device), **{self.cache_arg: cache})
-        logits = out.logits[[row for row, _ in ends], [keep.index(column) for _, column in ends]]
-        self.tokens_computed += int((segments >= 0).sum())
-        packed_order = {id(enc): index for index, enc in enumerate(enc for group in groups for enc in group)}
-        logits = logits[[packed_order[id(enc)] for enc in batch]]
-        return logits.float().log_softmax(-1)[:, self.label_ids]
+        device = self.model.device
+        input_ids = torch.tensor([ids], device=device)
+        with segment_attention_enabled(self.model), torch.inference_mode():
+            out = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                             position_ids=torch.tensor([positions], device=device), use_cache=False,
+                             logits_to_keep=torch.tensor(ends, device=device), segment_plan=plan)
+        return out.logits[0].float().log_softmax(-1)[:, self.label_ids]
+
+
+ATTENTION = "rlaif_audit_segments"
+
+
+class SegmentsUnsupported(RuntimeError):
+    """The model's attention has a feature the segment attention does not reproduce."""
 
 
 @dataclass
-class Packed:
-    """One pair as one row: its conversation (segment 0), then each order's responses (segments 1, 2, ...)."""
+class SegmentPlan:
+    """Where the segments of a packed row are: per pair, the conversation's columns and each order's columns.
 
-    ids: list[int]
-    segments: list[int]
-    offsets: list[int]  # position after the head; each order restarts after the conversation
-    ends: list[int]  # the column of each order's answer position
+    ``head`` holds each layer's keys and values of the template head; with ``record``, each layer's keys and
+    values of the row are stored there instead (how the head's are made).
+    """
 
-    @classmethod
-    def of(cls, group: Sequence[Encoded]) -> Packed:
-        middle = group[0].middle
-        packed = cls(list(middle), [0] * len(middle), list(range(len(middle))), [])
-        for segment, enc in enumerate(group, start=1):
-            packed.ids += enc.suffix
-            packed.segments += [segment] * len(enc.suffix)
-            packed.offsets += range(len(middle), len(middle) + len(enc.suffix))
-            packed.ends.append(len(packed.ids) - 1)
-        return packed
+    head: dict[int, tuple[torch.Tensor, torch.Tensor]]
+    pairs: list[tuple[slice, list[slice]]]
+    record: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def attend(self, module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+               scaling: float | None, **kwargs: Any) -> torch.Tensor:
+        """Attention output (batch, queries, heads, dim) of a packed row; query/key/value are (1, heads, N, dim)."""
+        import torch
+
+        head_key, head_value = self.head.get(module.layer_idx, (key[:, :, :0], value[:, :, :0]))
+        window = kwargs.get("sliding_window")
+        longest = head_key.shape[2] + max(c.stop - c.start + max((o.stop - o.start for o in orders), default=0)
+                                          for c, orders in self.pairs)
+        problem = ("attention logit softcapping" if kwargs.get("softcap")
+                   else "attention sinks" if getattr(module, "sinks", None) is not None
+                   else f"a {window}-token sliding window, shorter than a {longest}-token prompt"
+                   if window and window < longest else None)
+        if problem:
+            raise SegmentsUnsupported(f"{type(module).__name__} uses {problem}")
+        if self.record is not None:
+            self.record[module.layer_idx] = (key, value)
+        gqa = getattr(module, "num_key_value_groups", 1) > 1
+        out = torch.empty_like(query)
+        for conversation, orders in self.pairs:
+            keys = torch.cat([head_key, key[:, :, conversation]], 2)
+            values = torch.cat([head_value, value[:, :, conversation]], 2)
+            if conversation.stop > conversation.start:
+                out[:, :, conversation] = causal_attention(query[:, :, conversation], keys, values, scaling, gqa)
+            for columns in orders:
+                out[:, :, columns] = causal_attention(query[:, :, columns], torch.cat([keys, key[:, :, columns]], 2),
+                                                      torch.cat([values, value[:, :, columns]], 2), scaling, gqa)
+        return out.transpose(1, 2).contiguous()
 
 
-def packed_rows(rows: Sequence[Packed], pad_id: int, head: int, device: Any) -> tuple[
-        torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
-    """Left-padded ids, segments (-1 = pad), positions, and (row, column) of every answer position."""
+def causal_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scaling: float | None,
+                     gqa: bool) -> torch.Tensor:
+    """SDPA where the queries are the last ``query.shape[2]`` of the keys (causal, aligned bottom-right)."""
     import torch
 
-    width = max(len(row.ids) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    segments = torch.full((len(rows), width), -1, dtype=torch.long)
-    positions = torch.zeros((len(rows), width), dtype=torch.long)
-    ends: list[tuple[int, int]] = []
-    for index, row in enumerate(rows):
-        start = width - len(row.ids)
-        input_ids[index, start:] = torch.tensor(row.ids)
-        segments[index, start:] = torch.tensor(row.segments)
-        positions[index, start:] = torch.tensor(row.offsets) + head
-        ends += [(index, start + end) for end in row.ends]
-    return input_ids.to(device), segments.to(device), positions.to(device), ends
+    queries, keys = query.shape[2], key.shape[2]
+    mask = torch.ones((queries, keys), dtype=torch.bool, device=query.device).tril(keys - queries)
+    return torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=scaling,
+                                                            enable_gqa=gqa)
 
 
-def packed_mask(segments: torch.Tensor, head: int, dtype: Any) -> torch.Tensor:
-    """Additive 4-D mask: every token sees the head; the conversation causally; each order its own tokens."""
-    import torch
+def segment_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attention_mask: torch.Tensor | None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """transformers attention function: the segment attention when the forward carries a ``segment_plan``,
+    transformers' SDPA attention otherwise."""
+    plan = kwargs.pop("segment_plan", None)
+    if plan is None:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    query, key = segments[:, :, None], segments[:, None, :]
-    width = segments.shape[1]
-    causal = torch.ones((width, width), dtype=torch.bool, device=segments.device).tril()
-    allowed = causal & (key >= 0) & ((key == 0) | (key == query))
-    allowed |= torch.eye(width, dtype=torch.bool, device=segments.device)  # pads see themselves: no empty rows
-    allowed = torch.cat([allowed.new_ones((segments.shape[0], width, head)), allowed], dim=-1)
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=segments.device)
-    return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    scaling = kwargs.pop("scaling", None)
+    return plan.attend(module, query, key, value, scaling, **kwargs), None
+
+
+def register_segment_attention() -> None:
+    """Register :func:`segment_attention` with transformers (masks as for SDPA); idempotent."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION, segment_attention)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+
+
+@contextmanager
+def segment_attention_enabled(model: Any) -> Iterator[None]:
+    """The model runs :func:`segment_attention` inside the block, its own attention again after it."""
+    previous = model.config._attn_implementation
+    model.set_attn_implementation(ATTENTION)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(previous)
+
+
+PROBE = PreferencePair("probe", [{"role": "user", "content": "Name a colour."}], "Blue.", "I would rather not say.")
+
+
+def packed_scorer(args: tuple[Any, int, list[int], int], builder: PromptBuilder) -> PackedScorer | None:
+    """A :class:`PackedScorer` if it gives the numbers of whole prompts on a probe pair; else None and a warning.
+
+    Models whose attention the segment attention does not reproduce (softcap, sinks, a sliding window shorter
+    than the prompt, modules outside transformers' attention interface) fall back to whole prompts.
+    """
+    probe = [builder.encode(item) for item in judge_items([PROBE])]
+    try:
+        packed = PackedScorer(*args, head=builder.head)
+        difference = float((packed.score(probe) - Scorer(*args).score(probe)).abs().max())
+        reason = f"its log-probabilities differ by {difference:.2g} on a probe pair" if difference > 1e-3 else None
+    except Exception as error:  # any failure of the shared-prefix path means: score whole prompts
+        reason = f"{type(error).__name__}: {error}"
+    if reason:
+        warn_whole_prompts(args[0], reason)
+        return None
+    packed.tokens_computed = len(builder.head)
+    return packed
+
+
+def warn_whole_prompts(model: Any, reason: str) -> None:
+    """Warn that ``model`` cannot share prompt prefixes, and why."""
+    warnings.warn(f"hf-judge: cannot share prompt prefixes with {type(model).__name__} ({reason}); each prompt is "
+                  "computed whole from here on (same judgments, more compute).", stacklevel=3)
 
 
 def judgment_from(enc: Encoded, log_probs: Any, seconds: float, evaluator: str, evaluator_id: str) -> Judgment:
@@ -316,7 +386,7 @@ class HFJudge(Evaluator):
         "model": Option("Hugging Face model folder, .gguf file, or 'smollm2'", "smollm2"),
         "template": Option("Rubric prompt file with {conversation} {first} {second} [{principles}]", None),
         "principles": Option("Constitution file: one principle a line", None),
-        "batch_size": Option("Items per forward pass; unset: 2 on CPU (one pair), 64 on GPU", None, int),
+        "batch_size": Option("Items per forward pass; unset: 8 on CPU (4 pairs), 64 on GPU", None, int),
         "max_length": Option("Most prompt tokens; the conversation is cut from the left to fit", 2048, int),
         "dtype": Option("Weights dtype: float32, bfloat16, float16", "float32"),
         "device": Option("cpu, cuda, cuda:N or auto", "auto"),
@@ -363,10 +433,11 @@ class HFJudge(Evaluator):
             model, tokenizer = load_causal_lm(self.model_path, self.config["dtype"])
             model.to(self._device())
             self.builder = PromptBuilder(tokenizer, self.template, self.principles, self.config["max_length"])
-            batch_size = self.config["batch_size"] or (2 if model.device.type == "cpu" else 64)
+            batch_size = self.config["batch_size"] or (8 if model.device.type == "cpu" else 64)
             args = (model, tokenizer.pad_token_id, label_token_ids(tokenizer), batch_size)
-            share = self.config["share_prefix"] and supports_packing(model)
-            self.scorer = PackedScorer(*args, head=self.builder.head) if share else Scorer(*args)
+            self.scorer = Scorer(*args)
+            if self.config["share_prefix"]:
+                self.scorer = packed_scorer(args, self.builder) or self.scorer
         return self.scorer
 
     def _device(self) -> str:
@@ -389,7 +460,12 @@ class HFJudge(Evaluator):
                 yield failed_judgment(enc, self.name, evaluator_id)
         for batch in scorer.batches([e for e in encoded if not e.error]):
             started = time.perf_counter()
-            log_probs = scorer.score(batch)
+            try:
+                log_probs = scorer.score(batch)
+            except SegmentsUnsupported as error:  # e.g. a prompt longer than the model's sliding window
+                warn_whole_prompts(scorer.model, str(error))
+                scorer = self.scorer = Scorer(scorer.model, scorer.pad_id, scorer.label_ids, scorer.batch_size)
+                log_probs = scorer.score(batch)
             seconds = (time.perf_counter() - started) / len(batch)
             for enc, row in zip(batch, log_probs):
                 yield judgment_from(enc, row, seconds, self.name, evaluator_id)
