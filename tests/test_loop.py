@@ -145,6 +145,22 @@ def test_hook_on_reward_model(reference_run: Path) -> None:
     assert call["accuracy"] == metrics["accuracy_vs_ai"]["value"]
 
 
+
+def test_the_trained_reward_model_serves_as_the_reward_model_evaluator(reference_run: Path) -> None:
+    """The checkpoint beside the run loads as the `reward-model` evaluator, which reproduces the run's held-out
+    accuracy against the AI labels."""
+    from rlaif_audit.default_plugins.reward_model import RewardModelJudge
+    from rlaif_audit.types import JudgeItem
+
+    gen = reference_run / "gen-0"
+    held_out = [row for row in map(json.loads, lines(gen / "preferences.jsonl")) if row["split"] == "eval"]
+    items = [JudgeItem(str(i), "ab", row["prompt"], row["chosen"], row["rejected"]) for i, row in enumerate(held_out)]
+    judgments = list(RewardModelJudge(model=str(gen / "reward_model")).judge(items))
+    hits = sum(1.0 if j.p_first > 0.5 else 0.5 if j.p_first == 0.5 else 0.0 for j in judgments)
+    metrics = manifest(reference_run)["stages"]["gen-0/reward_model"]["outputs"]["metrics"]
+    assert len(judgments) == metrics["held_out_pairs"] > 0
+    assert hits / len(judgments) == pytest.approx(metrics["accuracy_vs_ai"]["value"])
+
 def test_hook_on_policy_log(reference_run: Path) -> None:
     calls = hook_calls(reference_run, "on_policy_log")
     assert [c["step"] for c in calls] == [1, 2, 3, 4] and all(c["reward"] is not None for c in calls)

@@ -69,7 +69,8 @@ def score_all(model: Any, texts: Sequence[Scored], pad_id: int, batch_size: int)
     for start in range(0, len(ordered), batch_size):
         batch = ordered[start : start + batch_size]
         with torch.inference_mode():
-            rewards = model(**right_padded(batch, pad_id), use_cache=False).logits[:, 0].float()
+            inputs = {name: tensor.to(model.device) for name, tensor in right_padded(batch, pad_id).items()}
+            rewards = model(**inputs, use_cache=False).logits[:, 0].float()
         for scored, reward in zip(batch, rewards.tolist()):
             scored.reward = reward
     return time.perf_counter() - started

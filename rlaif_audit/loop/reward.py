@@ -34,30 +34,22 @@ def trl_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def load_reward_model(path: Path) -> tuple[Any, Any]:
-    """A trained sequence-classification reward model (eval mode, on the device) and its tokenizer."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """A trained reward model (eval mode, on the device) and its tokenizer, loaded as the ``reward-model``
+    evaluator loads one."""
+    from rlaif_audit.default_plugins.reward_model import load_reward_model as load
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1).eval().to(device())
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
+    model, tokenizer = load(path, "float32")
+    return model.to(device()), tokenizer
 
 
 def score(model: Any, tokenizer: Any, conversations: Sequence[list[dict[str, str]]]) -> list[float]:
-    """The reward of each whole conversation (context plus final assistant reply), left-truncated to fit."""
-    import torch
+    """The reward of each whole conversation (context plus final assistant reply), as the ``reward-model``
+    evaluator scores it: tokenized as TRL's RewardTrainer does, cut from the left to fit."""
+    from rlaif_audit.default_plugins.reward_model import conversation_ids, score_all
 
-    texts = [tokenizer.apply_chat_template(conv, tokenize=False) for conv in conversations]
-    scores: list[float] = []
-    tokenizer.truncation_side = "left"
-    for start in range(0, len(texts), SCORE_BATCH):
-        batch = tokenizer(texts[start : start + SCORE_BATCH], return_tensors="pt", padding=True, padding_side="right",
-                          truncation=True, max_length=SCORE_MAX_TOKENS, add_special_tokens=False).to(model.device)
-        with torch.inference_mode():
-            scores.extend(model(**batch).logits[:, 0].float().tolist())
-    return scores
+    texts = [conversation_ids(tokenizer, conv[:-1], conv[-1]["content"], SCORE_MAX_TOKENS) for conv in conversations]
+    score_all(model, texts, tokenizer.pad_token_id, SCORE_BATCH)
+    return [text.reward for text in texts]
 
 
 def _reply(context: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
