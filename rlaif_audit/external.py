@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from rlaif_audit.errors import InputError
+from rlaif_audit.fileio import json_line
 from rlaif_audit.evaluators import stable_hash
 from rlaif_audit.types import HumanLabel, PreferencePair
 
@@ -105,10 +106,7 @@ def _skip_space(text: str, idx: int) -> int:
 def _json_lines(path: str, text: str) -> Iterator[tuple[int, Any]]:
     for line_no, raw in enumerate(text.splitlines(), start=1):
         if raw.strip():
-            try:
-                yield line_no, json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line_no) from exc
+            yield line_no, json_line(path, line_no, raw)
 
 
 def read_records(path: Path | str) -> list[tuple[int, dict[str, Any]]]:

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rlaif_audit.errors import InputError
+
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
@@ -28,3 +30,11 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 def atomic_write_json(path: Path | str, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def json_line(path: str, line: int, text: str) -> Any:
+    """The JSON value of one line of a JSONL file; an InputError naming the file, line and column if it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line) from exc

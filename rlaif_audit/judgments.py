@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from rlaif_audit.errors import InputError
+from rlaif_audit.fileio import json_line
 from rlaif_audit.types import Judgment
 
 if TYPE_CHECKING:
@@ -42,10 +43,7 @@ def _check_choice(path: str, line: int, record: dict[str, Any], name: str, valid
 
 def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
     """One validated judgment record from one JSONL line."""
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line) from exc
+    record = json_line(path, line, text)
     if not isinstance(record, dict):
         raise InputError(path, "each line must be a JSON object", line=line)
     for name in REQUIRED_FIELDS:

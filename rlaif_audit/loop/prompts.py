@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.fileio import atomic_write_text
+from rlaif_audit.fileio import atomic_write_text, json_line
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
@@ -22,10 +22,7 @@ def bundled_prompts() -> Path:
 
 
 def _prompt_row(path: str, line: int, text: str) -> dict[str, Any]:
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line) from exc
+    row = json_line(path, line, text)
     if not isinstance(row, dict):
         raise InputError(path, "each line must be a JSON object with a 'prompt'", line=line)
     prompt = row.get("prompt")
