@@ -1,0 +1,94 @@
+"""The report.json of fixed audits (synthetic pairs with known biases, the bundled FastChat and AlpacaEval imports)
+is unchanged by refactoring: compared with committed golden files, apart from timestamps, versions and paths."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+EXTERNAL = Path(__file__).parent / "data" / "external"
+VOLATILE = {"created_at", "versions", "tool", "config_hash"}  # clock, installed libraries, temporary paths
+PATH_KEYS = {"path", "source", "command", "output", "judgments", "data", "human", "compare"}
+
+
+def run_cli(args: list[Any]) -> Any:
+    from rlaif_audit.cli import build_cli
+
+    result = CliRunner().invoke(build_cli(), [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def write_synthetic_pairs(path: Path) -> None:
+    from rlaif_audit.default_plugins.synthetic import make_synthetic_pairs
+
+    pairs, labels = make_synthetic_pairs(150, seed=11, n_annotators=1)
+    by_pair = {label.pair_id: label for label in labels}
+    path.write_text("".join(json.dumps({"id": p.id, "context": p.context, "a": p.a, "b": p.b,
+                                        "preferred": by_pair[p.id].preferred, "annotator": by_pair[p.id].annotator,
+                                        "metadata": p.metadata}) + "\n" for p in pairs))
+
+
+def normalise(obj: Any, key: str = "") -> Any:
+    """The report without volatile fields; paths reduced to their file names; floats rounded to 9 digits."""
+    if isinstance(obj, dict):
+        return {k: normalise(v, k) for k, v in obj.items() if k not in VOLATILE and k != "seconds"}
+    if isinstance(obj, list):
+        return [normalise(v, key) for v in obj]
+    if isinstance(obj, str) and key in PATH_KEYS:
+        return " ".join(Path(word).name if "/" in word else word for word in obj.split(" "))
+    if isinstance(obj, float):
+        return float(f"{obj:.9g}") if math.isfinite(obj) else obj
+    return obj
+
+
+def synthetic_report(folder: Path) -> dict[str, Any]:
+    data = folder / "pairs.jsonl"
+    write_synthetic_pairs(data)
+    judgments = folder / "judgments.jsonl"
+    run_cli(["label", data, "-e", "synthetic", "-o", judgments, "-q", "-O", "position_bias=1.2", "-O", "noise=0.4",
+             "-O", "length_pref=0.5", "-O", "temperature=0.7"])
+    run_cli(["audit", judgments, "--data", data, "-o", folder / "report", "--n-bootstrap", "200",
+             "--report-formats", "json"])
+    return json.loads((folder / "report" / "report.json").read_text(encoding="utf-8"))
+
+
+def fastchat_report(folder: Path) -> dict[str, Any]:
+    judgments = EXTERNAL / "mt_bench" / "model_judgment" / "gpt-4_pair.jsonl"
+    run_cli(["audit", judgments, "--human", EXTERNAL / "mt_bench_human_judgments.json", "-o", folder / "report",
+             "--n-bootstrap", "200", "--report-formats", "json"])
+    return json.loads((folder / "report" / "report.json").read_text(encoding="utf-8"))
+
+
+def alpaca_report(folder: Path) -> dict[str, Any]:
+    judgments = EXTERNAL / "alpaca_eval_annotations.json"
+    run_cli(["audit", judgments, "--human", EXTERNAL / "alpaca_eval_human.json", "-o", folder / "report",
+             "--n-bootstrap", "200", "--report-formats", "json"])
+    return json.loads((folder / "report" / "report.json").read_text(encoding="utf-8"))
+
+
+CASES = {"synthetic": synthetic_report, "fastchat": fastchat_report, "alpaca_eval": alpaca_report}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_report_json_matches_golden(name: str, tmp_path: Path) -> None:
+    report = normalise(CASES[name](tmp_path))
+    golden_path = GOLDEN / f"{name}.report.json"
+    golden = json.loads(golden_path.read_text(encoding="utf-8"))
+    assert report == golden, f"report.json of the {name} audit differs from {golden_path}"
+
+
+if __name__ == "__main__":  # regenerate the golden files (only when a change of numbers is intended)
+    import tempfile
+
+    for case, build in CASES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = normalise(build(Path(tmp)))
+        (GOLDEN / f"{case}.report.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+        print("wrote", case)
