@@ -23,7 +23,7 @@ def peak_rss_mib() -> float:
 
 def make_inputs(n_pairs: int, seed: int) -> tuple[Any, Any, Any, float]:
     """Synthetic pairs, labels (3 annotators) and both-order judgments, built vectorised; and the seconds it took."""
-    from rlaif_audit.default_plugins.synthetic import synthetic_frames, synthetic_judgments
+    from rlaif_audit.default_plugins.evaluators.synthetic import synthetic_frames, synthetic_judgments
 
     started = time.perf_counter()
     pairs, labels = synthetic_frames(n_pairs, seed, n_annotators=3, human_length_pref=0.2, with_context=False)
@@ -34,8 +34,8 @@ def make_inputs(n_pairs: int, seed: int) -> tuple[Any, Any, Any, float]:
 
 def run(n_pairs: int, n_bootstrap: int, seed: int) -> dict[str, Any]:
     """Build the inputs, then time the context and each auditor."""
-    from rlaif_audit.audit_context import build_context
-    from rlaif_audit.plugins import auditors, get_plugin_manager
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.host import auditors, get_plugin_manager
 
     pairs, labels, judgments, make_s = make_inputs(n_pairs, seed)
     rss_inputs = peak_rss_mib()

@@ -68,7 +68,7 @@ def naive_judge(model: Any, tokenizer: Any, prompts: Sequence[list[int]], batch_
     """Greedy-generate up to ``new_tokens`` per prompt (batches in input order) and parse the first A or B."""
     import torch
 
-    from rlaif_audit.default_plugins.hf_judge import left_pad
+    from rlaif_audit.default_plugins.evaluators.hf_judge import left_pad
 
     verdicts: list[str | None] = []
     generated = 0
@@ -165,9 +165,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     import torch
 
-    from rlaif_audit.default_plugins.hf_judge import HFJudge
-    from rlaif_audit.labeling import judge_items
-    from rlaif_audit.readers import read_pairs
+    from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
+    from rlaif_audit.judging.labeling import judge_items
+    from rlaif_audit.data.readers import read_pairs
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -26,9 +26,9 @@ def make_context(n_pairs: int, n_bootstrap: int) -> tuple[Any, list[Any], float]
     """A context with generator metadata, and the PreferencePair objects behind it."""
     import numpy as np
 
-    from rlaif_audit.audit_context import build_context
-    from rlaif_audit.default_plugins.synthetic import synthetic_frames, synthetic_judgments
-    from rlaif_audit.types import PreferencePair
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.default_plugins.evaluators.synthetic import synthetic_frames, synthetic_judgments
+    from rlaif_audit.records.types import PreferencePair
 
     started = time.perf_counter()
     pairs_df, labels = synthetic_frames(n_pairs, 0, with_context=True)
@@ -42,8 +42,8 @@ def make_context(n_pairs: int, n_bootstrap: int) -> tuple[Any, list[Any], float]
 
 
 def time_report(n_pairs: int, n_bootstrap: int) -> dict[str, Any]:
-    from rlaif_audit.plugins import get_plugin_manager
-    from rlaif_audit.report import build_report, run_auditors, write_report
+    from rlaif_audit.host import get_plugin_manager
+    from rlaif_audit.reporting.builder import build_report, run_auditors, write_report
 
     ctx, pairs, setup_s = make_context(n_pairs, n_bootstrap)
     pm = get_plugin_manager()
@@ -68,7 +68,7 @@ def time_report(n_pairs: int, n_bootstrap: int) -> dict[str, Any]:
 def time_alpaca(n_annotations: int) -> dict[str, Any]:
     import random
 
-    from rlaif_audit.external import generator_win_rates, read_alpaca_eval
+    from rlaif_audit.data.external import generator_win_rates, read_alpaca_eval
 
     rng = random.Random(0)
     records = [{"instruction": f"instruction {i}", "output_1": "baseline " * rng.randint(5, 200),

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from http_judge_server import JudgeServer, Reply  # noqa: E402
 
-from rlaif_audit.default_plugins.openai_judge import OpenAIJudge  # noqa: E402
-from rlaif_audit.types import JudgeItem  # noqa: E402
+from rlaif_audit.default_plugins.evaluators.openai_judge import OpenAIJudge  # noqa: E402
+from rlaif_audit.records.types import JudgeItem  # noqa: E402
 
 
 def make_items(n: int) -> list[JudgeItem]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -29,75 +28,24 @@ class AuditGroup(click.Group):
             raise UserError(str(exc)) from exc
 
 
-def _manager() -> Any:
-    from rlaif_audit.plugins import get_plugin_manager
+def new_group() -> click.Group:
+    """A fresh top-level group (each build gets its own, so plugin commands never leak between builds)."""
 
-    return get_plugin_manager()
+    @click.group(cls=AuditGroup)
+    @click.version_option(__version__, prog_name="rlaif-audit")
+    def cli() -> None:
+        """Run the RLAIF loop and audit the AI evaluator that drives it."""
 
-
-def _option_rows(cls: Any) -> list[dict[str, Any]]:
-    return [{"name": key, "default": opt.default, "help": opt.help} for key, opt in sorted(cls.options.items())]
-
-
-@click.group(cls=AuditGroup)
-@click.version_option(__version__, prog_name="rlaif-audit")
-def cli() -> None:
-    """Run the RLAIF loop and audit the AI evaluator that drives it."""
-
-
-@cli.command(name="plugins")
-@click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
-def plugins_command(show_all: bool) -> None:
-    """List installed plugins as JSON (name, version, hooks)."""
-    from rlaif_audit.plugins import plugin_table
-
-    click.echo(json.dumps(plugin_table(_manager(), include_builtin=show_all), indent=2))
-
-
-@cli.command(name="evaluators")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def evaluators_command(as_json: bool) -> None:
-    """List AI evaluators with their descriptions and options."""
-    from rlaif_audit.plugins import evaluators
-
-    registry = evaluators(_manager())
-    rows = [
-        {"name": r.name, "plugin": r.plugin, "description": r.cls.description, "options": _option_rows(r.cls)}
-        for r in (registry.items[name] for name in registry.names())
-    ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
-        return
-    for row in rows:
-        click.echo(f"{row['name']}: {row['description']}")
-        for opt in row["options"]:
-            click.echo(f"    -O {opt['name']}=...  {opt['help']} (default: {opt['default']})")
-
-
-@cli.command(name="auditors")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def auditors_command(as_json: bool) -> None:
-    """List auditors with their descriptions and what data they need."""
-    from rlaif_audit.plugins import auditors
-
-    registry = auditors(_manager())
-    rows = [
-        {"name": r.name, "plugin": r.plugin, "description": r.cls.description, "requires": list(r.cls.requires)}
-        for r in (registry.items[name] for name in registry.names())
-    ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        needs = f" (needs: {', '.join(row['requires'])})" if row["requires"] else ""
-        click.echo(f"{row['name']}: {row['description']}{needs}")
+    return cli
 
 
 def build_cli() -> click.Group:
-    """The group with every plugin's commands added through ``register_commands``."""
-    pm = _manager()
-    pm.hook.register_commands(cli=cli)
-    return cli
+    """The group with every plugin's commands (the built-in ones included) added through ``register_commands``."""
+    from rlaif_audit.host import add_commands, get_plugin_manager
+
+    group = new_group()
+    add_commands(get_plugin_manager(), group)
+    return group
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ from pluggy import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:
     import click
 
-    from rlaif_audit.types import AuditorClass, EvaluatorClass, ReportFormatClass
+    from rlaif_audit.records.types import AuditorClass, EvaluatorClass, ReportFormatClass
 
 hookspec = HookspecMarker("rlaif_audit")
 hookimpl = HookimplMarker("rlaif_audit")
@@ -25,7 +25,7 @@ hookimpl = HookimplMarker("rlaif_audit")
 def register_evaluators(register: Callable[[EvaluatorClass], None]) -> None:
     """Register AI evaluators (judges) by calling ``register(EvaluatorSubclass)``.
 
-    :param register: takes a subclass of :class:`rlaif_audit.evaluators.Evaluator`
+    :param register: takes a subclass of :class:`rlaif_audit.judging.evaluator.Evaluator`
         with ``name``, ``description`` and ``options`` class attributes.
     """
 
@@ -34,7 +34,7 @@ def register_evaluators(register: Callable[[EvaluatorClass], None]) -> None:
 def register_auditors(register: Callable[[AuditorClass], None]) -> None:
     """Register auditors that measure an evaluator by calling ``register(AuditorSubclass)``.
 
-    :param register: takes a subclass of :class:`rlaif_audit.auditing.Auditor`.
+    :param register: takes a subclass of :class:`rlaif_audit.auditing.auditor.Auditor`.
     """
 
 
@@ -42,7 +42,7 @@ def register_auditors(register: Callable[[AuditorClass], None]) -> None:
 def register_report_formats(register: Callable[[ReportFormatClass], None]) -> None:
     """Register report writers (json, md, html, ...) by calling ``register(ReportFormatSubclass)``.
 
-    :param register: takes a subclass of :class:`rlaif_audit.reporting.ReportFormat`.
+    :param register: takes a subclass of :class:`rlaif_audit.reporting.format.ReportFormat`.
     """
 
 

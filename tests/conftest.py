@@ -19,7 +19,7 @@ HH_HARMLESS = SHARED / "data" / "hh-rlhf-harmless" / "test.jsonl.gz"
 @pytest.fixture
 def pm():
     """A fresh plugin manager (entry points and built-ins loaded), never a global one."""
-    from rlaif_audit.plugins import get_plugin_manager
+    from rlaif_audit.host import get_plugin_manager
 
     return get_plugin_manager()
 

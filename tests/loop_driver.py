@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from rlaif_audit import hookimpl
-from rlaif_audit.default_plugins.hf_judge import HFJudge
-from rlaif_audit.evaluators import Option
-from rlaif_audit.types import JudgeItem, Judgment
+from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
+from rlaif_audit.judging.evaluator import Option
+from rlaif_audit.records.types import JudgeItem, Judgment
 
 HOOK_LOG_ENV = "LOOP_DRIVER_HOOK_LOG"
 
@@ -97,7 +97,7 @@ class Raiser:
 
 def manager() -> Any:
     """The plugin manager of a test run: built-ins, the recorder, and the raiser when asked."""
-    from rlaif_audit.plugins import get_plugin_manager
+    from rlaif_audit.host import get_plugin_manager
 
     pm = get_plugin_manager()
     pm.register(Recorder(), name="loop-driver-recorder")

@@ -24,7 +24,7 @@ def run_cli(args: list[str]):
 @pytest.fixture(scope="module")
 def labeled(tmp_path_factory) -> dict[str, Path]:
     """120 synthetic pairs with human labels, labeled by the synthetic evaluator (first-slot bias) via `label`."""
-    from rlaif_audit.default_plugins.synthetic import make_synthetic_pairs
+    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs
 
     folder = tmp_path_factory.mktemp("labeled")
     pairs, labels = make_synthetic_pairs(120, seed=7)

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from rlaif_audit.audit_context import build_context
-from rlaif_audit.auditing import AuditContext, AuditResult
-from rlaif_audit.default_plugins.auditor_agreement import AgreementAuditor
-from rlaif_audit.default_plugins.auditor_calibration import CalibrationAuditor
-from rlaif_audit.default_plugins.auditor_length import LengthAuditor
-from rlaif_audit.default_plugins.auditor_position import PositionAuditor
-from rlaif_audit.default_plugins.synthetic import synthetic_frames, synthetic_judgments
+from rlaif_audit.auditing.context import build_context
+from rlaif_audit.auditing.auditor import AuditContext, AuditResult
+from rlaif_audit.default_plugins.auditors.agreement import AgreementAuditor
+from rlaif_audit.default_plugins.auditors.calibration import CalibrationAuditor
+from rlaif_audit.default_plugins.auditors.length import LengthAuditor
+from rlaif_audit.default_plugins.auditors.position import PositionAuditor
+from rlaif_audit.default_plugins.evaluators.synthetic import synthetic_frames, synthetic_judgments
 from rlaif_audit.errors import InputError
 
 N_PAIRS = 2000
@@ -41,7 +41,7 @@ def quality_gap(pairs: pd.DataFrame) -> np.ndarray:
 
 
 def test_the_four_auditors_are_registered(pm) -> None:
-    from rlaif_audit.plugins import auditors
+    from rlaif_audit.host import auditors
 
     registry = auditors(pm)
     for cls in (AgreementAuditor, PositionAuditor, CalibrationAuditor, LengthAuditor):
@@ -246,7 +246,7 @@ def test_without_human_labels_the_auditors_that_need_them_skip() -> None:
 
 
 def test_with_one_order_only_position_skips_and_agreement_says_so(pm) -> None:
-    from rlaif_audit.report import run_auditors
+    from rlaif_audit.reporting.builder import run_auditors
 
     ctx, pairs, labels, judgments = make({"pair_noise": 1.0}, n=300)
     one_order = build_context(judgments[judgments["order"] == "ab"], pairs, labels, n_bootstrap=N_BOOT)
@@ -267,7 +267,7 @@ def test_without_probabilities_calibration_skips() -> None:
 
 
 def test_all_four_run_through_the_report_runner(pm) -> None:
-    from rlaif_audit.report import run_auditors
+    from rlaif_audit.reporting.builder import run_auditors
 
     ctx, *_ = make({"noise": 0.5, "pair_noise": 0.5}, n=400, n_annotators=2)
     results = run_auditors(ctx, pm, ["agreement", "position", "calibration", "length"])
@@ -416,9 +416,9 @@ def test_context_columns_and_failed_judgments(small) -> None:
 
 
 def test_length_and_agreement_on_real_hh_rlhf_labels(hh_path) -> None:
-    from rlaif_audit.default_plugins.synthetic import SyntheticEvaluator
-    from rlaif_audit.labeling import judge_items
-    from rlaif_audit.readers import read_pairs
+    from rlaif_audit.default_plugins.evaluators.synthetic import SyntheticEvaluator
+    from rlaif_audit.judging.labeling import judge_items
+    from rlaif_audit.data.readers import read_pairs
 
     pair_set = read_pairs(str(hh_path), seed=0)
     evaluator = SyntheticEvaluator(length_pref=2.0, pair_noise=0.5)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlaif_audit.errors import InputError
-from rlaif_audit.external import (
+from rlaif_audit.data.external import (
     alpaca_eval_head2head,
     alpaca_human_labels,
     detect_format,

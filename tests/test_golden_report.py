@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 EXTERNAL = Path(__file__).parent / "data" / "external"
-VOLATILE = {"created_at", "versions", "tool", "config_hash"}  # clock, installed libraries, temporary paths
+VOLATILE = {"created_at", "versions", "tool", "config_hash", "plugin"}  # clock, libraries, temporary paths, module paths
 PATH_KEYS = {"path", "source", "command", "output", "judgments", "data", "human", "compare"}
 
 
@@ -26,7 +26,7 @@ def run_cli(args: list[Any]) -> Any:
 
 
 def write_synthetic_pairs(path: Path) -> None:
-    from rlaif_audit.default_plugins.synthetic import make_synthetic_pairs
+    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs
 
     pairs, labels = make_synthetic_pairs(150, seed=11, n_annotators=1)
     by_pair = {label.pair_id: label for label in labels}
@@ -80,7 +80,7 @@ CASES = {"synthetic": synthetic_report, "fastchat": fastchat_report, "alpaca_eva
 def test_report_json_matches_golden(name: str, tmp_path: Path) -> None:
     report = normalise(CASES[name](tmp_path))
     golden_path = GOLDEN / f"{name}.report.json"
-    golden = json.loads(golden_path.read_text(encoding="utf-8"))
+    golden = normalise(json.loads(golden_path.read_text(encoding="utf-8")))
     assert report == golden, f"report.json of the {name} audit differs from {golden_path}"
 
 

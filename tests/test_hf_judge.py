@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit.default_plugins.hf_judge import HFJudge, PromptBuilder, read_principles, read_template
+from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge, PromptBuilder, read_principles, read_template
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.labeling import judge_items
-from rlaif_audit.models import tiny_model
-from rlaif_audit.types import JudgeItem, PreferencePair
+from rlaif_audit.judging.labeling import judge_items
+from rlaif_audit.judging.models import tiny_model
+from rlaif_audit.records.types import JudgeItem, PreferencePair
 
 
 def make_pairs(n: int = 5) -> list[PreferencePair]:
@@ -204,15 +204,15 @@ def test_bad_options_are_named(tiny: str, tmp_path: Path) -> None:
 
 
 def test_registered_as_a_builtin_plugin(pm) -> None:  # noqa: ANN001 - pytest fixture
-    from rlaif_audit.plugins import evaluators
+    from rlaif_audit.host import evaluators
 
     assert evaluators(pm).get("hf-judge") is HFJudge
 
 
 def test_plugin_modules_do_not_import_torch() -> None:
     code = (
-        "import sys, rlaif_audit.default_plugins.hf_judge, rlaif_audit.default_plugins.reward_model, "
-        "rlaif_audit.models; heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; print(heavy)"
+        "import sys, rlaif_audit.default_plugins.evaluators.hf_judge, rlaif_audit.default_plugins.evaluators.reward_model, "
+        "rlaif_audit.judging.models; heavy = [m for m in ('torch', 'transformers') if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -259,7 +259,7 @@ def test_other_architectures_share_prefixes_or_fall_back_to_whole_prompts(
     shares on the short probe, then falls back at the first longer prompt. Judgments are the same in all cases."""
     import warnings
 
-    from rlaif_audit.default_plugins.hf_judge import PackedScorer, Scorer
+    from rlaif_audit.default_plugins.evaluators.hf_judge import PackedScorer, Scorer
 
     folder = tiny_variant(tmp_path, tiny, kind)
     items = judge_items(long_pairs())
@@ -279,7 +279,7 @@ def test_other_architectures_share_prefixes_or_fall_back_to_whole_prompts(
 
 
 def test_the_packed_scorer_is_used_and_the_model_keeps_its_attention(tiny: str) -> None:
-    from rlaif_audit.default_plugins.hf_judge import PackedScorer
+    from rlaif_audit.default_plugins.evaluators.hf_judge import PackedScorer
 
     judge = HFJudge(model=tiny)
     list(judge.judge(judge_items(make_pairs(2))))

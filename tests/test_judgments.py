@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from rlaif_audit.errors import InputError
-from rlaif_audit.judgments import JudgmentFile, read_judgments
-from rlaif_audit.labeling import debiased_p_a, judge_items
-from rlaif_audit.types import Judgment, PreferencePair
+from rlaif_audit.data.judgment_file import JudgmentFile, read_judgments
+from rlaif_audit.judging.labeling import debiased_p_a, judge_items
+from rlaif_audit.records.types import Judgment, PreferencePair
 
 
 def judgment(pair_id: str, order: str, p_first: float | None = 0.7) -> Judgment:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit.judgments import read_judgments
+from rlaif_audit.data.judgment_file import read_judgments
 
 CLI = [sys.executable, "-m", "rlaif_audit.cli"]
 
 
 @pytest.fixture(scope="module")
 def tiny() -> str:
-    from rlaif_audit.models import tiny_model
+    from rlaif_audit.judging.models import tiny_model
 
     return str(tiny_model())
 

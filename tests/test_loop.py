@@ -23,7 +23,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKEN
 
 @pytest.fixture(scope="module")
 def tiny() -> str:
-    from rlaif_audit.models import tiny_model
+    from rlaif_audit.judging.models import tiny_model
 
     return str(tiny_model())
 
@@ -64,7 +64,7 @@ def lines(path: Path) -> list[str]:
 
 def judgments(folder: Path) -> list[tuple[str, str, float, str]]:
     """The label stage's judgments, validated (a duplicate is an error), as sorted comparable tuples."""
-    from rlaif_audit.judgments import read_judgments
+    from rlaif_audit.data.judgment_file import read_judgments
 
     frame = read_judgments(folder / "gen-0" / "judgments.jsonl")
     return sorted(zip(frame.pair_id, frame.order, frame.p_first, frame.verdict))
@@ -149,8 +149,8 @@ def test_hook_on_reward_model(reference_run: Path) -> None:
 def test_the_trained_reward_model_serves_as_the_reward_model_evaluator(reference_run: Path) -> None:
     """The checkpoint beside the run loads as the `reward-model` evaluator, which reproduces the run's held-out
     accuracy against the AI labels."""
-    from rlaif_audit.default_plugins.reward_model import RewardModelJudge
-    from rlaif_audit.types import JudgeItem
+    from rlaif_audit.default_plugins.evaluators.reward_model import RewardModelJudge
+    from rlaif_audit.records.types import JudgeItem
 
     gen = reference_run / "gen-0"
     held_out = [row for row in map(json.loads, lines(gen / "preferences.jsonl")) if row["split"] == "eval"]

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from rlaif_audit.auditing import AuditContext
-from rlaif_audit.default_plugins import auditor_policy as ap
+from rlaif_audit.auditing.auditor import AuditContext
+from rlaif_audit.default_plugins.auditors import policy as ap
 
 
 def context(samples: list[dict[str, Any]], **extra: Any) -> AuditContext:

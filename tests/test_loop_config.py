@@ -106,7 +106,7 @@ def test_cli_resume_refuses_new_options_and_missing_runs(tmp_path: Path) -> None
 
 def test_cli_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
     from rlaif_audit.loop.run import create_run
-    from rlaif_audit.plugins import get_plugin_manager
+    from rlaif_audit.host import get_plugin_manager
 
     create_run(tmp_path / "r", build_config(preset="smoke"), get_plugin_manager())
     result = invoke("--preset", "smoke", "-o", str(tmp_path / "r"))

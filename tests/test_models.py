@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit import models
+from rlaif_audit.judging import models
 from rlaif_audit.errors import ConfigError
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from http_judge_server import JudgeServer, Reply
 
-from rlaif_audit.default_plugins.openai_judge import EndpointError, OpenAIJudge, parse_verdict
+from rlaif_audit.default_plugins.evaluators.openai_judge import EndpointError, OpenAIJudge, parse_verdict
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.types import JudgeItem, PreferencePair
+from rlaif_audit.records.types import JudgeItem, PreferencePair
 
 CONFIDENT = {"A": math.log(0.80), "B": math.log(0.15), "The": math.log(0.05)}
 P_CONFIDENT = 0.80 / 0.95
@@ -48,11 +48,11 @@ def judge_all(server: JudgeServer, batch: list[JudgeItem], **options) -> dict[tu
 
 
 def test_registered_as_builtin_plugin(pm) -> None:
-    from rlaif_audit.plugins import evaluators
+    from rlaif_audit.host import evaluators
 
     registry = evaluators(pm)
     assert registry.get("openai") is OpenAIJudge
-    assert registry.items["openai"].plugin == "rlaif_audit.default_plugins.openai_judge"
+    assert registry.items["openai"].plugin == "rlaif_audit.default_plugins.evaluators.openai_judge"
 
 
 def test_p_first_from_top_logprobs_renormalised_over_a_and_b() -> None:
@@ -252,7 +252,7 @@ def _pairs(n: int) -> list[PreferencePair]:
 
 
 def test_api_key_is_sent_but_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rlaif_audit.labeling import label_pairs
+    from rlaif_audit.judging.labeling import label_pairs
 
     secret = "sk-test-9f8e7d6c5b4a"
     monkeypatch.setenv("JUDGE_TEST_KEY", secret)
@@ -358,7 +358,7 @@ def test_label_command_with_openai_evaluator_writes_and_resumes(tmp_path: Path) 
 def test_retry_after_header_forms() -> None:
     from email.utils import formatdate
 
-    from rlaif_audit.default_plugins.openai_judge import parse_retry_after
+    from rlaif_audit.default_plugins.evaluators.openai_judge import parse_retry_after
 
     assert parse_retry_after("2") == 2.0 and parse_retry_after("0.5") == 0.5
     assert 8.0 <= parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10.0

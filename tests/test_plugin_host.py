@@ -17,20 +17,20 @@ import pytest
 from click.testing import CliRunner
 
 from rlaif_audit import hookimpl, hookspecs
-from rlaif_audit.auditing import AuditContext, AuditResult, Auditor, Metric
+from rlaif_audit.auditing.auditor import AuditContext, AuditResult, Auditor, Metric
 from rlaif_audit.errors import PluginError
-from rlaif_audit.evaluators import Evaluator, Option
-from rlaif_audit.plugins import (
+from rlaif_audit.judging.evaluator import Evaluator, Option
+from rlaif_audit.host import (
+    DEFAULT_PLUGINS,
     DISABLE_ENV,
     auditors,
     call_safely,
-    default_plugin_modules,
     evaluators,
     get_plugin_manager,
     report_formats,
 )
-from rlaif_audit.reporting import ReportFormat
-from rlaif_audit.types import JudgeItem, Judgment
+from rlaif_audit.reporting.format import ReportFormat
+from rlaif_audit.records.types import JudgeItem, Judgment
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS_DOC = REPO / "docs" / "plugins.md"
@@ -119,7 +119,7 @@ def test_hook_register_evaluators(pm) -> None:
 
 
 def test_hook_register_auditors(pm) -> None:
-    from rlaif_audit.report import run_auditors
+    from rlaif_audit.reporting.builder import run_auditors
 
     pm.register(AuditorPlugin(), name="auditor-plugin")
     assert auditors(pm).get("mean-p-a-test") is MeanAuditor
@@ -201,7 +201,7 @@ def test_duplicate_evaluator_name_is_an_error_naming_both_plugins(pm) -> None:
     with pytest.raises(PluginError) as info:
         evaluators(pm)
     message = str(info.value)
-    assert "'openai'" in message and "rlaif_audit.default_plugins.openai_judge" in message
+    assert "'openai'" in message and "rlaif_audit.default_plugins.evaluators.openai_judge" in message
     assert "impostor-plugin" in message
 
 
@@ -254,8 +254,8 @@ def test_cli_plugins_all_lists_builtins_and_distributions() -> None:
     assert plain.returncode == 0 and full.returncode == 0, plain.stderr + full.stderr
     rows = {row["name"]: row for row in json.loads(full.stdout)}
     assert all(set(row) >= {"name", "hooks"} for row in rows.values())
-    assert rows["rlaif_audit.default_plugins.openai_judge"]["hooks"] == ["register_evaluators"]
-    assert rows["rlaif_audit.default_plugins.builtin_commands"]["hooks"] == ["register_commands"]
+    assert rows["rlaif_audit.default_plugins.evaluators.openai_judge"]["hooks"] == ["register_evaluators"]
+    assert rows["rlaif_audit.commands.label"]["hooks"] == ["register_commands"]
     assert rows["longest"]["version"] == metadata.version("rlaif-audit-longest")
     assert rows["longest"]["distribution"] == "rlaif-audit-longest"
     assert [row["name"] for row in json.loads(plain.stdout)] == ["longest"]  # built-ins only with --all
@@ -268,7 +268,7 @@ def test_cli_evaluators_lists_names_and_options() -> None:
     rows = {row["name"]: row for row in json.loads(as_json.stdout)}
     openai_options = {opt["name"]: opt for opt in rows["openai"]["options"]}
     assert openai_options["concurrency"]["default"] == 4 and openai_options["logprobs"]["default"] == "auto"
-    assert rows["openai"]["plugin"] == "rlaif_audit.default_plugins.openai_judge"
+    assert rows["openai"]["plugin"] == "rlaif_audit.default_plugins.evaluators.openai_judge"
     assert {"hf-judge", "openai"} <= set(rows)
 
 
@@ -284,7 +284,7 @@ def test_cli_help_imports_no_heavy_library() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     loaded, heavy = json.loads(lines[-2]), json.loads(lines[-1])
-    assert set(default_plugin_modules()) <= set(loaded)  # every built-in plugin was imported
+    assert set(DEFAULT_PLUGINS) <= set(loaded)  # every built-in plugin was imported
     assert heavy == [], f"`rlaif-audit --help` imported {heavy}; move these imports inside functions"
 
 

@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from rlaif_audit.errors import ConfigError, InputError  # noqa: E402
-from rlaif_audit.readers import (  # noqa: E402
+from rlaif_audit.data.readers import (  # noqa: E402
     check_label_ids,
     chosen_is_a,
     demo_path,

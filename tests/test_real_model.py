@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit.labeling import judge_items
+from rlaif_audit.judging.labeling import judge_items
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,7 @@ def test_converted_model_matches_the_gguf_model() -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from rlaif_audit.models import load_causal_lm, resolve_model, smollm2_gguf
+    from rlaif_audit.judging.models import load_causal_lm, resolve_model, smollm2_gguf
 
     folder = resolve_model()
     assert folder == resolve_model("smollm2") == resolve_model(str(smollm2_gguf()))
@@ -34,8 +34,8 @@ def test_converted_model_matches_the_gguf_model() -> None:
 
 
 def test_hf_judge_with_smollm2_on_real_pairs(hh_path: Path) -> None:
-    from rlaif_audit.default_plugins.hf_judge import HFJudge
-    from rlaif_audit.readers import read_pairs
+    from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
+    from rlaif_audit.data.readers import read_pairs
 
     items = judge_items(read_pairs(str(hh_path), limit=4).pairs)
     shared = {(j.pair_id, j.order): j for j in HFJudge().judge(items)}

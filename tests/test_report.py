@@ -12,18 +12,18 @@ import pandas as pd
 import pytest
 
 from rlaif_audit import hookimpl
-from rlaif_audit.auditing import AuditContext, Auditor, AuditResult, Metric
+from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult, Metric
 from rlaif_audit.errors import PluginError
-from rlaif_audit.evaluators import stable_hash
-from rlaif_audit.report import (
+from rlaif_audit.judging.evaluator import stable_hash
+from rlaif_audit.reporting.builder import (
     REVIEW_QUEUE_FILE,
     build_report,
     run_auditors,
     unmet_requirement,
     write_report,
 )
-from rlaif_audit.reporting import ReportFormat
-from rlaif_audit.types import PreferencePair
+from rlaif_audit.reporting.format import ReportFormat
+from rlaif_audit.records.types import PreferencePair
 
 SCRIPT = "<script>alert(1)</script>"
 EVIL_GENERATOR = '<img src=x onerror="alert(2)">'
@@ -91,7 +91,7 @@ def test_pm(pm):
 
 def synthetic_inputs(n: int = 60, orders: tuple[str, ...] = ("ab", "ba")):
     """Synthetic pairs with human labels, judged by the synthetic evaluator (first-slot bias 1.0)."""
-    from rlaif_audit.default_plugins.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
+    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
 
     pairs, labels = make_synthetic_pairs(n, seed=3)
     frame, _ = synthetic_frames(n, seed=3)
@@ -109,7 +109,7 @@ def synthetic_inputs(n: int = 60, orders: tuple[str, ...] = ("ab", "ba")):
 
 
 def make_ctx(n: int = 60, orders: tuple[str, ...] = ("ab", "ba"), labels: bool = True) -> tuple[AuditContext, list]:
-    from rlaif_audit.audit_context import build_context
+    from rlaif_audit.auditing.context import build_context
 
     pairs, judgments, human = synthetic_inputs(n, orders)
     ctx = build_context(judgments, pairs, human if labels else [], seed=0, n_bootstrap=200,
@@ -301,7 +301,7 @@ def test_html_is_self_contained(test_pm, tmp_path):
 
 
 def test_markdown_report_sections(test_pm, tmp_path):
-    from rlaif_audit.default_plugins.report_formats import model_card_section
+    from rlaif_audit.reporting.text import model_card_section
 
     report = make_report(test_pm)
     write_report(report, tmp_path, test_pm, ["markdown"])
@@ -318,7 +318,7 @@ def test_markdown_report_sections(test_pm, tmp_path):
 
 
 def test_model_card_section_is_standalone_markdown(test_pm):
-    from rlaif_audit.default_plugins.report_formats import model_card_section
+    from rlaif_audit.reporting.text import model_card_section
 
     report = make_report(test_pm)
     card = model_card_section(report)
@@ -332,7 +332,7 @@ def test_model_card_section_is_standalone_markdown(test_pm):
 
 
 def test_svg_plots_from_auditor_data():
-    from rlaif_audit.default_plugins.report_formats import render_figure
+    from rlaif_audit.default_plugins.formats.report_formats import render_figure
 
     reliability = render_figure("reliability_equal_width", {"bins": [
         {"lo": 0.0, "hi": 0.5, "conf": 0.3, "acc": 0.4, "count": 12}, {"lo": 0.5, "hi": 1.0, "conf": 0.8, "acc": 0.7,
@@ -351,7 +351,7 @@ def test_svg_plots_from_auditor_data():
 @pytest.mark.parametrize("junk", [{}, [], {"bins": "x"}, {"points": [1, 2]}, {"x": [1], "y": ["a"]},
                                   {"kind": "reliability", "bins": [{"conf": None}]}, "text", None])
 def test_figures_with_odd_data_render_nothing_instead_of_raising(junk):
-    from rlaif_audit.default_plugins.report_formats import render_figure
+    from rlaif_audit.default_plugins.formats.report_formats import render_figure
 
     assert render_figure("whatever", junk) == ""
 
@@ -377,9 +377,9 @@ def test_writing_one_report_to_two_folders_records_each_failure_once(test_pm, tm
 
 
 def test_headline_names_metrics_the_auditors_really_produce(pm):
-    from rlaif_audit.audit_context import build_context
-    from rlaif_audit.default_plugins.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
-    from rlaif_audit.report import HEADLINE_METRICS
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
+    from rlaif_audit.reporting.builder import HEADLINE_METRICS
 
     pairs, labels = make_synthetic_pairs(300, seed=5, n_annotators=3)
     frame, _ = synthetic_frames(300, seed=5, n_annotators=3)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit.default_plugins.reward_model import RewardModelJudge, sigmoid
+from rlaif_audit.default_plugins.evaluators.reward_model import RewardModelJudge
+from rlaif_audit.judging.reward_scoring import sigmoid
 from rlaif_audit.errors import ConfigError
-from rlaif_audit.labeling import judge_items
-from rlaif_audit.models import tiny_model, tiny_reward_model
-from rlaif_audit.types import PreferencePair
+from rlaif_audit.judging.labeling import judge_items
+from rlaif_audit.judging.models import tiny_model, tiny_reward_model
+from rlaif_audit.records.types import PreferencePair
 
 
 def make_pairs() -> list[PreferencePair]:
@@ -98,6 +99,6 @@ def test_missing_model_is_named(tmp_path: Path) -> None:
 
 
 def test_registered_as_a_builtin_plugin(pm) -> None:  # noqa: ANN001 - pytest fixture
-    from rlaif_audit.plugins import evaluators
+    from rlaif_audit.host import evaluators
 
     assert evaluators(pm).get("reward-model") is RewardModelJudge

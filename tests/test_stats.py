@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlaif_audit import stats
+from rlaif_audit.auditing import stats
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -162,7 +162,7 @@ def test_inverse_temperature_recovers_the_truth() -> None:
 
 
 def test_excludes() -> None:
-    from rlaif_audit.auditing import Metric
+    from rlaif_audit.auditing.auditor import Metric
 
     assert stats.excludes(Metric(0.6, (0.55, 0.65), 10), 0.5)
     assert not stats.excludes(Metric(0.52, (0.45, 0.6), 10), 0.5)
@@ -173,7 +173,7 @@ def test_a_share_at_its_boundary_gets_a_wilson_interval_not_a_point() -> None:
     """400 of 400 verdicts for the first slot from 200 pairs: the bootstrap has no spread, the truth may be < 1."""
     import numpy as np
 
-    from rlaif_audit.stats import SumBootstrap, wilson_interval
+    from rlaif_audit.auditing.stats import SumBootstrap, wilson_interval
 
     values = np.tile([2.0, 2.0], (200, 1))  # per pair: first-slot wins, decisive verdicts
     boot = SumBootstrap(values, n_bootstrap=500, rng=np.random.default_rng(0))

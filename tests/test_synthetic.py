@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlaif_audit.default_plugins.synthetic import (
+from rlaif_audit.default_plugins.evaluators.synthetic import (
     SyntheticEvaluator,
     make_synthetic_pairs,
     synthetic_frames,
@@ -18,13 +18,13 @@ from rlaif_audit.default_plugins.synthetic import (
 
 
 def judge_all(evaluator: SyntheticEvaluator, pairs: list) -> pd.DataFrame:
-    from rlaif_audit.labeling import judge_items
+    from rlaif_audit.judging.labeling import judge_items
 
     return pd.DataFrame([j.to_dict() for j in evaluator.judge(judge_items(pairs))])
 
 
 def test_synthetic_is_a_registered_evaluator(pm) -> None:
-    from rlaif_audit.plugins import evaluators
+    from rlaif_audit.host import evaluators
 
     assert evaluators(pm).get("synthetic") is SyntheticEvaluator
 
@@ -101,7 +101,7 @@ def test_text_quality_without_a_tag_is_a_stable_pseudo_random_normal() -> None:
 
 
 def test_has_list_matches_pythons_regex() -> None:
-    from rlaif_audit.audit_context import LIST_PATTERN, has_list
+    from rlaif_audit.auditing.context import LIST_PATTERN, has_list
 
     texts = ["no list here", "intro\n- item", "1. first\n2. second", "  * indented", "a - b", "3) x",
              "•\tbullet", "-no space", "12.5 percent", "", None, "line\n+ plus"]

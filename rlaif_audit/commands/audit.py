@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
+from rlaif_audit import hookimpl
 from rlaif_audit.errors import InputError
-from rlaif_audit.external import Imported
+from rlaif_audit.data.external import Imported
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rlaif_audit.types import PreferencePair
+    from rlaif_audit.records.types import PreferencePair
 
 FORMAT_CHOICES = ("auto", "rlaif", "alpaca_eval", "fastchat")
 NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
@@ -109,7 +110,7 @@ def parse_gates(gates: Sequence[str], fail_under: Sequence[str]) -> list[Gate]:
 
 def resolve_format(path: str, fmt: str) -> str:
     """The judgments file's format: ``fmt`` unless it is ``auto``; an error when it is not judgments."""
-    from rlaif_audit.external import detect_format
+    from rlaif_audit.data.external import detect_format
 
     detected = detect_format(path)
     if fmt == "auto":
@@ -172,8 +173,8 @@ def order_warnings(judgments: pd.DataFrame) -> list[str]:
 
 
 def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
-    from rlaif_audit.judgments import read_judgments
-    from rlaif_audit.readers import pair_warnings, read_pairs, skip_warnings
+    from rlaif_audit.data.judgment_file import read_judgments
+    from rlaif_audit.data.readers import pair_warnings, read_pairs, skip_warnings
 
     judgments = read_judgments(path)
     check_one_evaluator(path, judgments)
@@ -191,7 +192,7 @@ def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: 
 
 def load_inputs(path: str, fmt: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
     """Read the judgments in any supported format with their pairs and labels, validated."""
-    from rlaif_audit.external import read_external
+    from rlaif_audit.data.external import read_external
 
     if fmt == "rlaif":
         inputs = _rlaif_inputs(path, data, seed, split, data_dir)
@@ -212,7 +213,7 @@ def _one_order_note(fmt: str, judgments: pd.DataFrame) -> list[str]:
 
 def apply_human(inputs: Imported, human: str) -> None:
     """Replace the labels with those of ``--human`` (rlaif, FastChat or AlpacaEval format) for the judged pairs."""
-    from rlaif_audit.external import read_external_human
+    from rlaif_audit.data.external import read_external_human
 
     labels, warnings = read_external_human(human, inputs.pairs)
     judged = {pair.id for pair in inputs.pairs}
@@ -247,7 +248,7 @@ def load_compare(path: str, fmt: str, main: Imported, data: str | None, seed: in
 
 def parse_auditor_names(text: str | None, pm: Any) -> list[str] | None:
     """``"agreement,position"`` → names; an unknown name is an error listing the valid ones."""
-    from rlaif_audit.plugins import auditors
+    from rlaif_audit.host import auditors
 
     if not text:
         return None
@@ -260,7 +261,7 @@ def parse_auditor_names(text: str | None, pm: Any) -> list[str] | None:
 
 def make_context(inputs: Imported, seed: int, n_bootstrap: int, options: dict[str, Any]) -> Any:
     """The AuditContext of one judgments file."""
-    from rlaif_audit.audit_context import build_context
+    from rlaif_audit.auditing.context import build_context
 
     return build_context(inputs.judgments, inputs.pairs, inputs.labels, seed=seed, n_bootstrap=n_bootstrap,
                          options=options)
@@ -332,8 +333,8 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
-    from rlaif_audit.plugins import get_plugin_manager
-    from rlaif_audit.report import build_report, run_auditors, write_report
+    from rlaif_audit.host import get_plugin_manager
+    from rlaif_audit.reporting.builder import build_report, run_auditors, write_report
 
     pm = get_plugin_manager()
     parsed_gates, names, formats = check_choices(pm, gates, fail_under, auditor_names, report_format_names)
@@ -361,7 +362,7 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
 def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], auditor_names: str | None,
                   report_format_names: str | None) -> tuple[list[Gate], list[str] | None, list[str] | None]:
     """Gates, auditor names and report formats, checked before any input is read (errors name the choices)."""
-    from rlaif_audit.plugins import report_formats
+    from rlaif_audit.host import report_formats
 
     parsed_gates = parse_gates(gates, fail_under)
     names = parse_auditor_names(auditor_names, pm)
@@ -380,8 +381,8 @@ def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None,
 
 
 def _compare_info(path: str, other: Imported) -> dict[str, Any]:
-    from rlaif_audit.external import file_hash
-    from rlaif_audit.report import evaluator_section
+    from rlaif_audit.data.external import file_hash
+    from rlaif_audit.reporting.builder import evaluator_section
 
     return {"judgments": {"path": path, "hash": file_hash(path)}, "evaluator": evaluator_section(other.judgments),
             "n_pairs": len(other.pairs)}
@@ -406,3 +407,9 @@ def _finish_gates(results: list[dict[str, Any]]) -> None:
         click.echo(("gate " if result["passed"] else "GATE ") + result["message"], err=not result["passed"])
     if any(not result["passed"] for result in results):
         sys.exit(1)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add ``rlaif-audit audit``."""
+    cli.add_command(command)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from rlaif_audit import hookimpl
 from rlaif_audit.errors import ConfigError
 
 
@@ -23,7 +24,7 @@ def parse_options(values: tuple[str, ...]) -> dict[str, str]:
 
 def make_evaluator(name: str, options: dict[str, Any]) -> Any:
     """Instantiate a registered evaluator; errors name the valid evaluators and options."""
-    from rlaif_audit.plugins import evaluators, get_plugin_manager
+    from rlaif_audit.host import evaluators, get_plugin_manager
 
     return evaluators(get_plugin_manager()).get(name)(**options)
 
@@ -46,8 +47,8 @@ def make_evaluator(name: str, options: dict[str, Any]) -> Any:
 def command(data: str, evaluator_name: str, option_values: tuple[str, ...], output: str, limit: int | None,
             seed: int, on_error: str, split: str, data_dir: str | None, quiet: bool) -> None:
     """Label preference pairs with an AI evaluator, in both orders (resumable)."""
-    from rlaif_audit.labeling import label_pairs, raw_agreement
-    from rlaif_audit.readers import read_pairs
+    from rlaif_audit.judging.labeling import label_pairs, raw_agreement
+    from rlaif_audit.data.readers import read_pairs
 
     options = parse_options(option_values)
     pair_set = read_pairs(data, seed=seed, limit=limit, on_error=on_error, split=split, data_dir=data_dir)
@@ -70,3 +71,9 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
     for line in summary.lines():
         click.echo(line)
     click.echo(f"judgments written to {output}")
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add ``rlaif-audit label``."""
+    cli.add_command(command)

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import click
 
+from rlaif_audit import hookimpl
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.config import KEYS, PRESETS
 
@@ -107,7 +108,7 @@ def command(config_path: str | None, preset: str | None, output: str | None, res
     """Run the RLAIF loop with audits: generate, AI-label, train a reward model, RL-tune the policy, report."""
     from rlaif_audit.loop.run import execute
     from rlaif_audit.loop.summary import summary_lines
-    from rlaif_audit.plugins import get_plugin_manager
+    from rlaif_audit.host import get_plugin_manager
 
     overrides = _overrides(values, option_values)
     _check_resume(resume, config_path, preset, output, overrides)
@@ -124,3 +125,9 @@ def command(config_path: str | None, preset: str | None, output: str | None, res
     if run.is_main:
         for line in summary_lines(run):
             click.echo(line)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add ``rlaif-audit run``."""
+    cli.add_command(command)

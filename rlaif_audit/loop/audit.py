@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rlaif_audit.default_plugins.auditor_policy import POLICY_OPTION
+from rlaif_audit.auditing.auditor import POLICY_OPTION
 from rlaif_audit.loop.generate import PAIRS, load_policy, read_jsonl, read_pairs_file, sample_responses, write_jsonl
 from rlaif_audit.loop.label import JUDGMENTS, debiased_preferences, judge_pairs, make_evaluator
 from rlaif_audit.loop.policy import POLICY, POLICY_LOG, read_log
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, score
-from rlaif_audit.types import PreferencePair
+from rlaif_audit.records.types import PreferencePair
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
@@ -126,8 +126,8 @@ def policy_side_data(run: Run, generation: int) -> list[dict[str, Any]]:
 
 def evaluator_context(run: Run, generation: int, policy_rows: list[dict[str, Any]]) -> Any:
     """The audit context: the generation's labeling judgments, plus the policy-side data under options['policy']."""
-    from rlaif_audit.audit_context import build_context
-    from rlaif_audit.judgments import read_judgments
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.data.judgment_file import read_judgments
     from rlaif_audit.loop.reports import stage_rows
 
     folder = run.gen_dir(generation)
@@ -141,7 +141,7 @@ def evaluator_context(run: Run, generation: int, policy_rows: list[dict[str, Any
 def run_audit(run: Run, generation: int) -> dict[str, Any]:
     """Audit the evaluator and the trained policy; write the report beside each checkpoint."""
     from rlaif_audit.loop.reports import write_generation_reports
-    from rlaif_audit.report import run_auditors
+    from rlaif_audit.reporting.builder import run_auditors
 
     rows = policy_side_data(run, generation)
     ctx = evaluator_context(run, generation, rows)

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rlaif_audit.fileio import atomic_write_text
+from rlaif_audit.records.fileio import atomic_write_text
 from rlaif_audit.loop.prompts import RUN_PROMPTS, messages, run_prompts
-from rlaif_audit.types import PreferencePair
+from rlaif_audit.records.types import PreferencePair
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
@@ -91,7 +91,7 @@ def _cut(tokens: list[int], stop_ids: list[int]) -> list[int]:
 
 def load_policy(path: Path) -> tuple[Any, Any]:
     """A causal LM (eval mode, on the device) and its tokenizer with a pad token."""
-    from rlaif_audit.models import load_causal_lm
+    from rlaif_audit.judging.models import load_causal_lm
 
     model, tokenizer = load_causal_lm(path)
     return model.to(device()), tokenizer
@@ -137,8 +137,8 @@ def read_pairs_file(path: Path) -> list[PreferencePair]:
 
 def run_generate(run: Run, generation: int) -> dict[str, Any]:
     """Sample candidates for the training prompts; write candidates.jsonl and pairs.jsonl."""
-    from rlaif_audit.external import file_hash
-    from rlaif_audit.models import weights_hash
+    from rlaif_audit.data.external import file_hash
+    from rlaif_audit.judging.models import weights_hash
 
     config, folder = run.config, run.gen_dir(generation)
     prompts = run_prompts(run, "train")

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.generate import PAIRS, read_jsonl, read_pairs_file, write_jsonl
-from rlaif_audit.types import PreferencePair
+from rlaif_audit.records.types import PreferencePair
 
 if TYPE_CHECKING:
-    from rlaif_audit.evaluators import Evaluator
+    from rlaif_audit.judging.evaluator import Evaluator
     from rlaif_audit.loop.run import Run
 
 JUDGMENTS = "judgments.jsonl"
@@ -19,14 +19,14 @@ PREFERENCES = "preferences.jsonl"
 
 def make_evaluator(run: Run, generation: int) -> Evaluator:
     """The generation's evaluator, built from the configured plugin and options (pinned across generations)."""
-    from rlaif_audit.plugins import evaluators
+    from rlaif_audit.host import evaluators
 
     return evaluators(run.pm).get(run.config.evaluator)(**run.config.evaluator_options)
 
 
 def judge_pairs(run: Run, evaluator: Evaluator, pairs: Sequence[PreferencePair], path: Any) -> dict[str, Any]:
     """Label pairs in both orders into a resumable judgment file (the machinery of `rlaif-audit label`)."""
-    from rlaif_audit.labeling import label_pairs
+    from rlaif_audit.judging.labeling import label_pairs
 
     summary = label_pairs(evaluator, pairs, path, chunk_size=run.config.label_batch_size, progress=run.progress)
     return {"pairs": summary.pairs, "judgments": summary.judgments, "new_judgments": summary.new_judgments,
@@ -35,15 +35,15 @@ def judge_pairs(run: Run, evaluator: Evaluator, pairs: Sequence[PreferencePair],
 
 def debiased_preferences(path: Any) -> dict[str, float]:
     """Pair id → position-debiased P(A ≻ B) from a judgment file (NaN where an order failed)."""
-    from rlaif_audit.judgments import read_judgments
-    from rlaif_audit.labeling import debiased_p_a
+    from rlaif_audit.data.judgment_file import read_judgments
+    from rlaif_audit.judging.labeling import debiased_p_a
 
     return {str(k): float(v) for k, v in debiased_p_a(read_judgments(path)).items()}
 
 
 def split_of(run: Run, generation: int, pair_id: str) -> str:
     """'eval' for the share rm_eval_fraction of pairs held out to measure the reward model, else 'train'."""
-    from rlaif_audit.evaluators import stable_hash
+    from rlaif_audit.judging.evaluator import stable_hash
 
     draw = int(stable_hash([run.seed(generation, "rm-split"), pair_id], length=8), 16) / 16**8
     return "eval" if draw < run.config.rm_eval_fraction else "train"
@@ -66,7 +66,7 @@ def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
 
 def run_label(run: Run, generation: int) -> dict[str, Any]:
     """Judge the generation's pairs in both orders; write judgments.jsonl and preferences.jsonl."""
-    from rlaif_audit.external import file_hash
+    from rlaif_audit.data.external import file_hash
 
     folder = run.gen_dir(generation)
     pairs = read_pairs_file(folder / PAIRS)

@@ -12,10 +12,10 @@ from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, save_trained
 from rlaif_audit.loop.training import (last_checkpoint, no_final_checkpoint, quiet, remove_stale_saves,
                                        save_atomically, trainer_arguments, train_resumably)
-from rlaif_audit.types import JudgeItem
+from rlaif_audit.records.types import JudgeItem
 
 if TYPE_CHECKING:
-    from rlaif_audit.evaluators import Evaluator
+    from rlaif_audit.judging.evaluator import Evaluator
     from rlaif_audit.loop.run import Run
 
 POLICY = "policy"
@@ -153,7 +153,7 @@ def _log_summary(path: Path) -> dict[str, Any]:
 
 def run_policy(run: Run, generation: int) -> dict[str, Any]:
     """RL-tune the generation's policy; resumes from the newest complete TRL checkpoint; saves policy/."""
-    from rlaif_audit.models import weights_hash
+    from rlaif_audit.judging.models import weights_hash
 
     folder = run.gen_dir(generation)
     remove_stale_saves(folder)

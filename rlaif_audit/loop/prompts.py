@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.fileio import atomic_write_text, json_line
+from rlaif_audit.records.fileio import atomic_write_text, json_line
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
@@ -18,7 +19,7 @@ RUN_PROMPTS = "prompts.jsonl"
 
 def bundled_prompts() -> Path:
     """The prompt set shipped with rlaif-audit: 100 helpful and harmlessness-probing requests."""
-    return Path(__file__).resolve().parents[1] / "data" / "prompts.jsonl"
+    return Path(str(resources.files("rlaif_audit").joinpath("resources", "prompts.jsonl")))
 
 
 def _prompt_row(path: str, line: int, text: str) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlaif_audit.fileio import atomic_write_text
+from rlaif_audit.records.fileio import atomic_write_text
 
 if TYPE_CHECKING:
-    from rlaif_audit.auditing import AuditContext
+    from rlaif_audit.auditing.auditor import AuditContext
     from rlaif_audit.loop.run import Run
 
 
@@ -42,10 +42,10 @@ def run_section(run: Run, generation: int) -> dict[str, Any]:
 
 def build_generation_report(run: Run, generation: int, ctx: AuditContext, results: dict[str, Any]) -> dict[str, Any]:
     """report.json of one generation: the evaluator report plus the loop's ``run`` section."""
-    from rlaif_audit.external import file_hash
+    from rlaif_audit.data.external import file_hash
     from rlaif_audit.loop.generate import PAIRS, read_pairs_file
     from rlaif_audit.loop.label import JUDGMENTS
-    from rlaif_audit.report import build_report, to_jsonable
+    from rlaif_audit.reporting.builder import build_report, to_jsonable
 
     folder = run.gen_dir(generation)
     report = build_report(
@@ -58,7 +58,7 @@ def build_generation_report(run: Run, generation: int, ctx: AuditContext, result
 
 def model_card(run: Run, generation: int, report: dict[str, Any], subject: str) -> str:
     """A README.md for a checkpoint folder: front matter, what it is, and the report's model-card section."""
-    from rlaif_audit.default_plugins.report_formats import model_card_section
+    from rlaif_audit.reporting.text import model_card_section
 
     config = run.config
     if subject == "policy":
@@ -78,7 +78,7 @@ def model_card(run: Run, generation: int, report: dict[str, Any], subject: str) 
 def write_generation_reports(run: Run, generation: int, ctx: AuditContext,
                              results: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Write the report into audit/, policy/ and reward_model/, each checkpoint with its model card."""
-    from rlaif_audit.report import write_report
+    from rlaif_audit.reporting.builder import write_report
 
     report = build_generation_report(run, generation, ctx, results)
     folder = run.gen_dir(generation)

@@ -22,7 +22,7 @@ SCORE_MAX_TOKENS = 1024
 
 def wilson(hits: float, n: int) -> dict[str, Any]:
     """A share with its Wilson 95% interval and n, as a metric dict."""
-    from rlaif_audit.stats import proportion_metric
+    from rlaif_audit.auditing.stats import proportion_metric
 
     return proportion_metric(hits, n).to_dict()
 
@@ -36,7 +36,7 @@ def trl_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def load_reward_model(path: Path) -> tuple[Any, Any]:
     """A trained reward model (eval mode, on the device) and its tokenizer, loaded as the ``reward-model``
     evaluator loads one."""
-    from rlaif_audit.default_plugins.reward_model import load_reward_model as load
+    from rlaif_audit.judging.reward_scoring import load_reward_model as load
 
     model, tokenizer = load(path, "float32")
     return model.to(device()), tokenizer
@@ -45,7 +45,7 @@ def load_reward_model(path: Path) -> tuple[Any, Any]:
 def score(model: Any, tokenizer: Any, conversations: Sequence[list[dict[str, str]]]) -> list[float]:
     """The reward of each whole conversation (context plus final assistant reply), as the ``reward-model``
     evaluator scores it: tokenized as TRL's RewardTrainer does, cut from the left to fit."""
-    from rlaif_audit.default_plugins.reward_model import conversation_ids, score_all
+    from rlaif_audit.judging.reward_scoring import conversation_ids, score_all
 
     texts = [conversation_ids(tokenizer, conv[:-1], conv[-1]["content"], SCORE_MAX_TOKENS) for conv in conversations]
     score_all(model, texts, tokenizer.pad_token_id, SCORE_BATCH)
@@ -66,8 +66,8 @@ def accuracy_vs_ai(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]]) -
 
 def accuracy_vs_humans(run: Run, model: Any, tokenizer: Any) -> dict[str, Any] | None:
     """Share of human-labeled pairs (human ties excluded) where the reward model prefers the human's choice."""
-    from rlaif_audit.labeling import human_p_a
-    from rlaif_audit.readers import read_pairs
+    from rlaif_audit.judging.labeling import human_p_a
+    from rlaif_audit.data.readers import read_pairs
 
     if not run.config.human_data:
         return None
@@ -111,7 +111,7 @@ def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
 
 def run_reward_model(run: Run, generation: int) -> dict[str, Any]:
     """Train the reward model on the AI preferences and measure it on held-out pairs (and human labels)."""
-    from rlaif_audit.models import weights_hash
+    from rlaif_audit.judging.models import weights_hash
 
     if run.config.reward == "direct":
         return {"skipped": "reward = direct (d-RLAIF): the evaluator's score is the reward, no reward model"}

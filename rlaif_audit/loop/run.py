@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.evaluators import library_versions, stable_hash
-from rlaif_audit.fileio import atomic_write_json, atomic_write_text
+from rlaif_audit.judging.evaluator import library_versions, stable_hash
+from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text
 from rlaif_audit.loop.config import RunConfig, build_config, to_toml
 
 FORMAT = "rlaif-audit-run/1"
@@ -80,7 +80,7 @@ class Run:
 
     def input_policy(self, generation: int) -> Path:
         """The policy a generation starts from (and audits against): the configured one, then the last trained one."""
-        from rlaif_audit.models import resolve_model
+        from rlaif_audit.judging.models import resolve_model
 
         if generation == 0:
             return resolve_model(self.config.policy)
@@ -88,7 +88,7 @@ class Run:
 
     def notify(self, hook: str, generation: int, **kwargs: Any) -> None:
         """Call an observer hook on each plugin; a plugin that raises is recorded in the manifest, never fatal."""
-        from rlaif_audit.plugins import call_safely
+        from rlaif_audit.host import call_safely
 
         if not self.is_main:
             return

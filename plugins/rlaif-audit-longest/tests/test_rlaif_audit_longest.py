@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit.types import JudgeItem
+from rlaif_audit.records.types import JudgeItem
 
 SCRIPT = Path(sys.executable).with_name("rlaif-audit")  # the console script beside this interpreter
 CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-c", "from rlaif_audit.cli import main; main()"]
@@ -42,7 +42,7 @@ def test_disabling_the_plugin_by_name_removes_it() -> None:
 
 
 def _judge(first: str, second: str, **options: str) -> float:
-    from rlaif_audit.plugins import evaluators, get_plugin_manager
+    from rlaif_audit.host import evaluators, get_plugin_manager
 
     evaluator = evaluators(get_plugin_manager()).get("longest")(**options)
     (judgment,) = evaluator.judge([JudgeItem("p", "ab", [], first, second)])
@@ -61,7 +61,7 @@ def test_agreement_on_hh_rlhf_equals_the_share_of_longer_chosen_replies() -> Non
     """On real human data the baseline must agree exactly when the human-chosen reply is the longer one."""
     if not HH.exists():
         pytest.skip(f"shared data not found at {HH}")
-    from rlaif_audit.plugins import evaluators, get_plugin_manager
+    from rlaif_audit.host import evaluators, get_plugin_manager
 
     with gzip.open(HH, "rt", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle]

@@ -1,0 +1,379 @@
+"""Build the AuditContext (one vectorised row per pair) from judgments, pairs and human labels."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from rlaif_audit.auditing.auditor import AuditContext
+from rlaif_audit.errors import InputError
+
+if TYPE_CHECKING:
+    from rlaif_audit.records.types import HumanLabel, PreferencePair
+
+VERDICTS = ("first", "second", "tie")
+PREFERRED = ("a", "b", "tie")
+META_PREFIX = "meta_"
+LIST_PATTERN = re.compile(r"(?m)^[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S")
+"""A Markdown-style list item: a line opening with ``-``, ``*``, ``+``, ``•`` or ``1.``/``1)`` and text."""
+LENGTH_EDGES = (-np.inf, -500, -100, -30, 30, 100, 500, np.inf)
+"""Bucket edges of ``len_a - len_b`` in characters; |Δ| ≤ 30 is AlpacaEval's "same length"."""
+PREVIEW = 5
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "review_budget": 50,
+    "review_margin": 0.1,
+    "tie_band": 0.0,
+    "batch_calibration": False,
+    "n_bins": 10,
+    "cv_folds": 5,
+    "ci_method": "percentile",
+    "breakdown_max_levels": 20,
+    "top_disagreements": 20,
+    "length_threshold": 30,
+}
+
+CHOICE_A, CHOICE_B, CHOICE_TIE, CHOICE_NONE = 0, 1, 2, -1
+STATUSES = ["missing", "ok", "failed"]
+
+
+def build_context(
+    judgments: pd.DataFrame,
+    pairs: Sequence[PreferencePair] | pd.DataFrame,
+    labels: Sequence[HumanLabel] | pd.DataFrame,
+    *,
+    seed: int = 0,
+    n_bootstrap: int = 2000,
+    options: dict[str, Any] | None = None,
+    compare: AuditContext | pd.DataFrame | None = None,
+) -> AuditContext:
+    """Validate the judgments and join them with their pairs and human labels, one row per judged pair.
+
+    ``pairs`` may be PreferencePair objects or a DataFrame with ``pair_id`` (or
+    ``id``), ``a``, ``b``, optional ``context``/``metadata`` and further columns
+    taken as metadata. Metadata keys become ``meta_<key>`` columns, except
+    ``generator_a``/``generator_b``. ``labels`` may be HumanLabel objects or a
+    DataFrame (``pair_id``, ``preferred``, ``annotator``); labels of pairs that
+    were not judged are ignored. ``compare`` (a second evaluator's context, or its
+    judgments of the same pairs) is kept as ``ctx.compare``. Raises InputError on
+    empty judgments, unknown pair ids, missing or out-of-range ``p_first``,
+    several evaluator identities, or a pair judged twice in one order.
+    """
+    source = str(judgments.attrs.get("path", "judgments")) if judgments is not None else "judgments"
+    checked = check_judgments(judgments, source)
+    pair_frame = pairs_frame(pairs)
+    positions = positions_of(checked["pair_id"], pair_frame["pair_id"])
+    unknown_ids(checked["pair_id"], positions, source)
+    check_duplicates(checked, positions, source)
+    label_frame = labels_frame(labels)
+    frame = per_pair_frame(pair_frame, checked, positions, label_frame)
+    merged = {**DEFAULT_OPTIONS, **(options or {})}
+    if isinstance(compare, pd.DataFrame):
+        compare = build_context(compare, pairs, labels, seed=seed, n_bootstrap=n_bootstrap, options=options)
+    return AuditContext(pairs=frame, judgments=judgments, labels=label_frame, seed=seed, n_bootstrap=n_bootstrap,
+                        options=merged, compare=compare)
+
+
+# ------------------------------------------------------------------------------------------------- validation
+
+
+def _preview(values: Sequence[Any]) -> str:
+    shown = ", ".join(repr(str(v)) for v in list(values)[:PREVIEW])
+    return shown + (" …" if len(values) > PREVIEW else "")
+
+
+def _row_line(frame: pd.DataFrame, mask: np.ndarray) -> int | None:
+    """1-based row (the line of a judgments file read in order) of the first row where ``mask`` holds."""
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def check_judgments(judgments: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The columns the context needs, validated; an InputError names the row, field and pair id."""
+    if judgments is None or len(judgments) == 0:
+        raise InputError(source, "holds no judgments")
+    missing = [c for c in ("pair_id", "order", "p_first") if c not in judgments.columns]
+    if missing:
+        raise InputError(source, f"lacks the column(s) {', '.join(missing)}", field=missing[0])
+    judgments = judgments.reset_index(drop=True)
+    frame = pd.DataFrame({
+        "pair_id": _as_text(judgments["pair_id"]),
+        "order": judgments["order"],
+        "p_first": pd.to_numeric(judgments["p_first"], errors="coerce").astype(float),
+        "verdict": judgments["verdict"] if "verdict" in judgments.columns else None,
+        "parse_status": judgments["parse_status"] if "parse_status" in judgments.columns else "ok",
+    })
+    _check_values(frame, judgments, source)
+    _check_evaluator(judgments, source)
+    return frame
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    return values if pd.api.types.is_string_dtype(values) and not values.hasnans else values.astype(str)
+
+
+def _check_values(frame: pd.DataFrame, original: pd.DataFrame, source: str) -> None:
+    bad_order = ~frame["order"].isin(["ab", "ba"]).to_numpy()
+    if bad_order.any():
+        raise InputError(source, f"order must be 'ab' or 'ba', got {frame['order'][bad_order].iloc[0]!r}",
+                         line=_row_line(frame, bad_order), field="order")
+    verdict = frame["verdict"]
+    bad_verdict = (verdict.notna() & ~verdict.isin(VERDICTS)).to_numpy()
+    if bad_verdict.any():
+        raise InputError(source, f"verdict must be first, second, tie or null, got {verdict[bad_verdict].iloc[0]!r}",
+                         line=_row_line(frame, bad_verdict), field="verdict")
+    p_first = frame["p_first"].to_numpy()
+    unreadable = np.isnan(p_first) & original["p_first"].notna().to_numpy()
+    out_of_range = (p_first < 0) | (p_first > 1) | np.isinf(p_first) | unreadable
+    if out_of_range.any():
+        row = int(np.flatnonzero(out_of_range)[0])
+        raise InputError(source, f"p_first must be in [0, 1], got {original['p_first'].iloc[row]!r} (pair "
+                         f"{frame['pair_id'].iloc[row]!r}, order {frame['order'].iloc[row]!r}; "
+                         f"{int(out_of_range.sum())} such judgment(s))", line=row + 1, field="p_first")
+    empty = np.isnan(p_first) & verdict.isna().to_numpy() & (frame["parse_status"] == "ok").to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise InputError(source, f"p_first is NaN/missing while parse_status is 'ok' and there is no verdict "
+                         f"(pair {frame['pair_id'].iloc[row]!r}, order {frame['order'].iloc[row]!r}; "
+                         f"{int(empty.sum())} such judgment(s))", line=row + 1, field="p_first")
+
+
+def _check_evaluator(judgments: pd.DataFrame, source: str) -> None:
+    if "evaluator_id" not in judgments.columns:
+        return
+    ids = [i for i in judgments["evaluator_id"].dropna().astype(str).unique() if i != ""]
+    if len(ids) > 1:
+        line = _row_line(judgments, (judgments["evaluator_id"].astype(str) == ids[1]).to_numpy())
+        raise InputError(source, f"mixes {len(ids)} evaluator identities: {_preview(ids)}; audit one evaluator "
+                         "per judgments file", line=line, field="evaluator_id")
+
+
+def check_duplicates(checked: pd.DataFrame, positions: np.ndarray, source: str) -> None:
+    """An InputError when a pair is judged twice in the same order."""
+    key = positions.astype(np.int64) * 2 + (checked["order"] == "ba").to_numpy()
+    order = np.argsort(key, kind="stable")
+    repeated = np.zeros(len(key), dtype=bool)
+    repeated[order[1:]] = key[order[1:]] == key[order[:-1]]
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise InputError(source, f"pair {checked['pair_id'].iloc[row]!r} is judged twice in order "
+                         f"{checked['order'].iloc[row]!r} ({int(repeated.sum())} duplicate judgment(s))",
+                         line=row + 1, field="pair_id")
+
+
+def positions_of(keys: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Index of each key in ``ids`` (-1 when absent); pyarrow's hash lookup, ~3× pandas' on 10⁶ strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.index_in(pa.array(keys, type=pa.large_string()), value_set=pa.array(ids, type=pa.large_string()))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def unknown_ids(pair_ids: pd.Series, positions: np.ndarray, source: str) -> None:
+    """An InputError naming the judged pair ids that are not among the pairs, and how many there are."""
+    unknown = positions < 0
+    if unknown.any():
+        ids = pd.unique(pair_ids[unknown])
+        raise InputError(source, f"{len(ids)} judged pair id(s) are not among the pairs: {_preview(ids)}",
+                         line=_row_line(pair_ids, unknown), field="pair_id")
+
+
+# ------------------------------------------------------------------------------------------------ pair frames
+
+
+def pairs_frame(pairs: Sequence[PreferencePair] | pd.DataFrame) -> pd.DataFrame:
+    """``pair_id``, ``text_a``, ``text_b``, ``context``, ``generator_a``/``_b`` and ``meta_*`` columns."""
+    if isinstance(pairs, pd.DataFrame):
+        frame = _frame_from_dataframe(pairs.reset_index(drop=True))
+    else:
+        frame = _frame_from_objects(pairs)
+    duplicated = frame["pair_id"].duplicated().to_numpy()
+    if duplicated.any():
+        raise InputError("pairs", f"pair id {frame['pair_id'][duplicated].iloc[0]!r} occurs twice "
+                         f"({int(duplicated.sum())} duplicate(s))", field="id")
+    return frame
+
+
+def _frame_from_objects(pairs: Sequence[PreferencePair]) -> pd.DataFrame:
+    metadata = pd.DataFrame.from_records([pair.metadata or {} for pair in pairs], index=range(len(pairs)))
+    frame = pd.DataFrame({
+        "pair_id": [str(pair.id) for pair in pairs],
+        "text_a": [pair.a for pair in pairs],
+        "text_b": [pair.b for pair in pairs],
+        "context": pd.Series([pair.context for pair in pairs], dtype=object),
+    })
+    return _with_metadata(frame, metadata)
+
+
+def _frame_from_dataframe(pairs: pd.DataFrame) -> pd.DataFrame:
+    id_column = "pair_id" if "pair_id" in pairs.columns else "id"
+    missing = [c for c in (id_column, "a", "b") if c not in pairs.columns]
+    if missing:
+        raise InputError("pairs", f"the pairs table lacks the column(s) {', '.join(missing)}", field=missing[0])
+    frame = pd.DataFrame({
+        "pair_id": _as_text(pairs[id_column]),
+        "text_a": pairs["a"],
+        "text_b": pairs["b"],
+        "context": pairs["context"] if "context" in pairs.columns else pd.Series(None, index=pairs.index, dtype=object),
+    })
+    extra = pairs.drop(columns=[c for c in (id_column, "a", "b", "context", "metadata") if c in pairs.columns])
+    if "metadata" in pairs.columns:
+        expanded = pd.DataFrame.from_records([m or {} for m in pairs["metadata"]], index=pairs.index)
+        extra = pd.concat([extra, expanded.drop(columns=[c for c in expanded if c in extra])], axis=1)
+    return _with_metadata(frame, extra)
+
+
+def _with_metadata(frame: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
+    columns = {side: metadata[side] if side in metadata.columns else pd.Series(None, index=frame.index, dtype=object)
+               for side in ("generator_a", "generator_b")}
+    columns.update({META_PREFIX + str(key): metadata[key] for key in metadata.columns
+                    if key not in ("generator_a", "generator_b")})
+    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
+
+
+def labels_frame(labels: Sequence[HumanLabel] | pd.DataFrame) -> pd.DataFrame:
+    """One row per human label (``pair_id``, ``preferred``, ``annotator``), validated."""
+    if isinstance(labels, pd.DataFrame):
+        frame = labels.reindex(columns=["pair_id", "preferred", "annotator"]).reset_index(drop=True)
+        frame["annotator"] = frame["annotator"].fillna("source")
+    else:
+        frame = pd.DataFrame({"pair_id": [str(label.pair_id) for label in labels],
+                              "preferred": [label.preferred for label in labels],
+                              "annotator": [label.annotator for label in labels]})
+    frame["pair_id"] = _as_text(frame["pair_id"])
+    bad = ~frame["preferred"].isin(PREFERRED).to_numpy()
+    if bad.any():
+        raise InputError("labels", f"preferred must be a, b or tie, got {frame['preferred'][bad].iloc[0]!r} "
+                         f"(pair {frame['pair_id'][bad].iloc[0]!r})", line=_row_line(frame, bad), field="preferred")
+    return frame
+
+
+def _order_arrays(checked: pd.DataFrame, positions: np.ndarray, n_pairs: int, order: str) -> dict[str, np.ndarray]:
+    """p_first, verdict code and status of one order for every pair (NaN / -1 / 'missing' when absent)."""
+    rows = (checked["order"] == order).to_numpy()
+    where = positions[rows]
+    p_given = checked["p_first"].to_numpy()[rows]
+    verdict = pd.Categorical(checked["verdict"][rows], categories=VERDICTS).codes
+    failed = (checked["parse_status"][rows] != "ok").to_numpy() | (np.isnan(p_given) & (verdict < 0))
+    verdict = np.where(verdict >= 0, verdict, np.where(p_given > 0.5, 0, np.where(p_given < 0.5, 1, 2)))
+    p_first = np.where(np.isnan(p_given), np.array([1.0, 0.0, 0.5])[verdict], p_given)
+    out = {"p": np.full(n_pairs, np.nan), "verdict": np.full(n_pairs, -1, dtype=np.int8),
+           "status": np.zeros(n_pairs, dtype=np.int8), "prob": np.zeros(n_pairs, dtype=bool)}
+    out["status"][where] = np.where(failed, 2, 1)
+    out["p"][where] = np.where(failed, np.nan, p_first)
+    out["verdict"][where] = np.where(failed, -1, verdict)
+    out["prob"][where] = ~failed & ~np.isnan(p_given)
+    return out
+
+
+def per_pair_frame(pair_frame: pd.DataFrame, checked: pd.DataFrame, positions: np.ndarray,
+                   label_frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``ctx.pairs`` table: judged pairs with both orders side by side, human shares, lengths."""
+    n_pairs = len(pair_frame)
+    columns: dict[str, Any] = {"pair_id": pair_frame["pair_id"]}
+    for order in ("ab", "ba"):
+        arrays = _order_arrays(checked, positions, n_pairs, order)
+        columns[f"p_first_{order}"] = arrays["p"]
+        columns[f"verdict_{order}"] = pd.Categorical.from_codes(arrays["verdict"], categories=list(VERDICTS))
+        columns[f"status_{order}"] = pd.Categorical.from_codes(arrays["status"], categories=STATUSES)
+        columns[f"prob_{order}"] = arrays["prob"]
+    columns["p_a"] = 0.5 * (columns["p_first_ab"] + 1.0 - columns["p_first_ba"])
+    columns.update(human_columns(pair_frame["pair_id"], label_frame))
+    columns["len_a"] = pair_frame["text_a"].str.len().fillna(0).to_numpy(dtype=np.int64)
+    columns["len_b"] = pair_frame["text_b"].str.len().fillna(0).to_numpy(dtype=np.int64)
+    frame = pd.concat([pd.DataFrame(columns, index=pair_frame.index), pair_frame.drop(columns="pair_id")], axis=1)
+    judged = np.zeros(n_pairs, dtype=bool)
+    judged[positions] = True
+    kept = frame if judged.all() else frame[judged].reset_index(drop=True)
+    kept.attrs["n_unjudged_pairs"] = int(n_pairs - judged.sum())
+    return kept
+
+
+def human_columns(pair_ids: pd.Series, label_frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per pair: counts of a/b/tie labels, annotator count, and ``human_p_a`` (ties half; NaN unlabeled)."""
+    n_pairs = len(pair_ids)
+    where = positions_of(label_frame["pair_id"], pair_ids)
+    known = where >= 0
+    code = pd.Categorical(label_frame["preferred"], categories=PREFERRED).codes[known]
+    counts = np.bincount(where[known] * 3 + code, minlength=3 * n_pairs).reshape(n_pairs, 3).astype(float)
+    total = counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        human_p_a = np.where(total > 0, (counts[:, 0] + 0.5 * counts[:, 2]) / total, np.nan)
+    return {"human_p_a": human_p_a, "n_annotators": total.astype(int), "human_n_a": counts[:, 0].astype(int),
+            "human_n_b": counts[:, 1].astype(int), "human_n_tie": counts[:, 2].astype(int)}
+
+
+# --------------------------------------------------------------------------------------- helpers for auditors
+
+
+def judge_preference(ctx: AuditContext) -> tuple[np.ndarray, str | None]:
+    """P(A ≻ B) per pair: order-averaged where both orders exist; single-order only when no pair has both.
+
+    Returns the array (NaN where unusable) and a note when single-order values were used.
+    """
+    p_a = ctx.pairs["p_a"].to_numpy(dtype=float)
+    if np.isfinite(p_a).any():
+        return p_a, None
+    ab = ctx.pairs["p_first_ab"].to_numpy(dtype=float)
+    from_ba = 1.0 - ctx.pairs["p_first_ba"].to_numpy(dtype=float)
+    single = np.where(np.isfinite(ab), ab, from_ba)
+    return single, ("no pair was judged in both orders: the judge's preference is its single-order P(A), "
+                    "not position-debiased")
+
+
+def choice_codes(p_a: np.ndarray, tie_band: float = 0.0) -> np.ndarray:
+    """a (0) when P(A) > ½ + band, b (1) when < ½ − band, tie (2) between, none (-1) when NaN."""
+    codes = np.where(p_a > 0.5 + tie_band, CHOICE_A, np.where(p_a < 0.5 - tie_band, CHOICE_B, CHOICE_TIE))
+    return np.where(np.isfinite(p_a), codes, CHOICE_NONE)
+
+
+def choice_score(codes: np.ndarray) -> np.ndarray:
+    """The choice on the P(A) scale: a → 1, tie → ½, b → 0 (NaN for none)."""
+    return np.array([1.0, 0.0, 0.5, np.nan])[np.where(codes < 0, 3, codes)]
+
+
+def human_choice(ctx: AuditContext) -> np.ndarray:
+    """The human majority per pair on the choice codes (tie when the share preferring A is exactly ½)."""
+    return choice_codes(ctx.pairs["human_p_a"].to_numpy(dtype=float))
+
+
+def has_human_labels(ctx: AuditContext) -> bool:
+    """True when at least one judged pair carries a human label."""
+    return "human_p_a" in ctx.pairs.columns and bool(np.isfinite(ctx.pairs["human_p_a"].to_numpy(float)).any())
+
+
+def has_list(texts: pd.Series) -> np.ndarray:
+    """Whether each text holds a Markdown-style list item (``LIST_PATTERN``, matched by pyarrow's RE2)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(pd.Series(texts, dtype=object).where(pd.notna(texts), "")
+                     if not pd.api.types.is_string_dtype(texts) else texts, type=pa.large_string())
+    matched = pc.fill_null(pc.match_substring_regex(array, LIST_PATTERN.pattern), False)
+    return matched.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def log_length_ratio(len_first: np.ndarray, len_second: np.ndarray) -> np.ndarray:
+    """``log((len_first + 1) / (len_second + 1))`` in characters (the +1 keeps empty replies finite)."""
+    return np.log1p(np.asarray(len_first, dtype=float)) - np.log1p(np.asarray(len_second, dtype=float))
+
+
+def length_buckets(len_a: np.ndarray, len_b: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Bucket index of ``len_a − len_b`` per pair and the bucket labels."""
+    edges = np.array(LENGTH_EDGES)
+    index = np.searchsorted(edges[1:-1], np.asarray(len_a) - np.asarray(len_b), side="left")
+    labels = [f"({_edge(lo)}, {_edge(hi)}]" for lo, hi in zip(edges[:-1], edges[1:])]
+    return index, labels
+
+
+def _edge(value: float) -> str:
+    return "-inf" if value == -np.inf else ("inf" if value == np.inf else f"{int(value)}")
+
+
+def option(ctx: AuditContext, name: str) -> Any:
+    """An audit option from ``ctx.options`` with its documented default."""
+    return ctx.options.get(name, DEFAULT_OPTIONS.get(name))

@@ -1,0 +1,358 @@
+"""The agreement auditor: how often the evaluator's debiased choice matches the humans, and what to review."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
+
+if TYPE_CHECKING:
+    import numpy as np
+
+NO_HUMANS = "no human labels for the judged pairs: agreement needs human preferences"
+CHOICE_NAMES = ("a", "b", "tie")
+
+
+class AgreementAuditor(Auditor):
+    """Agreement of the evaluator's position-debiased choice with human labels.
+
+    Metrics (``agreement.metrics.<name>``), each with a pair-clustered bootstrap 95% CI and n:
+
+    * ``accuracy_without_ties`` — MT-Bench "without ties": pairs where the judge or the human majority says
+      tie are dropped; share of the rest where the choices match.
+    * ``accuracy_with_ties`` — MT-Bench "with ties": exact match over a/b/tie on every pair.
+    * ``accuracy_ties_half`` — AlpacaEval scoring: ``1 − |judge − human|`` with the judge's choice on the
+      P(A) scale (a=1, tie=½, b=0) and the human share preferring A (ties half) as target.
+    * ``cohen_kappa`` — κ between judge choice and human majority (3 categories).
+    * With several annotators on some pairs: ``krippendorff_alpha`` (nominal, humans only),
+      ``human_ceiling`` (each annotator vs the majority of the others, leave-one-out; a split majority
+      gives fractional credit instead of a fixed tie-break), ``judge_accuracy_loo`` (the judge against the
+      same leave-one-out majorities) and ``ceiling_fraction`` = judge_accuracy_loo / human_ceiling.
+    * With ``ctx.compare``: ``accuracy_difference`` (this judge − the other, exact match, paired) and a
+      McNemar exact test in ``tables["mcnemar"]``.
+
+    Tables: ``breakdown`` (by each metadata column with 2..``breakdown_max_levels`` levels and by length
+    difference bucket), ``confident_disagreements``, ``review_queue`` (rows pair_id, context, a, b, p_a,
+    reason, rank, …: pairs whose two orders disagree or whose debiased P(A) is within ``review_margin`` of
+    ½, or whose judgment failed; most uncertain first; cut to ``review_budget``).
+    Options: ``tie_band`` (judge tie when |P(A) − ½| ≤ band, default 0), ``review_budget`` (50),
+    ``review_margin`` (0.1), ``top_disagreements`` (20), ``breakdown_max_levels`` (20), ``ci_method``
+    (``percentile`` or ``bca``).
+
+    ``requires`` is empty on purpose: without human labels the result is ``skipped`` (with the reason) but
+    still carries the review queue, which is how unlabeled pairs reach human labelers.
+    """
+
+    name = "agreement"
+    description = "Agreement of the debiased judge with human labels (accuracy, κ, α, human ceiling, review queue)"
+    requires = ()
+
+    def audit(self, ctx: AuditContext) -> AuditResult:
+        from rlaif_audit.auditing.context import has_human_labels, judge_preference
+
+        queue = review_queue(ctx)
+        if not has_human_labels(ctx):
+            return AuditResult(status="skipped", reason=NO_HUMANS, tables={"review_queue": queue},
+                               notes=["The review queue is still produced: it needs no human labels."])
+        p_a, single_note = judge_preference(ctx)
+        result = AuditResult(tables={"review_queue": queue})
+        result.notes += [n for n in [single_note] if n] + method_notes(ctx)
+        agreement_metrics(ctx, p_a, result)
+        result.tables["breakdown"] = breakdown_rows(ctx, p_a)
+        result.tables["confident_disagreements"] = confident_disagreements(ctx, p_a)
+        if ctx.compare is not None:
+            compare_evaluators(ctx, p_a, result)
+        return result
+
+
+def method_notes(ctx: AuditContext) -> list[str]:
+    """How ties, choices and intervals are defined."""
+    from rlaif_audit.auditing.context import option
+
+    return [
+        "Judge choice: A when the position-debiased P(A) > ½ + tie_band, B when < ½ − tie_band, tie otherwise "
+        f"(tie_band = {option(ctx, 'tie_band')}); human choice: the annotators' majority (tie at an even split).",
+        "accuracy_without_ties drops pairs where either side says tie (MT-Bench); accuracy_with_ties counts tie as "
+        "a third category; accuracy_ties_half gives a tie half credit (AlpacaEval).",
+        f"Intervals: pair-clustered bootstrap ({option(ctx, 'ci_method')}), B = {ctx.n_bootstrap}, seed {ctx.seed}.",
+    ]
+
+
+# --------------------------------------------------------------------------------------------- agreement stats
+
+
+def per_pair_values(judge: np.ndarray, human: np.ndarray, human_p_a: np.ndarray) -> np.ndarray:
+    """Columns: valid_no_ties, correct_no_ties, correct_3way, score_ties_half, 9 confusion indicators."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import CHOICE_TIE, choice_score
+
+    decisive = (judge != CHOICE_TIE) & (human != CHOICE_TIE)
+    confusion = (judge[:, None, None] == np.arange(3)[None, :, None]) & (human[:, None, None] == np.arange(3))
+    return np.column_stack([
+        decisive, decisive & (judge == human), judge == human,
+        1.0 - np.abs(choice_score(judge) - human_p_a), confusion.reshape(len(judge), 9),
+    ]).astype(float)
+
+
+def leave_one_out(counts: np.ndarray, judge: np.ndarray) -> np.ndarray:
+    """Per pair: [annotator agreement credits, annotators, judge credits, annotators] against LOO majorities.
+
+    For each annotator, the others' majority is the set of most frequent labels among the others; a match
+    earns ``1 / size_of_that_set`` (a split earns fractional credit rather than an arbitrary tie-break).
+    Only pairs with at least two annotators contribute.
+    """
+    import numpy as np
+
+    n_pairs = len(counts)
+    human_credit = np.zeros(n_pairs)
+    judge_credit = np.zeros(n_pairs)
+    m = counts.sum(axis=1)
+    eligible = m >= 2
+    for left_out in range(3):
+        others = counts - np.eye(3)[left_out]
+        modes = others == others.max(axis=1, keepdims=True)
+        n_modes = modes.sum(axis=1)
+        weight = np.where(eligible, counts[:, left_out], 0.0)
+        human_credit += weight * modes[:, left_out] / n_modes
+        judge_hit = np.take_along_axis(modes, np.clip(judge, 0, 2)[:, None], axis=1)[:, 0] & (judge >= 0)
+        judge_credit += weight * judge_hit / n_modes
+    total = np.where(eligible, m, 0.0)
+    return np.column_stack([human_credit, total, judge_credit, total])
+
+
+def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -> None:
+    """Accuracy, κ, α and the human ceiling with one shared bootstrap."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import choice_codes, human_choice, option
+    from rlaif_audit.auditing.stats import SumBootstrap, alpha_from_coincidence, coincidence_rows, cohen_kappa_from_confusion
+    from rlaif_audit.auditing.stats import family_rng, ratio
+
+    judge = choice_codes(p_a, float(option(ctx, "tie_band")))
+    human = human_choice(ctx)
+    rows = (judge >= 0) & (human >= 0)
+    counts = ctx.pairs[["human_n_a", "human_n_b", "human_n_tie"]].to_numpy(dtype=float)[rows]
+    values = np.column_stack([
+        per_pair_values(judge[rows], human[rows], ctx.pairs["human_p_a"].to_numpy(float)[rows]),
+        coincidence_rows(counts), leave_one_out(counts, judge[rows]),
+    ])
+    boot = SumBootstrap(values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "agreement"))
+    total = boot.total
+    ci = option(ctx, "ci_method")
+    n = int(rows.sum())
+    stats: dict[str, tuple[Callable[[Any], Any], int]] = {
+        "accuracy_without_ties": (ratio(1, 0), int(total[0])),
+        "accuracy_with_ties": (lambda s: s[..., 2] / n, n),
+        "accuracy_ties_half": (lambda s: s[..., 3] / n, n),
+        "cohen_kappa": (lambda s: cohen_kappa_from_confusion(s[..., 4:13], 3), n),
+    }
+    multi = int((counts.sum(axis=1) >= 2).sum())
+    if multi:
+        stats.update({
+            "krippendorff_alpha": (lambda s: alpha_from_coincidence(s[..., 13:22], 3), multi),
+            "human_ceiling": (ratio(22, 23), multi),
+            "judge_accuracy_loo": (ratio(24, 25), multi),
+            "ceiling_fraction": (lambda s: (s[..., 24] / s[..., 25]) / (s[..., 22] / s[..., 23]), multi),
+        })
+        result.notes.append(
+            f"Human ceiling on the {multi} pairs with several annotators: each annotator against the majority of the "
+            "others (leave-one-out); when the others split, a match earns 1/(number of tied labels). AlpacaEval "
+            "resolves a 2–2 split to output_2, which biases its ceiling; this avoids that. The judge is scored "
+            "against the same leave-one-out majorities (judge_accuracy_loo), so ceiling_fraction compares like "
+            "with like.")
+    else:
+        result.notes.append("One annotator per pair: Krippendorff's α and the human ceiling need several.")
+    for name, (stat, size) in stats.items():
+        result.metrics[name] = boot.metric(stat, size, ci, (0.0, 1.0) if name.startswith("accuracy") else None)
+    if n < len(p_a):
+        result.notes.append(f"{len(p_a) - n} judged pair(s) lack a usable judge choice or human label and are "
+                            "left out.")
+
+
+# --------------------------------------------------------------------------------------------------- tables
+
+
+def breakdown_columns(ctx: AuditContext) -> list[tuple[str, np.ndarray, list[str]]]:
+    """(name, level index per pair, level labels) for each metadata column worth breaking down and length."""
+    import numpy as np
+    import pandas as pd
+
+    from rlaif_audit.auditing.context import META_PREFIX, length_buckets, option
+
+    max_levels = int(option(ctx, "breakdown_max_levels"))
+    out = []
+    for column in ctx.pairs.columns:
+        if not (column.startswith(META_PREFIX) or column in ("generator_a", "generator_b")):
+            continue
+        try:
+            codes, levels = pd.factorize(ctx.pairs[column], sort=True)
+        except TypeError:  # unhashable metadata such as lists
+            continue
+        if 2 <= len(levels) <= max_levels:
+            out.append((column.removeprefix(META_PREFIX), codes, [str(level) for level in levels]))
+    buckets, labels = length_buckets(ctx.pairs["len_a"].to_numpy(), ctx.pairs["len_b"].to_numpy())
+    out.append(("length_difference_chars", buckets, labels))
+    return [(name, np.asarray(codes), labels) for name, codes, labels in out]
+
+
+def breakdown_rows(ctx: AuditContext, p_a: np.ndarray) -> list[dict[str, Any]]:
+    """Accuracy (without ties, ties half) per level of each breakdown column, with bootstrap CIs."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import choice_codes, human_choice, option
+    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+
+    judge = choice_codes(p_a, float(option(ctx, "tie_band")))
+    human = human_choice(ctx)
+    usable = (judge >= 0) & (human >= 0)
+    values = per_pair_values(judge[usable], human[usable], ctx.pairs["human_p_a"].to_numpy(float)[usable])
+    values = np.column_stack([values[:, [0, 1, 3]], np.ones(int(usable.sum()))])
+    rows, ci = [], option(ctx, "ci_method")
+    for name, codes, labels in breakdown_columns(ctx):
+        level = codes[usable]
+        known = level >= 0  # a missing metadata value has no level
+        boot = SumBootstrap(values[known], n_bootstrap=ctx.n_bootstrap, groups=level[known], n_groups=len(labels),
+                            rng=family_rng(ctx.seed, f"breakdown:{name}"))
+        for index, label in enumerate(labels):
+            col = 4 * index
+            without = boot.metric(lambda s, c=col: s[..., c + 1] / s[..., c], int(boot.total[col]), ci)
+            half = boot.metric(lambda s, c=col: s[..., c + 2] / s[..., c + 3], int(boot.total[col + 3]), ci)
+            rows.append({"by": name, "level": label, "n": half.n, "accuracy_without_ties": without.value,
+                         "ci_without_ties": without.ci, "n_without_ties": without.n,
+                         "accuracy_ties_half": half.value, "ci_ties_half": half.ci})
+    return rows
+
+
+def _excerpt(text: Any, limit: int = 300) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def confident_disagreements(ctx: AuditContext, p_a: np.ndarray) -> list[dict[str, Any]]:
+    """Decisive judge choices opposite to a decisive human majority, most confident judge first."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import CHOICE_TIE, choice_codes, human_choice, option
+
+    judge = choice_codes(p_a, float(option(ctx, "tie_band")))
+    human = human_choice(ctx)
+    wrong = np.flatnonzero((judge >= 0) & (human >= 0) & (judge != CHOICE_TIE) & (human != CHOICE_TIE)
+                           & (judge != human))
+    confidence = np.abs(p_a[wrong] - 0.5)
+    ids = id_ranks(ctx.pairs["pair_id"].to_numpy()[wrong])
+    top = wrong[np.lexsort((ids, -confidence))][: int(option(ctx, "top_disagreements"))]
+    pairs = ctx.pairs
+    return [{"pair_id": pairs["pair_id"].iat[i], "p_a": float(p_a[i]), "p_first_ab": _num(pairs["p_first_ab"].iat[i]),
+             "p_first_ba": _num(pairs["p_first_ba"].iat[i]), "human_p_a": float(pairs["human_p_a"].iat[i]),
+             "n_annotators": int(pairs["n_annotators"].iat[i]), "judge_choice": CHOICE_NAMES[judge[i]],
+             "human_choice": CHOICE_NAMES[human[i]], "a": _excerpt(pairs["text_a"].iat[i]),
+             "b": _excerpt(pairs["text_b"].iat[i])} for i in top]
+
+
+def id_ranks(pair_ids: np.ndarray) -> np.ndarray:
+    """Integer sort keys of pair ids (their rank in sorted order), for ``np.lexsort``."""
+    import pandas as pd
+
+    return pd.factorize(pd.Series(pair_ids, dtype=object).astype(str), sort=True)[0]
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def _winner(verdict: Any, order: str) -> str | None:
+    """The content (a/b/tie) a slot verdict picks in one order."""
+    if verdict is None or verdict != verdict:
+        return None
+    if verdict == "tie":
+        return "tie"
+    first_is_a = order == "ab"
+    return "a" if (verdict == "first") == first_is_a else "b"
+
+
+def review_queue(ctx: AuditContext) -> list[dict[str, Any]]:
+    """Pairs the evaluator is least sure of, most uncertain first, cut to the review budget.
+
+    Candidates: an order failed or is missing, the two orders pick different winners, or the debiased
+    P(A) is within ``review_margin`` of ½ (the single-order P(A) when no pair was judged both ways). Uncertainty = 1 − 2·|P(A) − ½| (1 for a failed/missing order);
+    ties in uncertainty put order conflicts first, then pair id.
+    """
+    import numpy as np
+
+    from rlaif_audit.auditing.context import judge_preference, option
+
+    pairs = ctx.pairs
+    p_a, single_order = judge_preference(ctx)
+    ab = pairs["verdict_ab"].cat.codes.to_numpy()
+    ba = pairs["verdict_ba"].cat.codes.to_numpy()
+    winner_ab = np.where(ab == 2, 2, ab)  # first → a (0), second → b (1)
+    winner_ba = np.where(ba == 2, 2, 1 - ba)
+    conflict = (ab >= 0) & (ba >= 0) & (winner_ab != winner_ba)
+    incomplete = ~np.isfinite(p_a)
+    uncertainty = np.where(incomplete, 1.0, 1.0 - 2.0 * np.abs(p_a - 0.5))
+    near = uncertainty >= 1.0 - 2.0 * float(option(ctx, "review_margin"))
+    candidates = np.flatnonzero(conflict | incomplete | near)
+    order = np.lexsort((id_ranks(pairs["pair_id"].to_numpy()[candidates]), ~conflict[candidates],
+                        -uncertainty[candidates]))
+    chosen = candidates[order][: int(option(ctx, "review_budget"))]
+    return [_queue_row(ctx, int(i), rank, bool(conflict[i]), float(uncertainty[i]), _num(p_a[i]), single_order)
+            for rank, i in enumerate(chosen, start=1)]
+
+
+def _queue_row(ctx: AuditContext, i: int, rank: int, conflict: bool, uncertainty: float, p_a: float | None,
+               single_order: str | None) -> dict[str, Any]:
+    pairs = ctx.pairs
+    if p_a is None:
+        missing = [o for o in ("ab", "ba") if pairs[f"status_{o}"].iat[i] != "ok"]
+        statuses = ", ".join(str(pairs[f"status_{o}"].iat[i]) for o in missing)
+        reason = f"no usable judgment in order {' and '.join(missing)} ({statuses})"
+    elif conflict:
+        reason = (f"orders disagree: order ab picks {_winner(pairs['verdict_ab'].iat[i], 'ab')}, order ba picks "
+                  f"{_winner(pairs['verdict_ba'].iat[i], 'ba')}; debiased P(A) = {p_a:.3f}")
+    elif single_order:
+        reason = f"P(A) = {p_a:.3f} is near 0.5 (one order judged)"
+    else:
+        reason = f"debiased P(A) = {p_a:.3f} is near 0.5"
+    context = pairs["context"].iat[i] if "context" in pairs.columns else None
+    return {"rank": rank, "pair_id": pairs["pair_id"].iat[i], "context": context, "a": pairs["text_a"].iat[i],
+            "b": pairs["text_b"].iat[i], "p_a": p_a, "reason": reason, "uncertainty": uncertainty,
+            "p_first_ab": _num(pairs["p_first_ab"].iat[i]), "p_first_ba": _num(pairs["p_first_ba"].iat[i]),
+            "human_p_a": _num(pairs["human_p_a"].iat[i]) if "human_p_a" in pairs.columns else None}
+
+
+# ------------------------------------------------------------------------------------------------- comparison
+
+
+def compare_evaluators(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -> None:
+    """McNemar exact test and paired accuracy difference against ``ctx.compare`` on shared labeled pairs."""
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import binomtest
+
+    from rlaif_audit.auditing.context import choice_codes, human_choice, judge_preference, option
+    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+
+    other_p, _ = judge_preference(ctx.compare)
+    band = float(option(ctx, "tie_band"))
+    other = pd.Series(choice_codes(other_p, band), index=ctx.compare.pairs["pair_id"])
+    other_choice = other.reindex(ctx.pairs["pair_id"]).fillna(-1).to_numpy(dtype=int)
+    judge, human = choice_codes(p_a, band), human_choice(ctx)
+    rows = (judge >= 0) & (other_choice >= 0) & (human >= 0)
+    first, second = judge[rows] == human[rows], other_choice[rows] == human[rows]
+    table = {"both_correct": int(np.sum(first & second)), "only_this": int(np.sum(first & ~second)),
+             "only_compare": int(np.sum(~first & second)), "both_wrong": int(np.sum(~first & ~second))}
+    discordant = table["only_this"] + table["only_compare"]
+    p_value = binomtest(table["only_this"], discordant, 0.5).pvalue if discordant else 1.0
+    result.tables["mcnemar"] = [{"n": int(rows.sum()), **table, "p_value": float(p_value),
+                                 "test": "McNemar exact (two-sided binomial on discordant pairs)",
+                                 "correct": "judge choice equals the human majority (a/b/tie)"}]
+    values = np.column_stack([first, second]).astype(float)
+    boot = SumBootstrap(values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "compare"))
+    n = int(rows.sum())
+    result.metrics["accuracy_difference"] = boot.metric(lambda s: (s[..., 0] - s[..., 1]) / n, n,
+                                                        option(ctx, "ci_method"))
+
+
+AUDITORS = (AgreementAuditor,)
+"""The auditors this module defines, registered by the package's plugin."""

@@ -1,0 +1,230 @@
+"""The position auditor: does the evaluator's verdict depend on which slot a response is shown in?"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
+
+if TYPE_CHECKING:
+    import numpy as np
+
+ONE_ORDER = "no pair was judged in both orders: position effects need each pair shown both ways"
+FIRST, SECOND, TIE = 0, 1, 2
+MT_BENCH = ("consistent", "biased_first", "biased_second", "partial_tie", "error")
+
+
+class PositionAuditor(Auditor):
+    """Position bias from both orders of each pair.
+
+    Metrics (``position.metrics.<name>``):
+
+    * MT-Bench table (Zheng et al. 2023), shares of pairs judged in both orders, Wilson 95% CIs:
+      ``consistent`` (same content wins both times, tie/tie included), ``biased_first`` (first slot wins
+      both times), ``biased_second``, ``partial_tie`` (a tie in exactly one order — MT-Bench has no column
+      for it; listed so the shares sum to 1), ``error`` (an order failed to parse).
+    * ``conflict_rate`` (Wang et al. 2023): share of parsed pairs whose winner changes when swapped (Wilson).
+    * ``same_slot_rate`` (RLAIF): share of pairs with decisive verdicts in both orders that pick the same
+      slot both times (Wilson).
+    * ``first_slot_preference``: decisive verdicts won by the first slot / all decisive verdicts
+      (pair-clustered bootstrap CI); binomial and sign tests in ``tables["tests"]``.
+    * ``preference_fairness`` (after Shi et al. 2024, closed form): (second-both − first-both) /
+      (second-both + first-both) over inconsistent pairs, in [−1, 1]; < 0 primacy (first slot) favoured,
+      > 0 recency (second slot) favoured, 0 fair.
+    * ``first_slot_log_odds``: mean over pairs of ½·[logit P_first(A,B) + logit P_first(B,A)] — the judge's
+      prior for the first slot in log-odds (the quantity batch calibration removes); needs probabilities.
+    * With human labels, AlpacaEval ties-half agreement (``1 − |choice − human share|``) on the same pairs:
+      ``accuracy_first_order_only`` (order ab verdicts), ``accuracy_second_order_only``,
+      ``accuracy_single_order`` (mean of the two), ``accuracy_debiased`` (order averaging),
+      ``debiasing_gain`` (debiased − single order), and with ``ctx.options['batch_calibration']``
+      ``accuracy_batch_calibrated`` (each order's P_first shifted by the batch's mean log-odds, Zhou et al.
+      2024, then scored per order and averaged).
+
+    Tables: ``mt_bench`` (counts), ``tests`` (binomial and sign tests), ``flags`` (first_slot_preference CI
+    excluding ½, preference_fairness CI excluding 0).
+    """
+
+    name = "position"
+    description = "Position bias from both orders: MT-Bench table, conflict rate, first-slot preference, debiasing"
+    requires = ("both_orders",)
+
+    def audit(self, ctx: AuditContext) -> AuditResult:
+        from rlaif_audit.auditing.context import has_human_labels
+
+        status_ab, status_ba = (ctx.pairs[f"status_{o}"].to_numpy().astype(str) for o in ("ab", "ba"))
+        rows = (status_ab != "missing") & (status_ba != "missing")
+        if not rows.any() or not ((status_ab == "ok") & (status_ba == "ok")).any():
+            return AuditResult(status="skipped", reason=ONE_ORDER)
+        result = AuditResult()
+        codes = slot_codes(ctx, rows)
+        mt_bench_table(codes, result)
+        slot_preference(ctx, codes, result)
+        log_odds_prior(ctx, rows, result)
+        if has_human_labels(ctx):
+            debiasing_accuracy(ctx, rows, result)
+        else:
+            result.notes.append("No human labels: agreement before/after debiasing is not measured.")
+        result.notes.append(f"{int(rows.sum())} pairs judged in both orders; {int((~rows).sum())} with one order "
+                            "are left out.")
+        flag_bias(result)
+        return result
+
+
+def slot_codes(ctx: AuditContext, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Verdict codes of both orders and the per-pair categories of the MT-Bench table."""
+    import numpy as np
+
+    ab = ctx.pairs["verdict_ab"].cat.codes.to_numpy()[rows]
+    ba = ctx.pairs["verdict_ba"].cat.codes.to_numpy()[rows]
+    error = (ab < 0) | (ba < 0)
+    winner_ba = np.where(ba == TIE, TIE, 1 - ba)  # in order ba the first slot shows B
+    return {
+        "ab": ab, "ba": ba, "error": error,
+        "consistent": ~error & (ab == winner_ba),
+        "biased_first": (ab == FIRST) & (ba == FIRST),
+        "biased_second": (ab == SECOND) & (ba == SECOND),
+        "partial_tie": ~error & ((ab == TIE) != (ba == TIE)),
+    }
+
+
+def mt_bench_table(codes: dict[str, np.ndarray], result: AuditResult) -> None:
+    """The MT-Bench shares, conflict rate and same-slot rate with Wilson intervals."""
+    import numpy as np
+
+    from rlaif_audit.auditing.stats import proportion_metric
+
+    n = len(codes["ab"])
+    for name in MT_BENCH:
+        result.metrics[name] = proportion_metric(int(codes[name].sum()), n)
+    parsed = int((~codes["error"]).sum())
+    result.metrics["conflict_rate"] = proportion_metric(parsed - int(codes["consistent"].sum()), parsed)
+    decisive = (codes["ab"] >= 0) & (codes["ab"] != TIE) & (codes["ba"] >= 0) & (codes["ba"] != TIE)
+    same_slot = int(codes["biased_first"].sum() + codes["biased_second"].sum())
+    result.metrics["same_slot_rate"] = proportion_metric(same_slot, int(np.sum(decisive)))
+    result.notes.append("MT-Bench's table has no column for a tie in exactly one order; partial_tie holds those "
+                        "pairs so the five shares sum to 1. conflict_rate = 1 − consistent share among parsed pairs.")
+    result.tables["mt_bench"] = [{"category": name, "count": int(codes[name].sum()),
+                                  "share": result.metrics[name].value} for name in MT_BENCH]
+
+
+def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: AuditResult) -> None:
+    """First-slot preference and preference fairness (bootstrap), with binomial and sign tests."""
+    import numpy as np
+    from scipy.stats import binomtest
+
+    from rlaif_audit.auditing.context import option
+    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+
+    ab, ba = codes["ab"], codes["ba"]
+    first_wins = (ab == FIRST).astype(float) + (ba == FIRST)
+    decisive = np.isin(ab, (FIRST, SECOND)).astype(float) + np.isin(ba, (FIRST, SECOND))
+    values = np.column_stack([first_wins, decisive, codes["biased_first"], codes["biased_second"]]).astype(float)
+    boot = SumBootstrap(values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:slot"))
+    ci = option(ctx, "ci_method")
+    wins, total, n_first, n_second = (int(v) for v in boot.total)
+    result.metrics["first_slot_preference"] = boot.metric(lambda s: s[..., 0] / s[..., 1], total, ci, (0.0, 1.0))
+    result.metrics["preference_fairness"] = boot.metric(
+        lambda s: (s[..., 3] - s[..., 2]) / (s[..., 3] + s[..., 2]), n_first + n_second, ci, (-1.0, 1.0))
+    result.tables["tests"] = [
+        {"test": "first-slot binomial test (H0: P(first) = 0.5)", "successes": wins, "n": total,
+         "p_value": float(binomtest(wins, total, 0.5).pvalue) if total else None,
+         "note": "treats judgments as independent; first_slot_preference's CI resamples pairs"},
+        {"test": "sign test, biased-to-first vs biased-to-second pairs", "successes": n_first,
+         "n": n_first + n_second,
+         "p_value": float(binomtest(n_first, n_first + n_second, 0.5).pvalue) if n_first + n_second else None,
+         "note": "one unit per pair (McNemar on the two same-slot outcomes)"},
+    ]
+
+
+def log_odds_prior(ctx: AuditContext, rows: np.ndarray, result: AuditResult) -> None:
+    """The judge's first-slot prior in log-odds, from pairs with probabilities in both orders."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import option
+    from rlaif_audit.auditing.stats import SumBootstrap, family_rng, logit
+
+    pairs = ctx.pairs
+    usable = rows & pairs["prob_ab"].to_numpy() & pairs["prob_ba"].to_numpy()
+    if not usable.any() or np.isin(pairs["p_first_ab"].to_numpy()[usable], (0.0, 0.5, 1.0)).all():
+        result.notes.append("No probabilities: first_slot_log_odds and batch calibration need P(first).")
+        return
+    prior = 0.5 * (logit(pairs["p_first_ab"].to_numpy()[usable]) + logit(pairs["p_first_ba"].to_numpy()[usable]))
+    boot = SumBootstrap(prior[:, None], n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:prior"))
+    n = int(usable.sum())
+    result.metrics["first_slot_log_odds"] = boot.metric(lambda s: s[..., 0] / n, n, option(ctx, "ci_method"))
+    result.notes.append("first_slot_log_odds clips probabilities to [1e-6, 1 − 1e-6] before taking log-odds.")
+
+
+def batch_calibrated_scores(ctx: AuditContext, rows: np.ndarray, human_p_a: np.ndarray) -> np.ndarray:
+    """Per pair: mean over the two orders of the ties-half score of the batch-calibrated single-order choice."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import choice_codes, choice_score, option
+    from rlaif_audit.auditing.stats import logit
+
+    pairs = ctx.pairs
+    logits = {o: logit(pairs[f"p_first_{o}"].to_numpy()[rows]) for o in ("ab", "ba")}
+    has_prob = np.concatenate([pairs[f"prob_{o}"].to_numpy()[rows] for o in ("ab", "ba")])
+    stacked = np.concatenate([logits["ab"], logits["ba"]])
+    prior = float(np.mean(stacked[has_prob])) if has_prob.any() else 0.0
+    band = float(option(ctx, "tie_band"))
+    first_ab = choice_score(choice_codes(1 / (1 + np.exp(-(logits["ab"] - prior))), band))
+    first_ba = choice_score(choice_codes(1 / (1 + np.exp(-(logits["ba"] - prior))), band))
+    return 0.5 * ((1 - np.abs(first_ab - human_p_a)) + (1 - np.abs((1 - first_ba) - human_p_a)))
+
+
+def debiasing_accuracy(ctx: AuditContext, rows: np.ndarray, result: AuditResult) -> None:
+    """Ties-half agreement with humans from single orders, after order averaging, after batch calibration."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import choice_codes, choice_score, option
+    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+
+    pairs = ctx.pairs
+    human = pairs["human_p_a"].to_numpy(float)
+    keep = rows & np.isfinite(human) & np.isfinite(pairs["p_a"].to_numpy(float))
+    human = human[keep]
+    slot_to_a = np.array([1.0, 0.0, 0.5])
+    score_ab = 1 - np.abs(slot_to_a[pairs["verdict_ab"].cat.codes.to_numpy()[keep]] - human)
+    score_ba = 1 - np.abs((1 - slot_to_a[pairs["verdict_ba"].cat.codes.to_numpy()[keep]]) - human)
+    debiased = choice_score(choice_codes(pairs["p_a"].to_numpy(float)[keep], float(option(ctx, "tie_band"))))
+    columns = [score_ab, score_ba, 1 - np.abs(debiased - human)]
+    if option(ctx, "batch_calibration"):
+        columns.append(batch_calibrated_scores(ctx, keep, human))
+    boot = SumBootstrap(np.column_stack(columns), n_bootstrap=ctx.n_bootstrap,
+                        rng=family_rng(ctx.seed, "position:accuracy"))
+    n, ci = int(keep.sum()), option(ctx, "ci_method")
+    stats: dict[str, Callable[[Any], Any]] = {
+        "accuracy_first_order_only": lambda s: s[..., 0] / n,
+        "accuracy_second_order_only": lambda s: s[..., 1] / n,
+        "accuracy_single_order": lambda s: (s[..., 0] + s[..., 1]) / (2 * n),
+        "accuracy_debiased": lambda s: s[..., 2] / n,
+        "debiasing_gain": lambda s: (s[..., 2] - (s[..., 0] + s[..., 1]) / 2) / n,
+    }
+    if len(columns) == 4:
+        stats["accuracy_batch_calibrated"] = lambda s: s[..., 3] / n
+    for name, stat in stats.items():
+        result.metrics[name] = boot.metric(stat, n, ci, (0.0, 1.0) if name.startswith("accuracy") else None)
+    result.notes.append("Agreement before/after debiasing uses AlpacaEval's ties-half score on the pairs with both "
+                        "orders parsed and a human label, so all variants share one n.")
+
+
+def flag_bias(result: AuditResult) -> None:
+    """Flag a first-slot preference whose CI excludes ½ and a fairness score whose CI excludes 0."""
+    from rlaif_audit.auditing.stats import excludes
+
+    flags = []
+    preference = result.metrics.get("first_slot_preference")
+    if preference is not None and excludes(preference, 0.5):
+        side = "first" if preference.value > 0.5 else "second"
+        flags.append({"metric": "first_slot_preference", "message": f"position bias toward the {side} slot: 95% CI "
+                      f"[{preference.ci[0]:.3f}, {preference.ci[1]:.3f}] excludes 0.5"})
+    fairness = result.metrics.get("preference_fairness")
+    if fairness is not None and excludes(fairness, 0.0):
+        flags.append({"metric": "preference_fairness", "message": f"inconsistent pairs lean to one slot: 95% CI "
+                      f"[{fairness.ci[0]:.3f}, {fairness.ci[1]:.3f}] excludes 0"})
+    result.tables["flags"] = flags
+
+
+AUDITORS = (PositionAuditor,)
+"""The auditors this module defines, registered by the package's plugin."""

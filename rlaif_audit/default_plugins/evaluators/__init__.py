@@ -1,0 +1,1 @@
+"""Built-in AI evaluators: each module is a plugin on ``register_evaluators``."""

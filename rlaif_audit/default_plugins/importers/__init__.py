@@ -1,0 +1,1 @@
+"""Built-in judgment importers: each module is a plugin on ``register_importers``."""

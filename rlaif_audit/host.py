@@ -1,0 +1,155 @@
+"""The plugin host: a fresh pluggy manager and the registries filled through its hooks."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+import pluggy
+
+from rlaif_audit import hookspecs
+from rlaif_audit.errors import PluginError
+
+ENTRY_POINT_GROUP = "rlaif_audit"
+DISABLE_ENV = "RLAIF_AUDIT_DISABLE_PLUGINS"
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "rlaif_audit.default_plugins.evaluators.hf_judge",
+    "rlaif_audit.default_plugins.evaluators.openai_judge",
+    "rlaif_audit.default_plugins.evaluators.reward_model",
+    "rlaif_audit.default_plugins.evaluators.synthetic",
+    "rlaif_audit.default_plugins.auditors",
+    "rlaif_audit.default_plugins.formats",
+    "rlaif_audit.commands.listing",
+    "rlaif_audit.commands.label",
+    "rlaif_audit.commands.audit",
+    "rlaif_audit.commands.run",
+)
+"""The built-in plugins, registered after the installed ones through the very same hooks (as simonw/llm's
+``DEFAULT_PLUGINS``). Each is a light module: what it registers imports its heavy libraries only when used."""
+
+T = TypeVar("T")
+
+
+def blocked_names() -> list[str]:
+    """Plugin names listed in ``RLAIF_AUDIT_DISABLE_PLUGINS`` (comma separated)."""
+    return [name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()]
+
+
+def _is_blocked(name: str, blocked: list[str]) -> bool:
+    return name in blocked or name.rsplit(".", 1)[-1] in blocked
+
+
+def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
+    """Build a fresh manager: hookspecs → blocked names → entry points → built-ins → check."""
+    pm = pluggy.PluginManager("rlaif_audit")
+    pm.add_hookspecs(hookspecs)
+    blocked = blocked_names()
+    for name in blocked:
+        pm.set_blocked(name)
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for module_name in DEFAULT_PLUGINS:
+        if not _is_blocked(module_name, blocked):
+            pm.register(importlib.import_module(module_name), name=module_name)
+    pm.check_pending()
+    return pm
+
+
+@dataclass(frozen=True)
+class Registered(Generic[T]):
+    """One registered class and the plugin that registered it."""
+
+    name: str
+    cls: T
+    plugin: str
+
+
+class Registry(Generic[T]):
+    """Named classes collected from one ``register_*`` hook; duplicates are errors."""
+
+    def __init__(self, pm: pluggy.PluginManager, hook_name: str, kind: str) -> None:
+        self.kind = kind
+        self.items: dict[str, Registered[T]] = {}
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            impl.function(**self._args(impl, lambda cls, _p=impl.plugin_name: self._add(cls, _p)))
+
+    @staticmethod
+    def _args(impl: Any, register: Callable[[T], None]) -> dict[str, Any]:
+        return {"register": register} if "register" in impl.argnames else {}
+
+    def _add(self, cls: Any, plugin: str) -> None:
+        name = getattr(cls, "name", "")
+        if not name:
+            raise PluginError(f"Plugin '{plugin}' registered a {self.kind} without a name: {cls!r}")
+        if name in self.items:
+            first = self.items[name].plugin
+            raise PluginError(f"{self.kind.capitalize()} '{name}' is registered by two plugins: '{first}' and '{plugin}'")
+        self.items[name] = Registered(name, cls, plugin)
+
+    def names(self) -> list[str]:
+        return sorted(self.items)
+
+    def get(self, name: str) -> T:
+        """The class registered as ``name``; an error naming the valid choices otherwise."""
+        if name not in self.items:
+            available = ", ".join(self.names()) or "(none)"
+            raise PluginError(f"{self.kind.capitalize()} '{name}' not found. Available: {available}")
+        return self.items[name].cls
+
+
+def evaluators(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
+    """All registered evaluator classes."""
+    return Registry(pm or get_plugin_manager(), "register_evaluators", "evaluator")
+
+
+def auditors(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
+    """All registered auditor classes."""
+    return Registry(pm or get_plugin_manager(), "register_auditors", "auditor")
+
+
+def report_formats(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
+    """All registered report format classes."""
+    return Registry(pm or get_plugin_manager(), "register_report_formats", "report format")
+
+
+def add_commands(pm: pluggy.PluginManager, group: Any) -> None:
+    """Call every ``register_commands`` on ``group``; a command name taken by two plugins is an error naming both."""
+    owners: dict[str, str] = {}
+    for impl in reversed(pm.hook.register_commands.get_hookimpls()):  # built-ins last registered, so first here
+        before = dict(group.commands)
+        impl.function(cli=group)
+        for name, command in group.commands.items():
+            if name in before and before[name] is not command:
+                raise PluginError(f"Command '{name}' is registered by two plugins: '{owners[name]}' and "
+                                  f"'{impl.plugin_name}'; uninstall one or block it with {DISABLE_ENV}")
+            owners.setdefault(name, impl.plugin_name)
+
+
+def call_safely(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[dict[str, str]]:
+    """Call each implementation of an observer hook on its own; a raising plugin is recorded, not fatal."""
+    failures = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        try:
+            impl.function(**{arg: kwargs[arg] for arg in impl.argnames if arg in kwargs})
+        except Exception as exc:  # noqa: BLE001 - a plugin failure must never stop the host
+            failures.append({"plugin": impl.plugin_name, "hook": hook_name, "error": f"{type(exc).__name__}: {exc}"})
+    return failures
+
+
+def plugin_table(pm: pluggy.PluginManager, include_builtin: bool = False) -> list[dict[str, Any]]:
+    """Name, version and hooks of each registered plugin (as ``rlaif-audit plugins`` prints)."""
+    dist_by_plugin = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin) or repr(plugin)
+        if not include_builtin and name in DEFAULT_PLUGINS:
+            continue
+        row: dict[str, Any] = {"name": name, "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or [])}
+        dist = dist_by_plugin.get(id(plugin))
+        if dist is not None:
+            row["version"] = dist.version
+            row["distribution"] = dist.project_name
+        rows.append(row)
+    return sorted(rows, key=lambda row: row["name"])

