@@ -114,6 +114,11 @@ def report_formats(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
     return Registry(pm or get_plugin_manager(), "register_report_formats", "report format")
 
 
+def make_evaluator(name: str, options: dict[str, Any], pm: pluggy.PluginManager | None = None) -> Any:
+    """An instance of the evaluator registered as ``name``; errors name the valid evaluators and options."""
+    return evaluators(pm).get(name)(**options)
+
+
 def add_commands(pm: pluggy.PluginManager, group: Any) -> None:
     """Call every ``register_commands`` on ``group``; a command name taken by two plugins is an error naming both."""
     owners: dict[str, str] = {}

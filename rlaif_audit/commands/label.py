@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -20,13 +19,6 @@ def parse_options(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint="-O/--option")
         options[key.strip()] = raw
     return options
-
-
-def make_evaluator(name: str, options: dict[str, Any]) -> Any:
-    """Instantiate a registered evaluator; errors name the valid evaluators and options."""
-    from rlaif_audit.host import evaluators, get_plugin_manager
-
-    return evaluators(get_plugin_manager()).get(name)(**options)
 
 
 @click.command(name="label")
@@ -47,6 +39,7 @@ def make_evaluator(name: str, options: dict[str, Any]) -> Any:
 def command(data: str, evaluator_name: str, option_values: tuple[str, ...], output: str, limit: int | None,
             seed: int, on_error: str, split: str, data_dir: str | None, quiet: bool) -> None:
     """Label preference pairs with an AI evaluator, in both orders (resumable)."""
+    from rlaif_audit.host import make_evaluator
     from rlaif_audit.judging.labeling import label_pairs, raw_agreement
     from rlaif_audit.data.readers import read_pairs
 

@@ -194,6 +194,13 @@ def tiny_reward_model(seed: int = 0) -> Path:
     return build_once(cache_dir() / f"tiny-llama-reward-s{seed}-r{RECIPE_VERSION}", build)
 
 
+def default_device() -> str:
+    """'cuda' when a GPU is visible, else 'cpu' (the one place that chooses)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def torch_dtype(name: str | torch.dtype) -> Any:
     """The torch dtype named ``name`` ('float32', 'bfloat16', 'float16', 'auto')."""
     import torch

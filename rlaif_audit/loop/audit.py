@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.auditing.auditor import POLICY_OPTION
-from rlaif_audit.loop.generate import PAIRS, load_policy, read_jsonl, read_pairs_file, sample_responses, write_jsonl
-from rlaif_audit.loop.label import JUDGMENTS, debiased_preferences, judge_pairs, make_evaluator
+from rlaif_audit.loop.generate import PAIRS, load_policy, read_pairs_file, sample_responses
+from rlaif_audit.records.fileio import read_jsonl, write_jsonl
+from rlaif_audit.loop.label import JUDGMENTS, debiased_preferences, generation_evaluator, judge_pairs
 from rlaif_audit.loop.policy import POLICY, POLICY_LOG, read_log
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, score
@@ -111,7 +112,7 @@ def policy_side_data(run: Run, generation: int) -> list[dict[str, Any]]:
     add_kl(run, rows, policy, reference)
     del policy, reference
     pairs = audit_pairs(generation, rows)
-    evaluator = make_evaluator(run, generation)
+    evaluator = generation_evaluator(run, generation)
     try:
         judge_pairs(run, evaluator, pairs, folder / JUDGMENTS)
     finally:

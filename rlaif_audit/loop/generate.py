@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rlaif_audit.records.fileio import atomic_write_text
+from rlaif_audit.records.fileio import read_jsonl, write_jsonl
 from rlaif_audit.loop.prompts import RUN_PROMPTS, messages, run_prompts
 from rlaif_audit.records.types import PreferencePair
 
@@ -15,23 +14,6 @@ if TYPE_CHECKING:
 
 CANDIDATES = "candidates.jsonl"
 PAIRS = "pairs.jsonl"
-
-
-def device() -> str:
-    """'cuda' when a GPU is visible, else 'cpu'."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write rows as JSONL atomically."""
-    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file the loop wrote."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def chat_inputs(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
@@ -91,10 +73,10 @@ def _cut(tokens: list[int], stop_ids: list[int]) -> list[int]:
 
 def load_policy(path: Path) -> tuple[Any, Any]:
     """A causal LM (eval mode, on the device) and its tokenizer with a pad token."""
-    from rlaif_audit.judging.models import load_causal_lm
+    from rlaif_audit.judging.models import default_device, load_causal_lm
 
     model, tokenizer = load_causal_lm(path)
-    return model.to(device()), tokenizer
+    return model.to(default_device()), tokenizer
 
 
 def candidate_rows(prompts: list[dict[str, Any]], samples: list[list[list[int]]], tokenizer: Any,

@@ -6,7 +6,8 @@ import math
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.errors import ConfigError
-from rlaif_audit.loop.generate import PAIRS, read_jsonl, read_pairs_file, write_jsonl
+from rlaif_audit.loop.generate import PAIRS, read_pairs_file
+from rlaif_audit.records.fileio import read_jsonl, write_jsonl
 from rlaif_audit.records.types import PreferencePair
 
 if TYPE_CHECKING:
@@ -17,11 +18,11 @@ JUDGMENTS = "judgments.jsonl"
 PREFERENCES = "preferences.jsonl"
 
 
-def make_evaluator(run: Run, generation: int) -> Evaluator:
+def generation_evaluator(run: Run, generation: int) -> Evaluator:
     """The generation's evaluator, built from the configured plugin and options (pinned across generations)."""
-    from rlaif_audit.host import evaluators
+    from rlaif_audit.host import make_evaluator as make
 
-    return evaluators(run.pm).get(run.config.evaluator)(**run.config.evaluator_options)
+    return make(run.config.evaluator, run.config.evaluator_options, run.pm)
 
 
 def judge_pairs(run: Run, evaluator: Evaluator, pairs: Sequence[PreferencePair], path: Any) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def run_label(run: Run, generation: int) -> dict[str, Any]:
     pairs = read_pairs_file(folder / PAIRS)
     if not pairs:
         raise ConfigError(f"{folder / PAIRS}: no candidate pairs to label (every pair was identical?)")
-    evaluator = make_evaluator(run, generation)
+    evaluator = generation_evaluator(run, generation)
     try:
         outputs = judge_pairs(run, evaluator, pairs, folder / JUDGMENTS)
         outputs["evaluator"], outputs["evaluator_id"] = evaluator.name, evaluator.identity_hash()

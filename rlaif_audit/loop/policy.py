@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rlaif_audit.loop.generate import CANDIDATES, read_jsonl
+from rlaif_audit.loop.generate import CANDIDATES
+from rlaif_audit.records.fileio import read_jsonl
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, save_trained
 from rlaif_audit.loop.training import (last_checkpoint, no_final_checkpoint, quiet, remove_stale_saves,
@@ -100,14 +101,14 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 def reward_functions(run: Run, generation: int) -> tuple[Any, Any, Any]:
     """(reward function, its processing class, the evaluator to close afterwards or None)."""
-    from rlaif_audit.loop.label import make_evaluator
+    from rlaif_audit.loop.label import generation_evaluator
 
     folder = run.gen_dir(generation)
     if run.config.reward == "model":
         model, tokenizer = load_reward_model(folder / REWARD_MODEL)
         return model, tokenizer, None
     references = {row["prompt_id"]: row["text"] for row in read_jsonl(folder / CANDIDATES) if row["index"] == 0}
-    evaluator = make_evaluator(run, generation)
+    evaluator = generation_evaluator(run, generation)
     return DirectReward(evaluator, references), None, evaluator
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.errors import ConfigError
-from rlaif_audit.loop.generate import device, read_jsonl
+from rlaif_audit.judging.models import default_device
+from rlaif_audit.records.fileio import read_jsonl
 from rlaif_audit.loop.label import PREFERENCES
 from rlaif_audit.loop.training import (no_final_checkpoint, quiet, remove_stale_saves, save_atomically,
                                        trainer_arguments, train_resumably)
@@ -39,7 +40,7 @@ def load_reward_model(path: Path) -> tuple[Any, Any]:
     from rlaif_audit.judging.reward_scoring import load_reward_model as load
 
     model, tokenizer = load(path, "float32")
-    return model.to(device()), tokenizer
+    return model.to(default_device()), tokenizer
 
 
 def score(model: Any, tokenizer: Any, conversations: Sequence[list[dict[str, str]]]) -> list[float]:

@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from rlaif_audit.errors import InputError
 
@@ -30,6 +30,17 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 def atomic_write_json(path: Path | str, obj: Any) -> None:
     """Write ``obj`` as indented JSON atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_jsonl(path: Path | str, rows: Sequence[dict[str, Any]]) -> None:
+    """Write rows as JSONL atomically (one JSON object a line, UTF-8)."""
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
+    """Rows of a JSONL file that rlaif-audit wrote; a bad line is an InputError naming the file and line."""
+    text = Path(path).read_text(encoding="utf-8")
+    return [json_line(str(path), number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def json_line(path: str, line: int, text: str) -> Any:

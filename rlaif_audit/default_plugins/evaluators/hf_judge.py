@@ -441,10 +441,10 @@ class HFJudge(Evaluator):
         return self.scorer
 
     def _device(self) -> str:
-        import torch
+        from rlaif_audit.judging.models import default_device
 
         device = self.config["device"]
-        return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        return default_device() if device == "auto" else device
 
     def judge(self, items: Sequence[JudgeItem]) -> Iterator[Judgment]:
         """Judge items in length-sorted batches; judgments come out in batch order, not input order.
