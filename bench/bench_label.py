@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
     from rlaif_audit.judging.labeling import judge_items
-    from rlaif_audit.data.readers import read_pairs
+    from rlaif_audit.data.pairs import read_pairs
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -15,6 +15,7 @@ from pluggy import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:
     import click
 
+    from rlaif_audit.data.importer import Importer
     from rlaif_audit.records.types import AuditorClass, EvaluatorClass, ReportFormatClass
 
 hookspec = HookspecMarker("rlaif_audit")
@@ -43,6 +44,16 @@ def register_report_formats(register: Callable[[ReportFormatClass], None]) -> No
     """Register report writers (json, md, html, ...) by calling ``register(ReportFormatSubclass)``.
 
     :param register: takes a subclass of :class:`rlaif_audit.reporting.format.ReportFormat`.
+    """
+
+
+@hookspec
+def register_importers(register: Callable[[type[Importer]], None]) -> None:
+    """Register readers of judgment files made by other tools by calling ``register(ImporterSubclass)``.
+
+    :param register: takes a subclass of :class:`rlaif_audit.data.importer.Importer` with ``name`` and
+        ``description`` class attributes, ``detect(first_record)`` and ``read(path, data)``; optionally
+        ``detect_labels(first_record)`` and ``read_labels(path, pairs)`` for the format's human labels.
     """
 
 

@@ -21,6 +21,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.default_plugins.evaluators.synthetic",
     "rlaif_audit.default_plugins.auditors",
     "rlaif_audit.default_plugins.formats",
+    "rlaif_audit.default_plugins.importers.alpaca_eval",
+    "rlaif_audit.default_plugins.importers.fastchat",
     "rlaif_audit.commands.listing",
     "rlaif_audit.commands.label",
     "rlaif_audit.commands.audit",
@@ -112,6 +114,11 @@ def auditors(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
 def report_formats(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
     """All registered report format classes."""
     return Registry(pm or get_plugin_manager(), "register_report_formats", "report format")
+
+
+def importers(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
+    """All registered judgment importer classes (the formats ``audit --format`` reads besides rlaif-audit's own)."""
+    return Registry(pm or get_plugin_manager(), "register_importers", "importer")
 
 
 def make_evaluator(name: str, options: dict[str, Any], pm: pluggy.PluginManager | None = None) -> Any:

@@ -418,7 +418,7 @@ def test_context_columns_and_failed_judgments(small) -> None:
 def test_length_and_agreement_on_real_hh_rlhf_labels(hh_path) -> None:
     from rlaif_audit.default_plugins.evaluators.synthetic import SyntheticEvaluator
     from rlaif_audit.judging.labeling import judge_items
-    from rlaif_audit.data.readers import read_pairs
+    from rlaif_audit.data.pairs import read_pairs
 
     pair_set = read_pairs(str(hh_path), seed=0)
     evaluator = SyntheticEvaluator(length_pref=2.0, pair_noise=0.5)

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from rlaif_audit.auditing.win_rates import alpaca_eval_head2head, generator_win_rates
+from rlaif_audit.data.inputs import AuditInputs, detect_format
+from rlaif_audit.default_plugins.importers.alpaca_eval import alpaca_human_labels, read_alpaca_eval
+from rlaif_audit.default_plugins.importers.fastchat import fastchat_human_labels, read_fastchat
 from rlaif_audit.errors import InputError
-from rlaif_audit.data.external import (
-    alpaca_eval_head2head,
-    alpaca_human_labels,
-    detect_format,
-    fastchat_human_labels,
-    generator_win_rates,
-    read_alpaca_eval,
-    read_fastchat,
-    read_records,
-)
+from rlaif_audit.records.fileio import read_records
 
 EXTERNAL = Path(__file__).parent / "data" / "external"
 ALPACA = EXTERNAL / "alpaca_eval_annotations.json"
@@ -178,7 +173,7 @@ def test_alpaca_eval_bad_fields_name_line_and_field(tmp_path, change, field):
 def test_alpaca_eval_two_annotators_in_one_file_is_an_error(tmp_path):
     path = _write_json(tmp_path / "a.json", [_annotation(0, 2.0), _annotation(1, 1.0, annotator="chatgpt_fn")])
     with pytest.raises(InputError, match="2 different evaluators"):
-        read_alpaca_eval(path)
+        AuditInputs.from_file(str(path))  # the one validation of every importer's judgments
 
 
 def test_alpaca_eval_human_annotations_match_either_way_round():

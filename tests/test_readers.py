@@ -16,13 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from rlaif_audit.errors import ConfigError, InputError  # noqa: E402
-from rlaif_audit.data.readers import (  # noqa: E402
-    check_label_ids,
-    chosen_is_a,
-    demo_path,
-    read_human_labels,
-    read_pairs,
-)
+from rlaif_audit.data.human_labels import check_label_ids, read_human_labels  # noqa: E402
+from rlaif_audit.data.pairs import chosen_is_a, read_pairs  # noqa: E402
+from rlaif_audit.data.sources import demo_path  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -35,7 +35,7 @@ def test_converted_model_matches_the_gguf_model() -> None:
 
 def test_hf_judge_with_smollm2_on_real_pairs(hh_path: Path) -> None:
     from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
-    from rlaif_audit.data.readers import read_pairs
+    from rlaif_audit.data.pairs import read_pairs
 
     items = judge_items(read_pairs(str(hh_path), limit=4).pairs)
     shared = {(j.pair_id, j.order): j for j in HFJudge().judge(items)}

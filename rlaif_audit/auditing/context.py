@@ -1,4 +1,4 @@
-"""Build the AuditContext (one vectorised row per pair) from judgments, pairs and human labels."""
+"""Build the AuditContext (one vectorised row per pair) from validated audit inputs."""
 
 from __future__ import annotations
 
@@ -9,19 +9,17 @@ import numpy as np
 import pandas as pd
 
 from rlaif_audit.auditing.auditor import AuditContext
-from rlaif_audit.errors import InputError
+from rlaif_audit.data.validation import PREFERRED, VERDICTS, as_text, judgment_columns
 
 if TYPE_CHECKING:
+    from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.records.types import HumanLabel, PreferencePair
 
-VERDICTS = ("first", "second", "tie")
-PREFERRED = ("a", "b", "tie")
 META_PREFIX = "meta_"
 LIST_PATTERN = re.compile(r"(?m)^[ \t]*(?:[-*+•]|\d{1,3}[.)])[ \t]+\S")
 """A Markdown-style list item: a line opening with ``-``, ``*``, ``+``, ``•`` or ``1.``/``1)`` and text."""
 LENGTH_EDGES = (-np.inf, -500, -100, -30, 30, 100, 500, np.inf)
 """Bucket edges of ``len_a - len_b`` in characters; |Δ| ≤ 30 is AlpacaEval's "same length"."""
-PREVIEW = 5
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "review_budget": 50,
@@ -41,127 +39,40 @@ STATUSES = ["missing", "ok", "failed"]
 
 
 def build_context(
-    judgments: pd.DataFrame,
-    pairs: Sequence[PreferencePair] | pd.DataFrame,
-    labels: Sequence[HumanLabel] | pd.DataFrame,
+    inputs: AuditInputs | pd.DataFrame,
+    pairs: Sequence[PreferencePair] | pd.DataFrame | None = None,
+    labels: Sequence[HumanLabel] | pd.DataFrame | None = None,
     *,
     seed: int = 0,
     n_bootstrap: int = 2000,
     options: dict[str, Any] | None = None,
     compare: AuditContext | pd.DataFrame | None = None,
 ) -> AuditContext:
-    """Validate the judgments and join them with their pairs and human labels, one row per judged pair.
+    """Join validated audit inputs into one row per judged pair (judgments of both orders, human shares, lengths).
 
-    ``pairs`` may be PreferencePair objects or a DataFrame with ``pair_id`` (or
-    ``id``), ``a``, ``b``, optional ``context``/``metadata`` and further columns
-    taken as metadata. Metadata keys become ``meta_<key>`` columns, except
-    ``generator_a``/``generator_b``. ``labels`` may be HumanLabel objects or a
-    DataFrame (``pair_id``, ``preferred``, ``annotator``); labels of pairs that
-    were not judged are ignored. ``compare`` (a second evaluator's context, or its
-    judgments of the same pairs) is kept as ``ctx.compare``. Raises InputError on
-    empty judgments, unknown pair ids, missing or out-of-range ``p_first``,
-    several evaluator identities, or a pair judged twice in one order.
+    ``inputs`` is an :class:`AuditInputs`, or (the Python API) a judgments DataFrame given with ``pairs`` and
+    ``labels``, validated into one by :meth:`AuditInputs.from_frames`. ``pairs`` may be PreferencePair objects or
+    a DataFrame with ``pair_id`` (or ``id``), ``a``, ``b``, optional ``context``/``metadata`` and further columns
+    taken as metadata. Metadata keys become ``meta_<key>`` columns, except ``generator_a``/``generator_b``.
+    ``labels`` may be HumanLabel objects or a DataFrame (``pair_id``, ``preferred``, ``annotator``); labels of
+    pairs that were not judged are ignored. ``compare`` (a second evaluator's context, or its judgments of the
+    same pairs) is kept as ``ctx.compare``.
     """
-    source = str(judgments.attrs.get("path", "judgments")) if judgments is not None else "judgments"
-    checked = check_judgments(judgments, source)
-    pair_frame = pairs_frame(pairs)
+    from rlaif_audit.data.inputs import AuditInputs
+
+    if not isinstance(inputs, AuditInputs):
+        inputs = AuditInputs.from_frames(inputs, [] if pairs is None else pairs, [] if labels is None else labels)
+    checked = judgment_columns(inputs.judgments)
+    pair_frame = pairs_frame(inputs.pairs)
     positions = positions_of(checked["pair_id"], pair_frame["pair_id"])
-    unknown_ids(checked["pair_id"], positions, source)
-    check_duplicates(checked, positions, source)
-    label_frame = labels_frame(labels)
+    label_frame = labels_frame(inputs.labels)
     frame = per_pair_frame(pair_frame, checked, positions, label_frame)
     merged = {**DEFAULT_OPTIONS, **(options or {})}
     if isinstance(compare, pd.DataFrame):
-        compare = build_context(compare, pairs, labels, seed=seed, n_bootstrap=n_bootstrap, options=options)
-    return AuditContext(pairs=frame, judgments=judgments, labels=label_frame, seed=seed, n_bootstrap=n_bootstrap,
-                        options=merged, compare=compare)
-
-
-# ------------------------------------------------------------------------------------------------- validation
-
-
-def _preview(values: Sequence[Any]) -> str:
-    shown = ", ".join(repr(str(v)) for v in list(values)[:PREVIEW])
-    return shown + (" …" if len(values) > PREVIEW else "")
-
-
-def _row_line(frame: pd.DataFrame, mask: np.ndarray) -> int | None:
-    """1-based row (the line of a judgments file read in order) of the first row where ``mask`` holds."""
-    hits = np.flatnonzero(mask)
-    return int(hits[0]) + 1 if len(hits) else None
-
-
-def check_judgments(judgments: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The columns the context needs, validated; an InputError names the row, field and pair id."""
-    if judgments is None or len(judgments) == 0:
-        raise InputError(source, "holds no judgments")
-    missing = [c for c in ("pair_id", "order", "p_first") if c not in judgments.columns]
-    if missing:
-        raise InputError(source, f"lacks the column(s) {', '.join(missing)}", field=missing[0])
-    judgments = judgments.reset_index(drop=True)
-    frame = pd.DataFrame({
-        "pair_id": _as_text(judgments["pair_id"]),
-        "order": judgments["order"],
-        "p_first": pd.to_numeric(judgments["p_first"], errors="coerce").astype(float),
-        "verdict": judgments["verdict"] if "verdict" in judgments.columns else None,
-        "parse_status": judgments["parse_status"] if "parse_status" in judgments.columns else "ok",
-    })
-    _check_values(frame, judgments, source)
-    _check_evaluator(judgments, source)
-    return frame
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    return values if pd.api.types.is_string_dtype(values) and not values.hasnans else values.astype(str)
-
-
-def _check_values(frame: pd.DataFrame, original: pd.DataFrame, source: str) -> None:
-    bad_order = ~frame["order"].isin(["ab", "ba"]).to_numpy()
-    if bad_order.any():
-        raise InputError(source, f"order must be 'ab' or 'ba', got {frame['order'][bad_order].iloc[0]!r}",
-                         line=_row_line(frame, bad_order), field="order")
-    verdict = frame["verdict"]
-    bad_verdict = (verdict.notna() & ~verdict.isin(VERDICTS)).to_numpy()
-    if bad_verdict.any():
-        raise InputError(source, f"verdict must be first, second, tie or null, got {verdict[bad_verdict].iloc[0]!r}",
-                         line=_row_line(frame, bad_verdict), field="verdict")
-    p_first = frame["p_first"].to_numpy()
-    unreadable = np.isnan(p_first) & original["p_first"].notna().to_numpy()
-    out_of_range = (p_first < 0) | (p_first > 1) | np.isinf(p_first) | unreadable
-    if out_of_range.any():
-        row = int(np.flatnonzero(out_of_range)[0])
-        raise InputError(source, f"p_first must be in [0, 1], got {original['p_first'].iloc[row]!r} (pair "
-                         f"{frame['pair_id'].iloc[row]!r}, order {frame['order'].iloc[row]!r}; "
-                         f"{int(out_of_range.sum())} such judgment(s))", line=row + 1, field="p_first")
-    empty = np.isnan(p_first) & verdict.isna().to_numpy() & (frame["parse_status"] == "ok").to_numpy()
-    if empty.any():
-        row = int(np.flatnonzero(empty)[0])
-        raise InputError(source, f"p_first is NaN/missing while parse_status is 'ok' and there is no verdict "
-                         f"(pair {frame['pair_id'].iloc[row]!r}, order {frame['order'].iloc[row]!r}; "
-                         f"{int(empty.sum())} such judgment(s))", line=row + 1, field="p_first")
-
-
-def _check_evaluator(judgments: pd.DataFrame, source: str) -> None:
-    if "evaluator_id" not in judgments.columns:
-        return
-    ids = [i for i in judgments["evaluator_id"].dropna().astype(str).unique() if i != ""]
-    if len(ids) > 1:
-        line = _row_line(judgments, (judgments["evaluator_id"].astype(str) == ids[1]).to_numpy())
-        raise InputError(source, f"mixes {len(ids)} evaluator identities: {_preview(ids)}; audit one evaluator "
-                         "per judgments file", line=line, field="evaluator_id")
-
-
-def check_duplicates(checked: pd.DataFrame, positions: np.ndarray, source: str) -> None:
-    """An InputError when a pair is judged twice in the same order."""
-    key = positions.astype(np.int64) * 2 + (checked["order"] == "ba").to_numpy()
-    order = np.argsort(key, kind="stable")
-    repeated = np.zeros(len(key), dtype=bool)
-    repeated[order[1:]] = key[order[1:]] == key[order[:-1]]
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0])
-        raise InputError(source, f"pair {checked['pair_id'].iloc[row]!r} is judged twice in order "
-                         f"{checked['order'].iloc[row]!r} ({int(repeated.sum())} duplicate judgment(s))",
-                         line=row + 1, field="pair_id")
+        compare = build_context(compare, inputs.pairs, inputs.labels, seed=seed, n_bootstrap=n_bootstrap,
+                                options=options)
+    return AuditContext(pairs=frame, judgments=inputs.judgments, labels=label_frame, seed=seed,
+                        n_bootstrap=n_bootstrap, options=merged, compare=compare)
 
 
 def positions_of(keys: pd.Series, ids: pd.Series) -> np.ndarray:
@@ -173,15 +84,6 @@ def positions_of(keys: pd.Series, ids: pd.Series) -> np.ndarray:
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def unknown_ids(pair_ids: pd.Series, positions: np.ndarray, source: str) -> None:
-    """An InputError naming the judged pair ids that are not among the pairs, and how many there are."""
-    unknown = positions < 0
-    if unknown.any():
-        ids = pd.unique(pair_ids[unknown])
-        raise InputError(source, f"{len(ids)} judged pair id(s) are not among the pairs: {_preview(ids)}",
-                         line=_row_line(pair_ids, unknown), field="pair_id")
-
-
 # ------------------------------------------------------------------------------------------------ pair frames
 
 
@@ -191,10 +93,6 @@ def pairs_frame(pairs: Sequence[PreferencePair] | pd.DataFrame) -> pd.DataFrame:
         frame = _frame_from_dataframe(pairs.reset_index(drop=True))
     else:
         frame = _frame_from_objects(pairs)
-    duplicated = frame["pair_id"].duplicated().to_numpy()
-    if duplicated.any():
-        raise InputError("pairs", f"pair id {frame['pair_id'][duplicated].iloc[0]!r} occurs twice "
-                         f"({int(duplicated.sum())} duplicate(s))", field="id")
     return frame
 
 
@@ -211,11 +109,8 @@ def _frame_from_objects(pairs: Sequence[PreferencePair]) -> pd.DataFrame:
 
 def _frame_from_dataframe(pairs: pd.DataFrame) -> pd.DataFrame:
     id_column = "pair_id" if "pair_id" in pairs.columns else "id"
-    missing = [c for c in (id_column, "a", "b") if c not in pairs.columns]
-    if missing:
-        raise InputError("pairs", f"the pairs table lacks the column(s) {', '.join(missing)}", field=missing[0])
     frame = pd.DataFrame({
-        "pair_id": _as_text(pairs[id_column]),
+        "pair_id": as_text(pairs[id_column]),
         "text_a": pairs["a"],
         "text_b": pairs["b"],
         "context": pairs["context"] if "context" in pairs.columns else pd.Series(None, index=pairs.index, dtype=object),
@@ -236,7 +131,7 @@ def _with_metadata(frame: pd.DataFrame, metadata: pd.DataFrame) -> pd.DataFrame:
 
 
 def labels_frame(labels: Sequence[HumanLabel] | pd.DataFrame) -> pd.DataFrame:
-    """One row per human label (``pair_id``, ``preferred``, ``annotator``), validated."""
+    """One row per human label (``pair_id``, ``preferred``, ``annotator``)."""
     if isinstance(labels, pd.DataFrame):
         frame = labels.reindex(columns=["pair_id", "preferred", "annotator"]).reset_index(drop=True)
         frame["annotator"] = frame["annotator"].fillna("source")
@@ -244,11 +139,7 @@ def labels_frame(labels: Sequence[HumanLabel] | pd.DataFrame) -> pd.DataFrame:
         frame = pd.DataFrame({"pair_id": [str(label.pair_id) for label in labels],
                               "preferred": [label.preferred for label in labels],
                               "annotator": [label.annotator for label in labels]})
-    frame["pair_id"] = _as_text(frame["pair_id"])
-    bad = ~frame["preferred"].isin(PREFERRED).to_numpy()
-    if bad.any():
-        raise InputError("labels", f"preferred must be a, b or tie, got {frame['preferred'][bad].iloc[0]!r} "
-                         f"(pair {frame['pair_id'][bad].iloc[0]!r})", line=_row_line(frame, bad), field="preferred")
+    frame["pair_id"] = as_text(frame["pair_id"])
     return frame
 
 

@@ -12,15 +12,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import click
 
 from rlaif_audit import hookimpl
-from rlaif_audit.errors import InputError
-from rlaif_audit.data.external import Imported
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from rlaif_audit.auditing.auditor import AuditContext
+    from rlaif_audit.data.inputs import AuditInputs
 
-    from rlaif_audit.records.types import PreferencePair
-
-FORMAT_CHOICES = ("auto", "rlaif", "alpaca_eval", "fastchat")
 NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 GATE_PATTERN = re.compile(rf"^\s*(?P<metric>[^<>=\s]+)\s*(?P<op>>=|<=|>|<)\s*(?P<threshold>{NUMBER})\s*$")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, ">": operator.gt, "<=": operator.le,
@@ -105,144 +101,6 @@ def parse_gates(gates: Sequence[str], fail_under: Sequence[str]) -> list[Gate]:
     return parsed
 
 
-# ------------------------------------------------------------------------------------------------------ inputs
-
-
-def resolve_format(path: str, fmt: str) -> str:
-    """The judgments file's format: ``fmt`` unless it is ``auto``; an error when it is not judgments."""
-    from rlaif_audit.data.external import detect_format
-
-    detected = detect_format(path)
-    if fmt == "auto":
-        if detected not in ("rlaif", "alpaca_eval", "fastchat"):
-            raise InputError(path, f"looks like {detected.replace('_', ' ')} (human labels), not judgments; pass it "
-                             "with --human")
-        return detected
-    if detected != fmt and detected in FORMAT_CHOICES:
-        raise InputError(path, f"--format {fmt} was given but the file looks like {detected} judgments")
-    return fmt
-
-
-def _line_of(path: str, pair_ids: set[str], key: str) -> int | None:
-    """The first line of a JSONL judgments file whose ``key`` is in ``pair_ids``."""
-    import json
-
-    with open(path, encoding="utf-8") as handle:
-        for line_no, text in enumerate(handle, start=1):
-            try:
-                value = json.loads(text).get(key) if text.strip() else None
-            except (ValueError, AttributeError):
-                continue
-            if value is not None and str(value) in pair_ids:
-                return line_no
-    return None
-
-
-def check_one_evaluator(path: str, judgments: pd.DataFrame) -> None:
-    """A judgments file must hold one evaluator identity; mixing two is an error naming both."""
-    ids = [i for i in judgments["evaluator_id"].dropna().unique() if i != ""]
-    if len(ids) <= 1:
-        return
-    names = judgments.drop_duplicates("evaluator_id").set_index("evaluator_id")["evaluator"]
-    shown = ", ".join(f"{names.get(i)} ({i})" for i in ids[:4])
-    line = _line_of(path, {str(p) for p in judgments.loc[judgments["evaluator_id"] == ids[1], "pair_id"]}, "pair_id")
-    raise InputError(path, f"mixes judgments of {len(ids)} evaluator identities: {shown}; audit one evaluator per "
-                     "file (use --compare for a second one)", line=line, field="evaluator_id")
-
-
-def check_known_pairs(path: str, judgments: pd.DataFrame, pairs: Sequence[PreferencePair], data: str) -> None:
-    """Every judged pair id must be in DATA; an error names the first unknown id and its line."""
-    known = {pair.id for pair in pairs}
-    unknown = sorted(set(judgments["pair_id"].astype(str)) - known)
-    if unknown:
-        preview = ", ".join(repr(u) for u in unknown[:5]) + (" …" if len(unknown) > 5 else "")
-        raise InputError(path, f"{len(unknown)} judged pair id(s) are not in {data}: {preview} — is --data the "
-                         "data these judgments were labeled from (same --seed, --split)?",
-                         line=_line_of(path, set(unknown), "pair_id"), field="pair_id")
-
-
-def order_warnings(judgments: pd.DataFrame) -> list[str]:
-    """A warning when some pairs were judged in one order only."""
-    ok = judgments[judgments["parse_status"] == "ok"]
-    orders = ok.groupby("pair_id")["order"].nunique()
-    single = int((orders < 2).sum()) + len(set(judgments["pair_id"]) - set(ok["pair_id"]))
-    if single == 0:
-        return []
-    return [f"{single} of {judgments['pair_id'].nunique()} pairs lack a usable judgment in both orders; their "
-            "position-debiased preference is undefined"]
-
-
-def _rlaif_inputs(path: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
-    from rlaif_audit.data.judgment_file import read_judgments
-    from rlaif_audit.data.readers import pair_warnings, read_pairs, skip_warnings
-
-    judgments = read_judgments(path)
-    check_one_evaluator(path, judgments)
-    if data is None:
-        raise click.UsageError("--data is required with rlaif-audit judgments: the pairs they judge (the DATA "
-                               "given to `rlaif-audit label`)")
-    pair_set = read_pairs(data, seed=seed, split=split, data_dir=data_dir)
-    check_known_pairs(path, judgments, pair_set.pairs, pair_set.source)
-    judged = set(judgments["pair_id"].astype(str))
-    pairs = [pair for pair in pair_set.pairs if pair.id in judged]
-    labels = [label for label in pair_set.labels if label.pair_id in judged]
-    return Imported(pairs, judgments, labels, "rlaif", pair_set.source, pair_set.data_hash,
-                    pair_warnings(pairs) + skip_warnings(pair_set.skipped) + order_warnings(judgments))
-
-
-def load_inputs(path: str, fmt: str, data: str | None, seed: int, split: str, data_dir: str | None) -> Imported:
-    """Read the judgments in any supported format with their pairs and labels, validated."""
-    from rlaif_audit.data.external import read_external
-
-    if fmt == "rlaif":
-        inputs = _rlaif_inputs(path, data, seed, split, data_dir)
-    else:
-        imported = read_external(path, fmt, data)
-        inputs = Imported(imported.pairs, imported.judgments, imported.labels, fmt, imported.source,
-                          imported.data_hash, imported.warnings + _one_order_note(fmt, imported.judgments))
-    inputs.judgments.attrs["path"] = path  # later validation errors name the file
-    return inputs
-
-
-def _one_order_note(fmt: str, judgments: pd.DataFrame) -> list[str]:
-    if fmt == "alpaca_eval":
-        return ["AlpacaEval annotations keep one un-swapped verdict per pair (the order shown is not recorded): "
-                "position auditors are skipped and the judge's preference is not position-debiased"]
-    return order_warnings(judgments)
-
-
-def apply_human(inputs: Imported, human: str) -> None:
-    """Replace the labels with those of ``--human`` (rlaif, FastChat or AlpacaEval format) for the judged pairs."""
-    from rlaif_audit.data.external import read_external_human
-
-    labels, warnings = read_external_human(human, inputs.pairs)
-    judged = {pair.id for pair in inputs.pairs}
-    matched = [label for label in labels if label.pair_id in judged]
-    if not matched:
-        raise InputError(human, f"none of its {len(labels)} labels names a judged pair (pair ids such as "
-                         f"{', '.join(repr(p.id) for p in inputs.pairs[:2])})", field="pair_id")
-    if len(matched) < len(labels):
-        warnings.append(f"{len(labels) - len(matched)} labels in {human} are for pairs that were not judged")
-    inputs.labels = matched
-    inputs.warnings += warnings
-
-
-def load_compare(path: str, fmt: str, main: Imported, data: str | None, seed: int, split: str,
-                 data_dir: str | None) -> Imported:
-    """The second evaluator's judgments (``--compare``), on the same pairs as the main ones."""
-    compare_fmt = resolve_format(path, fmt if fmt != "auto" else "auto")
-    other = load_inputs(path, compare_fmt, data, seed, split, data_dir)
-    known = {pair.id for pair in main.pairs}
-    shared = [pair for pair in other.pairs if pair.id in known]
-    if not shared:
-        raise InputError(path, "judges none of the pairs of the main judgments file; --compare needs judgments "
-                         "of the same pairs", field="pair_id")
-    other.pairs = shared
-    other.judgments = other.judgments[other.judgments["pair_id"].astype(str).isin(known)]
-    other.labels = [label for label in main.labels if label.pair_id in {p.id for p in shared}]
-    return other
-
-
 # ------------------------------------------------------------------------------------------------------ running
 
 
@@ -259,12 +117,11 @@ def parse_auditor_names(text: str | None, pm: Any) -> list[str] | None:
     return names
 
 
-def make_context(inputs: Imported, seed: int, n_bootstrap: int, options: dict[str, Any]) -> Any:
+def make_context(inputs: AuditInputs, seed: int, n_bootstrap: int, options: dict[str, Any]) -> AuditContext:
     """The AuditContext of one judgments file."""
     from rlaif_audit.auditing.context import build_context
 
-    return build_context(inputs.judgments, inputs.pairs, inputs.labels, seed=seed, n_bootstrap=n_bootstrap,
-                         options=options)
+    return build_context(inputs, seed=seed, n_bootstrap=n_bootstrap, options=options)
 
 
 def _metric_line(row: dict[str, Any]) -> str:
@@ -302,8 +159,10 @@ def print_summary(report: dict[str, Any], written: dict[str, Path]) -> None:
               help="Human labels instead of DATA's chosen/rejected: rlaif-audit labels (pair_id, preferred, "
               "annotator), FastChat MT-Bench human judgments, or AlpacaEval human annotations; several annotators "
               "per pair allowed.")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="auto", show_default=True,
-              help="Format of JUDGMENTS: rlaif-audit JSONL, AlpacaEval annotations.json, FastChat pairwise JSONL.")
+@click.option("--format", "fmt", default="auto", show_default=True, metavar="FORMAT",
+              help="Format of JUDGMENTS: auto (told from the first record), rlaif (rlaif-audit JSONL) or a "
+              "registered importer (built in: alpaca_eval for AlpacaEval annotations.json, fastchat for FastChat "
+              "pairwise JSONL).")
 @click.option("--compare", "compare_path", default=None, type=click.Path(dir_okay=False),
               help="A second evaluator's judgments of the same pairs (McNemar test against the first).")
 @click.option("--auditors", "auditor_names", default=None,
@@ -333,37 +192,45 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
+    from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.host import get_plugin_manager
     from rlaif_audit.reporting.builder import build_report, run_auditors, write_report
 
     pm = get_plugin_manager()
-    parsed_gates, names, formats = check_choices(pm, gates, fail_under, auditor_names, report_format_names)
-    resolved = resolve_format(judgments, fmt)
-    inputs = load_inputs(judgments, resolved, data, seed, split, data_dir)
+    parsed_gates, names, formats = check_choices(pm, gates, fail_under, auditor_names, report_format_names, fmt)
+    where = {"data": data, "seed": seed, "split": split, "data_dir": data_dir, "pm": pm}
+    inputs = AuditInputs.from_file(judgments, fmt, **where)
     if human:
-        apply_human(inputs, human)
-    options = {"review_budget": review_budget, "batch_calibration": batch_calibration, "source_format": resolved}
+        inputs = inputs.with_human(human, pm)
+    options = {"review_budget": review_budget, "batch_calibration": batch_calibration, "source_format": inputs.format}
     ctx = make_context(inputs, seed, n_bootstrap, options)
     compare_info = None
     if compare_path:
-        other = load_compare(compare_path, fmt, inputs, data, seed, split, data_dir)
-        ctx.compare, compare_info = make_context(other, seed, n_bootstrap, options), _compare_info(compare_path, other)
+        other = inputs.compared(compare_path, fmt, **where)
+        ctx.compare, compare_info = make_context(other, seed, n_bootstrap, options), _compare_info(other)
     for warning in inputs.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    config = audit_config(click.get_current_context().params, resolved, names, parsed_gates)
+    config = audit_config(click.get_current_context().params, inputs.format, names, parsed_gates)
     report = build_report(ctx, run_auditors(ctx, pm, names), pairs=inputs.pairs, config=config,
-                          data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=judgments,
-                          source_format=resolved, title=title or "", warnings=inputs.warnings, compare=compare_info)
+                          data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=inputs.judgments_path,
+                          judgments_hash=inputs.judgments_hash, source_format=inputs.format, title=title or "",
+                          warnings=inputs.warnings, compare=compare_info)
     report["gates"] = [gate.check(report) for gate in parsed_gates]
     print_summary(report, write_report(report, output, pm, formats))
     _finish_gates(report["gates"])
 
 
 def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], auditor_names: str | None,
-                  report_format_names: str | None) -> tuple[list[Gate], list[str] | None, list[str] | None]:
-    """Gates, auditor names and report formats, checked before any input is read (errors name the choices)."""
+                  report_format_names: str | None,
+                  fmt: str = "auto") -> tuple[list[Gate], list[str] | None, list[str] | None]:
+    """Format, gates, auditor names and report formats, checked before any input is read (errors name the choices)."""
+    from rlaif_audit.data.inputs import format_choices
     from rlaif_audit.host import report_formats
 
+    choices = format_choices(pm)
+    if fmt not in choices:
+        raise click.BadParameter(f"{fmt!r} is not one of {', '.join(repr(c) for c in choices)}.",
+                                 param_hint="'--format'")
     parsed_gates = parse_gates(gates, fail_under)
     names = parse_auditor_names(auditor_names, pm)
     formats = [f.strip() for f in report_format_names.split(",") if f.strip()] if report_format_names else None
@@ -380,12 +247,11 @@ def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None,
     return config
 
 
-def _compare_info(path: str, other: Imported) -> dict[str, Any]:
-    from rlaif_audit.data.external import file_hash
+def _compare_info(other: AuditInputs) -> dict[str, Any]:
     from rlaif_audit.reporting.builder import evaluator_section
 
-    return {"judgments": {"path": path, "hash": file_hash(path)}, "evaluator": evaluator_section(other.judgments),
-            "n_pairs": len(other.pairs)}
+    return {"judgments": {"path": other.judgments_path, "hash": other.judgments_hash},
+            "evaluator": evaluator_section(other.judgments), "n_pairs": len(other.pairs)}
 
 
 def reproduce_command(params: dict[str, Any]) -> str:

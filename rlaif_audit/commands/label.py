@@ -41,7 +41,7 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
     """Label preference pairs with an AI evaluator, in both orders (resumable)."""
     from rlaif_audit.host import make_evaluator
     from rlaif_audit.judging.labeling import label_pairs, raw_agreement
-    from rlaif_audit.data.readers import read_pairs
+    from rlaif_audit.data.pairs import read_pairs
 
     options = parse_options(option_values)
     pair_set = read_pairs(data, seed=seed, limit=limit, on_error=on_error, split=split, data_dir=data_dir)

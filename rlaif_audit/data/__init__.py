@@ -1,1 +1,2 @@
-"""Input data: readers of pair and label files, the judgment file, and the audit inputs built from them."""
+"""Input data: pair sources and schemas, human labels, the judgment file, importers of other tools' judgments,
+and the validated audit inputs built from them."""

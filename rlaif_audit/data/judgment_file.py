@@ -1,4 +1,4 @@
-"""The judgment file: validated reading, and a resumable append-only JSONL writer."""
+"""The judgment file (rlaif-audit JSONL): reading with file:line errors, and a resumable append-only writer."""
 
 from __future__ import annotations
 
@@ -7,42 +7,39 @@ import math
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from rlaif_audit.errors import InputError
 from rlaif_audit.records.fileio import json_line
-from rlaif_audit.records.types import Judgment
+from rlaif_audit.records.types import Judgment, Verdict, verdict_from_p
 
 if TYPE_CHECKING:
     import pandas as pd
 
 JUDGMENT_FIELDS = [f.name for f in fields(Judgment)]
 REQUIRED_FIELDS = ("pair_id", "order", "p_first")
-ORDERS = ("ab", "ba")
-VERDICTS = ("first", "second", "tie", None)
 PARSE_STATUSES = ("ok", "failed")
 
 
-def _check_p_first(path: str, line: int, value: Any, status: str) -> float | None:
+def verdict_of(p_first: float | None) -> Verdict | None:
+    """The verdict a probability implies (none for a failed judgment)."""
+    return None if p_first is None else verdict_from_p(p_first)
+
+
+def _p_first(path: str, line: int, value: Any, status: str) -> float | None:
+    """A JSON number or null; "null exactly when parse_status is failed" is the JSONL file's rule (the range is
+    checked with the other values in :mod:`rlaif_audit.data.validation`)."""
     if value is None:
         if status == "ok":
             raise InputError(path, "is null but parse_status is 'ok'", line=line, field="p_first")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise InputError(path, f"must be a number in [0, 1] or null, got {value!r}", line=line, field="p_first")
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise InputError(path, f"must be in [0, 1], got {value!r}", line=line, field="p_first")
     return float(value)
 
 
-def _check_choice(path: str, line: int, record: dict[str, Any], name: str, valid: tuple[Any, ...]) -> None:
-    if record.get(name) not in valid:
-        choices = ", ".join(str(v) if v is not None else "null" for v in valid)
-        raise InputError(path, f"unknown value {record.get(name)!r}; valid: {choices}", line=line, field=name)
-
-
 def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
-    """One validated judgment record from one JSONL line."""
+    """One judgment record from one JSONL line, with the fields every judgment has (values checked by the caller)."""
     record = json_line(path, line, text)
     if not isinstance(record, dict):
         raise InputError(path, "each line must be a JSON object", line=line)
@@ -53,54 +50,44 @@ def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
         raise InputError(path, f"must be a non-empty string, got {record['pair_id']!r}", line=line, field="pair_id")
     record["pair_id"] = str(record["pair_id"])
     record.setdefault("parse_status", "ok" if record["p_first"] is not None else "failed")
-    _check_choice(path, line, record, "order", ORDERS)
-    _check_choice(path, line, record, "parse_status", PARSE_STATUSES)
-    record["p_first"] = _check_p_first(path, line, record["p_first"], record["parse_status"])
-    record.setdefault("verdict", _verdict(record["p_first"]))
-    _check_choice(path, line, record, "verdict", VERDICTS)
+    if record["parse_status"] not in PARSE_STATUSES:
+        raise InputError(path, f"unknown value {record['parse_status']!r}; valid: {', '.join(PARSE_STATUSES)}",
+                         line=line, field="parse_status")
+    record["p_first"] = _p_first(path, line, record["p_first"], record["parse_status"])
+    record.setdefault("verdict", verdict_of(record["p_first"]))
     for name in JUDGMENT_FIELDS:
         record.setdefault(name, None if name != "latency_s" else 0.0)
     return record
 
 
-def _verdict(p_first: float | None) -> str | None:
-    if p_first is None:
-        return None
-    return "tie" if p_first == 0.5 else ("first" if p_first > 0.5 else "second")
-
-
-def iter_judgment_records(path: Path | str) -> Iterable[dict[str, Any]]:
-    """Validated judgment records of a file; an error names the line and field."""
-    path_str = str(path)
-    seen: dict[tuple[str, str, str], int] = {}
+def iter_judgment_records(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) of each judgment of a file; a line that is not a judgment is an error naming line and field."""
     with open(path, encoding="utf-8") as handle:
         for line_no, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            record = parse_judgment_line(path_str, line_no, text)
-            key = (record["pair_id"], record["order"], record.get("evaluator_id") or "")
-            if key in seen:
-                raise InputError(
-                    path_str,
-                    f"duplicate judgment of pair {key[0]!r} in order {key[1]!r} (first on line {seen[key]})",
-                    line=line_no,
-                    field="pair_id",
-                )
-            seen[key] = line_no
-            yield record
+            if text.strip():
+                yield line_no, parse_judgment_line(str(path), line_no, text)
 
 
-def read_judgments(path: Path | str) -> pd.DataFrame:
-    """All judgments of a rlaif-audit JSONL file as a DataFrame (one row per judgment)."""
+def parse_judgments(path: Path | str) -> tuple[pd.DataFrame, list[int]]:
+    """The judgments of a rlaif-audit JSONL file as a DataFrame, and the line of each row (not yet validated)."""
     import pandas as pd
 
     if not Path(path).exists():
         raise InputError(str(path), "file not found")
-    records = list(iter_judgment_records(path))
-    if not records:
-        raise InputError(str(path), "holds no judgments (the file is empty)")
-    frame = pd.DataFrame.from_records(records)
-    return frame[JUDGMENT_FIELDS + [c for c in frame.columns if c not in JUDGMENT_FIELDS]]
+    parsed = list(iter_judgment_records(path))
+    frame = pd.DataFrame.from_records([record for _, record in parsed])
+    if parsed:
+        frame = frame[JUDGMENT_FIELDS + [c for c in frame.columns if c not in JUDGMENT_FIELDS]]
+    return frame, [line for line, _ in parsed]
+
+
+def read_judgments(path: Path | str) -> pd.DataFrame:
+    """All judgments of a rlaif-audit JSONL file as a validated DataFrame (one row per judgment)."""
+    from rlaif_audit.data.validation import check_judgments
+
+    frame, lines = parse_judgments(path)
+    check_judgments(frame, str(path), lines)
+    return frame
 
 
 class JudgmentFile:
@@ -127,17 +114,24 @@ class JudgmentFile:
                 handle.truncate(blob.rfind(b"\n") + 1)
 
     def _load_existing(self) -> None:
-        for record in iter_judgment_records(self.path):
-            if record.get("evaluator_id") != self.evaluator_id:
+        from rlaif_audit.data.validation import check_judgments
+
+        frame, lines = parse_judgments(self.path)
+        if len(frame):
+            check_judgments(frame, str(self.path), lines)
+        for pair_id, order, status, name, identity in zip(frame.get("pair_id", []), frame.get("order", []),
+                                                          frame.get("parse_status", []), frame.get("evaluator", []),
+                                                          frame.get("evaluator_id", [])):
+            if identity != self.evaluator_id:
                 raise InputError(
                     str(self.path),
-                    f"already holds judgments of evaluator {record.get('evaluator')!r} with identity "
-                    f"{record.get('evaluator_id')!r}, but this evaluator's identity is {self.evaluator_id!r}; "
+                    f"already holds judgments of evaluator {name!r} with identity "
+                    f"{identity!r}, but this evaluator's identity is {self.evaluator_id!r}; "
                     "write to another file, or delete this one to start over",
                     field="evaluator_id",
                 )
-            self.done.add((record["pair_id"], record["order"]))
-            self.parse_failures += record["parse_status"] == "failed"
+            self.done.add((pair_id, order))
+            self.parse_failures += status == "failed"
 
     def append(self, judgments: Iterable[Judgment]) -> int:
         """Append judgments not yet in the file, flushed and fsynced; return how many were written."""

@@ -67,7 +67,7 @@ def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
 
 def run_label(run: Run, generation: int) -> dict[str, Any]:
     """Judge the generation's pairs in both orders; write judgments.jsonl and preferences.jsonl."""
-    from rlaif_audit.data.external import file_hash
+    from rlaif_audit.records.provenance import file_hash
 
     folder = run.gen_dir(generation)
     pairs = read_pairs_file(folder / PAIRS)

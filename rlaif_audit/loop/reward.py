@@ -68,7 +68,7 @@ def accuracy_vs_ai(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]]) -
 def accuracy_vs_humans(run: Run, model: Any, tokenizer: Any) -> dict[str, Any] | None:
     """Share of human-labeled pairs (human ties excluded) where the reward model prefers the human's choice."""
     from rlaif_audit.judging.labeling import human_p_a
-    from rlaif_audit.data.readers import read_pairs
+    from rlaif_audit.data.pairs import read_pairs
 
     if not run.config.human_data:
         return None

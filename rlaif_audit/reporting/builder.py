@@ -220,7 +220,7 @@ def win_rates(ctx: AuditContext, rule: str) -> dict[str, Any]:
     """Generator win rates (AlpacaEval/FastChat conventions) when the pairs name their generators."""
     import pandas as pd
 
-    from rlaif_audit.data.external import generator_win_rates
+    from rlaif_audit.auditing.win_rates import generator_win_rates
 
     if _unmet_generators(ctx):
         return {"status": "skipped", "reason": _unmet_generators(ctx)}
@@ -256,7 +256,7 @@ def build_report(
     compare: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report.json dict: provenance, per-auditor results, generator win rates, headline and review queue."""
-    from rlaif_audit.data.external import file_hash
+    from rlaif_audit.records.provenance import file_hash
 
     config = to_jsonable(config or {})
     if judgments_path is not None and judgments_hash is None and Path(judgments_path).is_file():
