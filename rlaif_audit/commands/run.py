@@ -106,9 +106,9 @@ def _calm_libraries() -> None:
 def command(config_path: str | None, preset: str | None, output: str | None, resume: str | None,
             option_values: tuple[str, ...], quiet: bool, **values: Any) -> None:
     """Run the RLAIF loop with audits: generate, AI-label, train a reward model, RL-tune the policy, report."""
+    from rlaif_audit.host import get_plugin_manager
     from rlaif_audit.loop.run import execute
     from rlaif_audit.loop.summary import summary_lines
-    from rlaif_audit.host import get_plugin_manager
 
     overrides = _overrides(values, option_values)
     _check_resume(resume, config_path, preset, output, overrides)
