@@ -1,4 +1,5 @@
-"""What the reward-model and policy stages share: TRL arguments, resumable checkpoints, the final atomic save."""
+"""What the reward-model and policy stages share: TRL arguments, resumable checkpoints, the final atomic save, the
+trainer log."""
 
 from __future__ import annotations
 
@@ -111,3 +112,22 @@ def remove_stale_saves(folder: Path) -> None:
     if folder.is_dir():
         for path in folder.glob(".*.tmp-*"):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
+    """The trained weights (safetensors), tokenizer and training arguments as JSON (no pickle)."""
+    trainer.save_model(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    (folder / "training_args.json").write_text(trainer.args.to_json_string(), encoding="utf-8")
+
+
+def read_trainer_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of a trainer log (JSONL, one per logging step); a torn last line (killed mid-write) is ignored."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows

@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from rlaif_audit.auditing.auditor import Auditor
-    from rlaif_audit.judging.evaluator import Evaluator
-    from rlaif_audit.reporting.format import ReportFormat
-
-    EvaluatorClass = type[Evaluator]
-    AuditorClass = type[Auditor]
-    ReportFormatClass = type[ReportFormat]
+from typing import Any, Literal
 
 Message = dict[str, str]  # {"role": "user"|"assistant"|"system", "content": str}
 Order = Literal["ab", "ba"]
