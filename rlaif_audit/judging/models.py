@@ -8,12 +8,11 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from rlaif_audit.errors import ConfigError
-from rlaif_audit.records.fileio import atomic_write_json
+from rlaif_audit.records.fileio import atomic_write_json, make_temp_dir
 
 if TYPE_CHECKING:
     import torch
@@ -85,10 +84,9 @@ def build_once(final: Path, build: Callable[[Path], None]) -> Path:
     if final.is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = make_temp_dir(final)  # the user's umask: the cache is meant to be shared
     try:
         build(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is meant to be shared
         os.replace(tmp, final)
     except OSError:
         if not final.is_dir():

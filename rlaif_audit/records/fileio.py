@@ -11,12 +11,38 @@ from typing import Any, Sequence
 from rlaif_audit.errors import InputError
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it where /proc tells; else set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def user_mode(directory: bool = False) -> int:
+    """The mode a plain ``open``/``mkdir`` would give: 0o666 (files) or 0o777 (folders) less the umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
+def make_temp_dir(final: Path, suffix: str = ".tmp-") -> Path:
+    """A temporary folder beside ``final`` (for an atomic rename into place) with the user's umask, not 0700."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{suffix}", dir=final.parent))
+    tmp.chmod(user_mode(directory=True))
+    return tmp
+
+
 def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename; the file gets the user's umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, user_mode())  # mkstemp makes it 0600: reports are meant to be read by colleagues
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -67,23 +67,60 @@ def _label_of(token: str) -> str | None:
     return cleaned if cleaned in LABELS else None
 
 
+class MalformedChoice(ValueError):
+    """A 200 answer whose choice has the wrong shape: the item becomes a failed judgment with this reason."""
+
+
+def _dict_or_fail(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedChoice(f"{where} is {type(value).__name__}, not an object")
+    return value
+
+
+def answer_text(choice: dict[str, Any]) -> str:
+    """The answer's text (``message.content``); a MalformedChoice when the message or its content has another shape."""
+    content = _dict_or_fail(choice.get("message"), "message").get("content")
+    if content is not None and not isinstance(content, str):
+        raise MalformedChoice(f"message.content is {type(content).__name__}, not a string")
+    return content or ""
+
+
 def first_token_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The top_logprobs of the first non-blank generated token of a chat choice; ``None`` when absent."""
-    content = (choice.get("logprobs") or {}).get("content") or []
+    """The top_logprobs of the first non-blank generated token of a chat choice; ``None`` when absent.
+
+    A MalformedChoice when they are present but of the wrong shape (not lists of objects).
+    """
+    logprobs = choice.get("logprobs")
+    if logprobs is None:
+        return None
+    content = _dict_or_fail(logprobs, "logprobs").get("content") or []
+    if not isinstance(content, list):
+        raise MalformedChoice(f"logprobs.content is {type(content).__name__}, not a list")
     for entry in content:
+        entry = _dict_or_fail(entry, "an entry of logprobs.content")
         if str(entry.get("token", "")).strip():
-            return list(entry.get("top_logprobs") or [])
+            top = entry.get("top_logprobs") or []
+            if not isinstance(top, list):
+                raise MalformedChoice(f"top_logprobs is {type(top).__name__}, not a list")
+            return [_dict_or_fail(alt, "an entry of top_logprobs") for alt in top]
     return None
 
 
 def label_mass(top_logprobs: list[dict[str, Any]]) -> dict[str, float]:
-    """Probability of the labels A and B among the alternatives (token variants like " A" summed)."""
+    """Probability of the labels A and B among the alternatives (token variants like " A" summed).
+
+    A MalformedChoice when a label's logprob is not a finite number ≤ 0 (a log-probability): never a guess.
+    """
     mass = {"A": 0.0, "B": 0.0}
     for alternative in top_logprobs:
         label = _label_of(str(alternative.get("token", "")))
         logprob = alternative.get("logprob")
-        if label and isinstance(logprob, (int, float)) and math.isfinite(logprob):
-            mass[label] += math.exp(logprob)
+        if not label:
+            continue
+        if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or not -math.inf < logprob <= 0:
+            raise MalformedChoice(f"the logprob of token {alternative.get('token')!r} is {logprob!r}, not a "
+                                  "log-probability (a finite number ≤ 0)")
+        mass[label] += math.exp(logprob)
     return mass
 
 
@@ -93,9 +130,18 @@ def judgment_fields(choice: dict[str, Any]) -> dict[str, Any]:
     P(first) is A's share of the A+B probability of the first token when the
     server returned top_logprobs holding at least half their mass on A or B;
     otherwise the answer text is parsed (P = 1 or 0); an answer that does not
-    start with A or B is a failed parse with P = None, never a guess.
+    start with A or B, or a choice of the wrong shape, is a failed judgment with
+    P = None and the reason, never a guess.
     """
-    text = (choice.get("message") or {}).get("content") or ""
+    try:
+        return _fields(choice)
+    except MalformedChoice as exc:
+        raw = {"text": None, "method": "malformed", "error": f"the server's answer has the wrong shape: {exc}"}
+        return {"p_first": None, "verdict": None, "parse_status": "failed", "raw": raw}
+
+
+def _fields(choice: dict[str, Any]) -> dict[str, Any]:
+    text = answer_text(choice)
     raw: dict[str, Any] = {"text": text, "finish_reason": choice.get("finish_reason")}
     top = first_token_logprobs(choice)
     if top is not None:
