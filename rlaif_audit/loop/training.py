@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -96,7 +95,7 @@ def train_resumably(trainer: Any, checkpoints: Path) -> dict[str, Any]:
 def save_atomically(final: Path, save: Callable[[Path], None]) -> Path:
     """Save into a temporary sibling folder, then swap it in: ``final`` is either complete or absent."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = make_temp_dir(final)  # the user's umask, so colleagues can read a released checkpoint
     try:
         save(tmp)
         if final.exists():
