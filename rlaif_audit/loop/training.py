@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from rlaif_audit.records.fileio import make_temp_dir
+
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
 
