@@ -119,8 +119,8 @@ def read_pairs_file(path: Path) -> list[PreferencePair]:
 
 def run_generate(run: Run, generation: int) -> dict[str, Any]:
     """Sample candidates for the training prompts; write candidates.jsonl and pairs.jsonl."""
-    from rlaif_audit.data.external import file_hash
-    from rlaif_audit.judging.models import weights_hash
+    from rlaif_audit.records.provenance import file_hash
+    from rlaif_audit.records.provenance import weights_hash
 
     config, folder = run.config, run.gen_dir(generation)
     prompts = run_prompts(run, "train")

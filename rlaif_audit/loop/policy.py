@@ -154,7 +154,7 @@ def _log_summary(path: Path) -> dict[str, Any]:
 
 def run_policy(run: Run, generation: int) -> dict[str, Any]:
     """RL-tune the generation's policy; resumes from the newest complete TRL checkpoint; saves policy/."""
-    from rlaif_audit.judging.models import weights_hash
+    from rlaif_audit.records.provenance import weights_hash
 
     folder = run.gen_dir(generation)
     remove_stale_saves(folder)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.judging.evaluator import library_versions, stable_hash
+from rlaif_audit.records.provenance import library_versions, stable_hash
 from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text
 from rlaif_audit.loop.config import RunConfig, build_config, to_toml
 
