@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def split_of(run: Run, generation: int, pair_id: str) -> str:
     """'eval' for the share rm_eval_fraction of pairs held out to measure the reward model, else 'train'."""
-    from rlaif_audit.judging.evaluator import stable_hash
+    from rlaif_audit.records.provenance import stable_hash
 
     draw = int(stable_hash([run.seed(generation, "rm-split"), pair_id], length=8), 16) / 16**8
     return "eval" if draw < run.config.rm_eval_fraction else "train"
@@ -40,7 +40,7 @@ def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
 
 def run_label(run: Run, generation: int) -> dict[str, Any]:
     """Judge the generation's pairs in both orders; write judgments.jsonl and preferences.jsonl."""
-    from rlaif_audit.data.external import file_hash
+    from rlaif_audit.records.provenance import file_hash
 
     pairs_path, judgments_path = run.path(generation, PAIRS), run.path(generation, JUDGMENTS)
     pairs = read_pairs_file(pairs_path)

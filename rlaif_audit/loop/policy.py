@@ -143,7 +143,7 @@ def _log_summary(path: Path) -> dict[str, Any]:
 
 def run_policy(run: Run, generation: int) -> dict[str, Any]:
     """RL-tune the generation's policy; resumes from the newest complete TRL checkpoint; saves policy/."""
-    from rlaif_audit.judging.models import weights_hash
+    from rlaif_audit.records.provenance import weights_hash
 
     log, checkpoints = run.path(generation, POLICY_LOG), run.path(generation, POLICY_CHECKPOINTS)
     remove_stale_saves(run.gen_dir(generation))

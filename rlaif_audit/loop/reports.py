@@ -44,8 +44,8 @@ def run_section(run: Run, generation: int) -> dict[str, Any]:
 
 def build_generation_report(run: Run, generation: int, ctx: AuditContext, results: dict[str, Any]) -> dict[str, Any]:
     """report.json of one generation: the evaluator report plus the loop's ``run`` section."""
-    from rlaif_audit.data.external import file_hash
     from rlaif_audit.loop.ai_feedback import read_pairs_file
+    from rlaif_audit.records.provenance import file_hash
     from rlaif_audit.reporting.builder import build_report, to_jsonable
 
     folder = run.gen_dir(generation)

@@ -81,7 +81,7 @@ def _train(run: Run, generation: int, policy: Path, rows: list[dict[str, Any]]) 
 
 def run_reward_model(run: Run, generation: int) -> dict[str, Any]:
     """Train the reward model on the AI preferences and measure it on held-out pairs (and human labels)."""
-    from rlaif_audit.judging.models import weights_hash
+    from rlaif_audit.records.provenance import weights_hash
 
     if run.config.reward == "direct":
         return {"skipped": "reward = direct (d-RLAIF): the evaluator's score is the reward, no reward model"}

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.judging.evaluator import library_versions, stable_hash
 from rlaif_audit.loop import layout
 from rlaif_audit.loop.config import RunConfig, build_config, to_toml
 from rlaif_audit.loop.stages import STAGE_NAMES, STAGES, Stage
 from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text
+from rlaif_audit.records.provenance import library_versions, stable_hash
 
 if TYPE_CHECKING:
     import pluggy

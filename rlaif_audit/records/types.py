@@ -66,9 +66,3 @@ class Judgment:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def verdict_from_p(p_first: float, tie_band: float = 0.0) -> Verdict:
-    """The slot verdict implied by P(first shown is better)."""
-    if abs(p_first - 0.5) <= tie_band:
-        return "tie"
-    return "first" if p_first > 0.5 else "second"

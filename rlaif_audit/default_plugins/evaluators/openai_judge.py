@@ -14,9 +14,12 @@ from typing import Any, Iterable, Iterator
 
 from rlaif_audit import __version__, hookimpl
 from rlaif_audit.errors import ConfigError, RlaifAuditError
-from rlaif_audit.judging.evaluator import Evaluator, Option, stable_hash
-from rlaif_audit.judging.rubric import format_conversation, load_principles, load_template
-from rlaif_audit.records.types import JudgeItem, Judgment, verdict_from_p
+from rlaif_audit.judging.evaluator import Evaluator, Option
+from rlaif_audit.judging.rubric import (RUBRIC_OPTIONS, format_conversation, load_principles, load_template,
+                                        principle_bullets)
+from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, verdict_from_p
+from rlaif_audit.records.provenance import stable_hash
+from rlaif_audit.records.types import JudgeItem, Judgment
 
 LABELS = {"A": "first", "B": "second"}
 LABEL_MASS_MIN = 0.5  # below this share of A+B in the first token's top_logprobs, the text is parsed instead
@@ -156,14 +159,13 @@ def _fields(choice: dict[str, Any]) -> dict[str, Any]:
     raw["method"] = "text" if verdict else "unparsed"
     if verdict is None:
         return {"p_first": None, "verdict": None, "parse_status": "failed", "raw": raw}
-    return {"p_first": 1.0 if verdict == "first" else 0.0, "verdict": verdict, "parse_status": "ok", "raw": raw}
+    return {"p_first": P_FIRST_OF_VERDICT[verdict], "verdict": verdict, "parse_status": "ok", "raw": raw}
 
 
 def render_prompt(template: str, principles: list[str], item: JudgeItem) -> str:
     """The judge's user message: the template (``str.format`` slots) filled for one item."""
-    bullets = "\n".join(f"- {principle}" for principle in principles)
     return template.format(conversation=format_conversation(item.context), first=item.first, second=item.second,
-                           principles=bullets)
+                           principles=principle_bullets(principles))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -194,8 +196,7 @@ class OpenAIJudge(Evaluator):
         "base_url": Option("Endpoint base URL, up to and including /v1.", "http://localhost:8000/v1"),
         "model": Option("Model name sent to the server; unset: the first model the server lists at /models.", None),
         "api_key_env": Option("Name of the environment variable holding the API key (never stored).", "OPENAI_API_KEY"),
-        "template": Option("Rubric prompt file with {conversation} {first} {second} [{principles}].", None),
-        "principles": Option("Constitution file: one principle a line; unset: hf-judge's two principles.", None),
+        **RUBRIC_OPTIONS,
         "concurrency": Option("Requests in flight at once.", 4, int),
         "max_retries": Option("Retries of one request on 429, 5xx, timeouts and dropped connections.", 5, int),
         "timeout": Option("Seconds to wait for one response.", 60.0, float),
