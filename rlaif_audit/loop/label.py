@@ -26,15 +26,18 @@ def split_of(run: Run, generation: int, pair_id: str) -> str:
 def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
                     p_a: dict[str, float]) -> list[dict[str, Any]]:
     """One row per decisive pair: the chosen and rejected response, P(A ≻ B), and the split it belongs to."""
+    from rlaif_audit.records.preference import CHOICE_A, CHOICE_B, choice_codes
+
     rows = []
     for pair in pairs:
         value = p_a.get(pair.id, math.nan)
-        if math.isnan(value) or value == 0.5:
+        choice = choice_codes(value)
+        if choice not in (CHOICE_A, CHOICE_B):
             continue
-        chosen, rejected = (pair.a, pair.b) if value > 0.5 else (pair.b, pair.a)
+        chosen, rejected = (pair.a, pair.b) if choice == CHOICE_A else (pair.b, pair.a)
         rows.append({"pair_id": pair.id, "prompt_id": pair.metadata.get("prompt_id"), "prompt": pair.context,
-                     "chosen": chosen, "rejected": rejected, "p_a": value, "chosen_slot": "a" if value > 0.5 else "b",
-                     "split": split_of(run, generation, pair.id)})
+                     "chosen": chosen, "rejected": rejected, "p_a": value,
+                     "chosen_slot": "a" if choice == CHOICE_A else "b", "split": split_of(run, generation, pair.id)})
     return rows
 
 
