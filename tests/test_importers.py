@@ -16,7 +16,8 @@ from rlaif_audit.errors import InputError, PluginError
 from rlaif_audit.host import importers
 from rlaif_audit.records.fileio import first_record, read_records
 from rlaif_audit.records.provenance import file_hash
-from rlaif_audit.records.types import PreferencePair, verdict_from_p
+from rlaif_audit.records.preference import verdict_from_p
+from rlaif_audit.records.types import PreferencePair
 
 EXTERNAL = Path(__file__).parent / "data" / "external"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -40,6 +41,32 @@ def test_label_demo_pairs_prints_summary(tmp_path: Path, tiny: str) -> None:
     assert frame.p_first.between(0, 1).all()
     assert "pairs: 24" in result.stdout and "judgments: 48 (48 new" in result.stdout
     assert "agreement with humans" in result.stdout and "n=" in result.stdout
+    assert expected_agreement_line(out) in result.stdout
+
+
+def expected_agreement_line(judgments: Path) -> str:
+    """The agreement line `label` must print for the demo pairs, counted here without rlaif-audit's arithmetic."""
+    from scipy.stats import binomtest
+
+    from rlaif_audit.data.pairs import read_pairs
+
+    p_first: dict[tuple[str, str], float] = {}
+    for line in judgments.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        p_first[record["pair_id"], record["order"]] = record["p_first"]
+    votes: dict[str, list[float]] = {}
+    for label in read_pairs("demo").labels:
+        votes.setdefault(label.pair_id, []).append({"a": 1.0, "b": 0.0, "tie": 0.5}[label.preferred])
+    hits = total = 0
+    for pair_id, scores in votes.items():
+        judge = (p_first[pair_id, "ab"] + 1 - p_first[pair_id, "ba"]) / 2
+        human = sum(scores) / len(scores)
+        if judge != 0.5 and human != 0.5:
+            total += 1
+            hits += (judge > 0.5) == (human > 0.5)
+    ci = binomtest(hits, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return (f"agreement with humans (debiased, ties excluded): {hits / total:.3f} "
+            f"[95% CI {ci.low:.3f}, {ci.high:.3f}], n={total}")
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, tiny: str) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
+from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, position_debiased
+
 if TYPE_CHECKING:
     import pandas as pd
-
-Z95 = 1.959963984540054
 
 
 def alpaca_eval_head2head(preferences: Sequence[float | None]) -> dict[str, Any]:
@@ -41,6 +41,8 @@ def alpaca_eval_head2head(preferences: Sequence[float | None]) -> dict[str, Any]
 def _head2head(values: Any) -> dict[str, Any]:
     import numpy as np
 
+    from rlaif_audit.auditing.stats import Z95
+
     n_draws = int(np.sum(values == 1.5))
     kept = values[(values >= 1.0) & (values <= 2.0)] - 1.0
     n_total = int(kept.size)
@@ -64,7 +66,7 @@ def pair_scores_b(judgments: pd.DataFrame, rule: str) -> pd.Series:
     import pandas as pd
 
     verdict = judgments["verdict"] if "verdict" in judgments.columns else pd.Series(None, index=judgments.index)
-    implied = verdict.map({"first": 1.0, "second": 0.0, "tie": 0.5}).astype(float)
+    implied = verdict.map(P_FIRST_OF_VERDICT).astype(float)
     p = pd.to_numeric(judgments["p_first"], errors="coerce").astype(float).fillna(implied)
     if "parse_status" in judgments.columns:
         p[(judgments["parse_status"] != "ok").to_numpy()] = np.nan
@@ -79,7 +81,7 @@ def pair_scores_b(judgments: pd.DataFrame, rule: str) -> pd.Series:
         a_both, b_both = (ab == 1.0) & (ba == 0.0), (ab == 0.0) & (ba == 1.0)  # both games name A / B
         score = np.where(np.isnan(ab) | np.isnan(ba), np.nan, np.where(a_both, 0.0, np.where(b_both, 1.0, 0.5)))
     else:
-        score = 1.0 - 0.5 * (ab + 1.0 - ba)
+        score = 1.0 - position_debiased(ab, ba)
     return pd.Series(score, index=wide.index.astype(str), name="score_b")
 
 

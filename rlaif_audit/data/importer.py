@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 from rlaif_audit.errors import InputError
-from rlaif_audit.judging.evaluator import stable_hash
+from rlaif_audit.records.provenance import stable_hash
 from rlaif_audit.records.types import HumanLabel, PreferencePair
 
 if TYPE_CHECKING:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from rlaif_audit.errors import InputError
-from rlaif_audit.records.fileio import json_line
-from rlaif_audit.records.types import Judgment, Verdict, verdict_from_p
+from rlaif_audit.records.fileio import append_jsonl, json_line, jsonl_lines
+from rlaif_audit.records.preference import verdict_from_p
+from rlaif_audit.records.types import Judgment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,11 +18,6 @@ if TYPE_CHECKING:
 JUDGMENT_FIELDS = [f.name for f in fields(Judgment)]
 REQUIRED_FIELDS = ("pair_id", "order", "p_first")
 PARSE_STATUSES = ("ok", "failed")
-
-
-def verdict_of(p_first: float | None) -> Verdict | None:
-    """The verdict a probability implies (none for a failed judgment)."""
-    return None if p_first is None else verdict_from_p(p_first)
 
 
 def _p_first(path: str, line: int, value: Any, status: str) -> float | None:
@@ -54,7 +48,8 @@ def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
         raise InputError(path, f"unknown value {record['parse_status']!r}; valid: {', '.join(PARSE_STATUSES)}",
                          line=line, field="parse_status")
     record["p_first"] = _p_first(path, line, record["p_first"], record["parse_status"])
-    record.setdefault("verdict", verdict_of(record["p_first"]))
+    if "verdict" not in record:
+        record["verdict"] = verdict_from_p(record["p_first"])
     for name in JUDGMENT_FIELDS:
         record.setdefault(name, None if name != "latency_s" else 0.0)
     return record
@@ -62,10 +57,8 @@ def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
 
 def iter_judgment_records(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, record) of each judgment of a file; a line that is not a judgment is an error naming line and field."""
-    with open(path, encoding="utf-8") as handle:
-        for line_no, text in enumerate(handle, start=1):
-            if text.strip():
-                yield line_no, parse_judgment_line(str(path), line_no, text)
+    for line_no, text in jsonl_lines(path):
+        yield line_no, parse_judgment_line(str(path), line_no, text)
 
 
 def parse_judgments(path: Path | str) -> tuple[pd.DataFrame, list[int]]:
@@ -135,18 +128,14 @@ class JudgmentFile:
 
     def append(self, judgments: Iterable[Judgment]) -> int:
         """Append judgments not yet in the file, flushed and fsynced; return how many were written."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        written = 0
-        with open(self.path, "a", encoding="utf-8") as handle:
-            for judgment in judgments:
-                key = (judgment.pair_id, judgment.order)
-                if key in self.done:
-                    continue
-                judgment.evaluator, judgment.evaluator_id = self.evaluator_name, self.evaluator_id
-                handle.write(json.dumps(judgment.to_dict(), ensure_ascii=False) + "\n")
-                self.done.add(key)
-                self.parse_failures += judgment.parse_status == "failed"
-                written += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        return written
+        rows = []
+        for judgment in judgments:
+            key = (judgment.pair_id, judgment.order)
+            if key in self.done:
+                continue
+            judgment.evaluator, judgment.evaluator_id = self.evaluator_name, self.evaluator_id
+            rows.append(judgment.to_dict())
+            self.done.add(key)
+            self.parse_failures += judgment.parse_status == "failed"
+        append_jsonl(self.path, rows)
+        return len(rows)

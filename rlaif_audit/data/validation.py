@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 
 from rlaif_audit.errors import InputError
+from rlaif_audit.records.preference import CHOICE_NAMES, VERDICTS
 
 ORDERS = ("ab", "ba")
-VERDICTS = ("first", "second", "tie")
-PREFERRED = ("a", "b", "tie")
 PREVIEW = 5
 
 
@@ -165,7 +164,7 @@ def check_pair_ids(pair_ids: pd.Series) -> None:
 
 def check_labels(pair_ids: pd.Series, preferred: pd.Series) -> None:
     """Each human label prefers a, b or tie."""
-    bad = ~preferred.isin(PREFERRED).to_numpy()
+    bad = ~preferred.isin(CHOICE_NAMES).to_numpy()
     if bad.any():
         raise InputError("labels", f"preferred must be a, b or tie, got {preferred[bad].iloc[0]!r} "
                          f"(pair {pair_ids[bad].iloc[0]!r})", line=_first_line(bad, None), field="preferred")

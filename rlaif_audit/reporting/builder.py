@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.auditing.auditor import AuditContext, AuditResult
-from rlaif_audit.judging.evaluator import library_versions, stable_hash
+from rlaif_audit.records.provenance import library_versions, stable_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -297,13 +297,10 @@ def write_review_queue(report: dict[str, Any], folder: Path) -> Path:
     (messages), ``a``, ``b``, ``generator_a``, ``generator_b`` and the auditor's other columns — so Label Studio
     and similar tools import it as tasks; answers come back as ``--human`` labels (pair_id, preferred, annotator).
     """
-    import json
+    from rlaif_audit.records.fileio import write_jsonl
 
-    from rlaif_audit.records.fileio import atomic_write_text
-
-    lines = [json.dumps(task, ensure_ascii=False) for task in report.get("review_queue") or []]
     path = Path(folder) / REVIEW_QUEUE_FILE
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    write_jsonl(path, report.get("review_queue") or [])
     return path
 
 

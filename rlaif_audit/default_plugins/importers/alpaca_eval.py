@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 from rlaif_audit import hookimpl
 from rlaif_audit.data.importer import Imported, Importer, failed_warning, judgment_frame, text_field, unmatched_warning
-from rlaif_audit.data.judgment_file import verdict_of
+from rlaif_audit.records.preference import verdict_from_p
 from rlaif_audit.errors import InputError
-from rlaif_audit.judging.evaluator import stable_hash
+from rlaif_audit.records.provenance import stable_hash
 from rlaif_audit.records.fileio import read_records
 from rlaif_audit.records.types import HumanLabel, PreferencePair
 
@@ -66,7 +66,7 @@ def _alpaca_judgment(path: str, line: int, record: dict[str, Any], pair_id: str)
     raw = record.get("raw_completion")
     latency = record.get("time_per_example")
     return {
-        "pair_id": pair_id, "order": "ab", "p_first": p_first, "verdict": verdict_of(p_first),
+        "pair_id": pair_id, "order": "ab", "p_first": p_first, "verdict": verdict_from_p(p_first),
         "parse_status": "failed" if preference is None else "ok",
         "raw": raw if isinstance(raw, str) or raw is None else json.dumps(raw, ensure_ascii=False),
         "latency_s": float(latency) if isinstance(latency, (int, float)) and not isinstance(latency, bool) else 0.0,

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from rlaif_audit import hookimpl
 from rlaif_audit.data.importer import Imported, Importer, failed_warning, judgment_frame, text_field, unmatched_warning
-from rlaif_audit.data.judgment_file import verdict_of
+from rlaif_audit.records.preference import verdict_from_p
 from rlaif_audit.errors import InputError
 from rlaif_audit.records.fileio import read_records
 from rlaif_audit.records.types import HumanLabel, PreferencePair
@@ -64,7 +64,7 @@ def _fastchat_rows(path: str, line: int, record: dict[str, Any], pair_id: str) -
         p_first = _fastchat_winner(path, line, record, game)
         raw = record.get(judgment_field)
         rows.append({  # FastChat records verdicts only: p_first stays empty, the verdict carries the choice
-            "pair_id": pair_id, "order": game, "p_first": None, "verdict": verdict_of(p_first),
+            "pair_id": pair_id, "order": game, "p_first": None, "verdict": verdict_from_p(p_first),
             "parse_status": "failed" if p_first is None else "ok", "raw": raw if isinstance(raw, str) else None,
             "latency_s": 0.0, "evaluator": judge_model,
         })
