@@ -16,7 +16,8 @@ def fake_run(folder: Path, pm) -> SimpleNamespace:
     config = SimpleNamespace(generations=1, reward="model", algorithm="grpo", evaluator="synthetic", policy="tiny",
                              seed=3)
     return SimpleNamespace(folder=folder, manifest={"status": "done", "stages": {"generate": {"seconds": 2.0}}},
-                           config=config, gen_dir=lambda generation: folder / f"gen-{generation}", pm=pm)
+                           config=config, gen_dir=lambda generation: folder / f"gen-{generation}",
+                           path=lambda generation, name: folder / f"gen-{generation}" / name, pm=pm)
 
 
 def test_run_summary_prints_the_declared_metrics_with_their_labels(pm, tmp_path: Path) -> None:
