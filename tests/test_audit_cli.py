@@ -255,11 +255,13 @@ def test_every_option_has_help_and_the_console_script_exits_2(tmp_path):
     ("calibration.ece_equal_width.ci_low<=1e-1", "ci_low", "<=", 0.1),
 ])
 def test_gate_parsing_picks_the_ci_side_that_must_clear(text, bound, op, threshold):
-    from rlaif_audit.commands.audit import parse_gate
+    from rlaif_audit.auditing.auditor import Metric
+    from rlaif_audit.auditing.gates import parse_gate
+    from rlaif_audit.reporting.report import AuditorOutcome, Report
 
     gate = parse_gate(text)
     assert (gate.bound, gate.op, gate.threshold) == (bound, op, threshold)
-    report = {"auditors": {gate.auditor: {"status": "ok", "metrics": {gate.metric: {
-        "value": threshold, "ci": [threshold - 0.1, threshold + 0.1], "n": 50}}}}}
-    passed = gate.check(report)["passed"]
+    report = Report(auditors={gate.auditor: AuditorOutcome(status="ok", metrics={gate.metric: Metric(
+        threshold, (threshold - 0.1, threshold + 0.1), 50)})})
+    passed = gate.check(report).passed
     assert passed == {"ci_low": op in ("<=", "<"), "ci_high": op in (">=", ">"), "value": op in (">=", "<=")}[bound]

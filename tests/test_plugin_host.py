@@ -30,6 +30,7 @@ from rlaif_audit.host import (
     report_formats,
 )
 from rlaif_audit.reporting.format import ReportFormat
+from rlaif_audit.reporting.report import Report
 from rlaif_audit.records.types import JudgeItem, Judgment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,15 +120,15 @@ def test_hook_register_evaluators(pm) -> None:
 
 
 def test_hook_register_auditors(pm) -> None:
-    from rlaif_audit.reporting.builder import run_auditors
+    from rlaif_audit.auditing.runner import run_auditors
 
     pm.register(AuditorPlugin(), name="auditor-plugin")
     assert auditors(pm).get("mean-p-a-test") is MeanAuditor
     results = run_auditors(_context(), pm, names=["broken-test", "mean-p-a-test"])
-    assert results["broken-test"]["status"] == "error" and "auditor exploded" in results["broken-test"]["reason"]
-    assert results["mean-p-a-test"]["status"] == "ok"  # ran after the failing one
-    assert results["mean-p-a-test"]["metrics"]["mean_p_a"]["value"] == pytest.approx(0.6)
-    assert results["mean-p-a-test"]["plugin"] == "auditor-plugin"
+    assert results["broken-test"].status == "error" and "auditor exploded" in results["broken-test"].reason
+    assert results["mean-p-a-test"].status == "ok"  # ran after the failing one
+    assert results["mean-p-a-test"].metrics["mean_p_a"].value == pytest.approx(0.6)
+    assert results["mean-p-a-test"].plugin == "auditor-plugin"
 
 
 def test_hook_register_report_formats(pm, tmp_path: Path) -> None:
@@ -136,8 +137,8 @@ def test_hook_register_report_formats(pm, tmp_path: Path) -> None:
         description = "The title as plain text."
         filename = "report.txt"
 
-        def render(self, report: dict[str, Any]) -> str:
-            return f"{report['title']}\n"
+        def render(self, report: Report) -> str:
+            return f"{report.title}\n"
 
     class FormatPlugin:
         @hookimpl
@@ -145,7 +146,7 @@ def test_hook_register_report_formats(pm, tmp_path: Path) -> None:
             register(TextFormat)
 
     pm.register(FormatPlugin(), name="format-plugin")
-    path = report_formats(pm).get("txt-test")().write({"title": "Judge audit"}, tmp_path)
+    path = report_formats(pm).get("txt-test")().write(Report(title="Judge audit"), tmp_path)
     assert path == tmp_path / "report.txt" and path.read_text(encoding="utf-8") == "Judge audit\n"
 
 

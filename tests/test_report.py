@@ -14,15 +14,11 @@ import pytest
 from rlaif_audit import hookimpl
 from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult, Metric
 from rlaif_audit.errors import PluginError
+from rlaif_audit.auditing.runner import run_auditors, unmet_requirement
 from rlaif_audit.records.provenance import stable_hash
-from rlaif_audit.reporting.builder import (
-    REVIEW_QUEUE_FILE,
-    build_report,
-    run_auditors,
-    unmet_requirement,
-    write_report,
-)
+from rlaif_audit.reporting.builder import REVIEW_QUEUE_FILE, build_report, write_report
 from rlaif_audit.reporting.format import ReportFormat
+from rlaif_audit.reporting.report import Report
 from rlaif_audit.records.types import PreferencePair
 
 SCRIPT = "<script>alert(1)</script>"
@@ -63,7 +59,7 @@ class BrokenFormat(ReportFormat):
     name = "broken"
     filename = "broken.txt"
 
-    def render(self, report: dict) -> str:
+    def render(self, report: Report) -> str:
         raise RuntimeError("this format is broken")
 
 
@@ -117,7 +113,7 @@ def make_ctx(n: int = 60, orders: tuple[str, ...] = ("ab", "ba"), labels: bool =
     return ctx, pairs
 
 
-def make_report(pm, **kwargs) -> dict:
+def make_report(pm, **kwargs) -> Report:
     ctx, pairs = make_ctx(**kwargs)
     results = run_auditors(ctx, pm)
     return build_report(ctx, results, pairs=pairs, config={"judgments": "j.jsonl", "seed": 0},
@@ -130,24 +126,25 @@ def make_report(pm, **kwargs) -> dict:
 def test_an_auditor_that_raises_is_recorded_and_the_others_still_run(test_pm):
     ctx, _ = make_ctx()
     results = run_auditors(ctx, test_pm, ["test-boom", "test-good", "agreement"])
-    assert list(results) == ["test-boom", "test-good", "agreement"]
+    assert list(results) == ["test-boom", "test-good", "agreement", "win-rates"]  # a section's auditor always runs
     boom = results["test-boom"]
-    assert boom["status"] == "error" and boom["error"] == "ZeroDivisionError: division by zero"
-    assert "ZeroDivisionError" in boom["traceback"] and "1 / 0" in boom["traceback"]
-    assert results["test-good"]["status"] == "ok"
-    assert results["test-good"]["metrics"]["n_pairs"] == {"value": 60.0, "ci": [0.0, 60.0], "n": 60, "method": "exact"}
-    assert results["agreement"]["status"] == "ok"
-    assert results["test-good"]["plugin"] == "test-plugin" and results["test-boom"]["seconds"] >= 0
+    assert boom.status == "error" and boom.error == "ZeroDivisionError: division by zero"
+    assert "ZeroDivisionError" in boom.traceback and "1 / 0" in boom.traceback
+    assert results["test-good"].status == "ok"
+    assert results["test-good"].to_dict()["metrics"]["n_pairs"] == {"value": 60.0, "ci": [0.0, 60.0], "n": 60,
+                                                                     "method": "exact"}
+    assert results["agreement"].status == "ok"
+    assert results["test-good"].plugin == "test-plugin" and results["test-boom"].seconds >= 0
 
 
 def test_unmet_requirements_skip_with_a_reason(test_pm):
     ctx, _ = make_ctx(orders=("ab",))
     results = run_auditors(ctx, test_pm, ["test-needs-orders", "position"])
     for name in ("test-needs-orders", "position"):
-        assert results[name]["status"] == "skipped"
-        assert "only one order" in results[name]["reason"]
+        assert results[name].status == "skipped"
+        assert "only one order" in results[name].reason
     both, _ = make_ctx()
-    assert run_auditors(both, test_pm, ["test-needs-orders"])["test-needs-orders"]["status"] == "ok"
+    assert run_auditors(both, test_pm, ["test-needs-orders"])["test-needs-orders"].status == "ok"
 
 
 def test_requirement_checks_each_name_what_is_missing():
@@ -173,7 +170,7 @@ def test_unknown_auditor_names_the_valid_ones(pm):
 
 
 def test_report_json_shape(test_pm):
-    report = make_report(test_pm)
+    report = make_report(test_pm).to_dict()
     for key in ("schema_version", "tool", "versions", "config", "config_hash", "evaluator", "data", "judgments",
                 "seed", "n_bootstrap", "created_at", "auditors", "generators", "headline", "review_queue",
                 "method_notes", "report_errors"):
@@ -201,7 +198,7 @@ def test_report_json_shape(test_pm):
 
 def test_generator_win_rates_use_the_debiased_preference(test_pm):
     ctx, pairs = make_ctx()
-    report = build_report(ctx, {}, pairs=pairs)
+    report = build_report(ctx, run_auditors(ctx, test_pm, ["win-rates"]), pairs=pairs).to_dict()
     rows = {row["generator"]: row for row in report["generators"]["head_to_head"]}
     model_x = rows["model-x"]
     assert model_x["baseline"] == "base"
@@ -214,8 +211,9 @@ def test_generator_win_rates_use_the_debiased_preference(test_pm):
 def test_no_generators_means_win_rates_are_skipped(pm):
     ctx, pairs = make_ctx(n=10)
     plain = [PreferencePair(p.id, p.context, p.a, p.b, {}) for p in pairs]
-    report = build_report(ctx.__class__(pairs=ctx.pairs.drop(columns=["generator_a", "generator_b"]),
-                                        judgments=ctx.judgments, labels=ctx.labels), {}, pairs=plain)
+    no_generators = ctx.__class__(pairs=ctx.pairs.drop(columns=["generator_a", "generator_b"]),
+                                  judgments=ctx.judgments, labels=ctx.labels)
+    report = build_report(no_generators, run_auditors(no_generators, pm, ["win-rates"]), pairs=plain).to_dict()
     assert report["generators"]["status"] == "skipped"
 
 
@@ -236,7 +234,7 @@ def test_a_failing_format_is_recorded_and_the_others_are_written(test_pm, tmp_pa
 
 def test_unknown_format_names_the_valid_ones(pm, tmp_path):
     with pytest.raises(PluginError, match="Report format 'pdf' not found. Available: html, json, markdown"):
-        write_report({"review_queue": []}, tmp_path, pm, ["pdf"])
+        write_report(Report(), tmp_path, pm, ["pdf"])
 
 
 def test_review_queue_jsonl_has_one_task_per_line(test_pm, tmp_path):
@@ -257,8 +255,8 @@ def test_html_escapes_model_and_user_text(test_pm, tmp_path):
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt; hello" in page
     assert "<script" not in page.lower(), "no script element at all, escaped or injected"
-    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
-    assert "onerror=" not in page.replace("onerror=&quot;", "")
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page  # Jinja2 (markupsafe) writes " as &#34;
+    assert "onerror=" not in page.replace("onerror=&#34;", "")
 
 
 class TagCollector(HTMLParser):
@@ -323,37 +321,63 @@ def test_model_card_section_is_standalone_markdown(test_pm):
     report = make_report(test_pm)
     card = model_card_section(report)
     assert card.startswith("## AI evaluator audit (rlaif-audit)")
-    first_row = report["headline"][0]
-    assert f"| {first_row['key']} |" in card and "| Metric | Value | 95% CI | n |" in card
+    first_row = report.headline[0]
+    assert f"| {first_row.key} |" in card and "| Metric | Value | 95% CI | n |" in card
     assert "syn-id" in card and "test-boom" in card
 
 
 # --------------------------------------------------------------------------------------------------- plots
 
 
-def test_svg_plots_from_auditor_data():
-    from rlaif_audit.default_plugins.formats.report_formats import render_figure
+def figure_of(kind: str, data, title: str = "figure"):
+    """The matplotlib figure and the inline SVG of one figure's data."""
+    from rlaif_audit.reporting.figures import FigureSpec, draw, figure_svg
 
-    reliability = render_figure("reliability_equal_width", {"bins": [
+    spec = FigureSpec("test", "figure", kind, title, data)
+    return draw(spec.plot()), figure_svg(spec)
+
+
+def test_plots_from_auditor_data():
+    reliability, svg = figure_of("reliability", {"bins": [
         {"lo": 0.0, "hi": 0.5, "conf": 0.3, "acc": 0.4, "count": 12}, {"lo": 0.5, "hi": 1.0, "conf": 0.8, "acc": 0.7,
                                                                         "count": 30}]})
-    assert reliability.count("<circle") == 2 and "n = 30" in reliability and 'class="diag"' in reliability
-    position = render_figure("position_table", [{"category": "consistent", "share": 0.6},
-                                                {"category": "biased_first", "share": 0.4}])
-    assert "60.0%" in position and "40.0%" in position
-    curve = render_figure("length_curve", {"x": "len_a - len_b", "y": "P(prefer A)", "points": [
+    axes = reliability.axes[0]
+    (bins,) = [line for line in axes.lines if line.get_label() == "judge bins"]
+    assert list(bins.get_xdata()) == [0.3, 0.8] and list(bins.get_ydata()) == [0.4, 0.7]
+    assert [line.get_linestyle() for line in axes.lines].count("--") == 1, "the diagonal"
+    assert "n = 30" in svg and "n = 12" in svg and axes.get_xlim() == (0.0, 1.0)
+    _, position = figure_of("stacked-bars", [{"category": "consistent", "share": 0.6},
+                                             {"category": "biased_first", "share": 0.4}])
+    assert "60.0%" in position and "40.0%" in position and "MT-Bench paper" not in position
+    _, mt_bench = figure_of("mt-bench", [{"category": "consistent", "share": 0.6}])
+    assert "60.0%" in mt_bench and "GPT-4 (MT-Bench paper)" in mt_bench and "65.0%" in mt_bench
+    curve, svg = figure_of("curve", {"x": "len_a - len_b", "y": "P(prefer A)", "points": [
         {"bucket": "(-inf, -30]", "n": 4, "judge_p_a": 0.2, "human_p_a": 0.4},
         {"bucket": "(-30, 30]", "n": 9, "judge_p_a": 0.5, "human_p_a": math.nan},
         {"bucket": "(30, inf]", "n": 5, "judge_p_a": 0.9, "human_p_a": 0.6}]})
-    assert "(-30, 30]" in curve and ">judge<" in curve and ">humans<" in curve and curve.count("<circle") == 5
+    axes = curve.axes[0]
+    assert [tick.get_text() for tick in axes.get_xticklabels()] == ["(-inf, -30]", "(-30, 30]", "(30, inf]"]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["judge", "humans"]
+    assert sum(len(line.get_xdata()) for line in axes.lines) == 5, "3 judge points, 2 human (NaN left out)"
+    assert "(-30, 30]" in svg and ">judge<" in svg and ">humans<" in svg
+    assert axes.get_xlabel() == "len_a - len_b" and axes.get_ylabel() == "P(prefer A)"
+
+
+def test_figure_text_is_escaped_in_the_svg():
+    _, svg = figure_of("line", {"series": [{"name": SCRIPT, "x": [0, 1], "y": [0.2, 0.4]}]}, title=f"$x$ {SCRIPT}")
+    assert "<script" not in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
+    assert "$x$ &lt;script&gt;" in svg, "a dollar sign is text, not mathtext"
 
 
 @pytest.mark.parametrize("junk", [{}, [], {"bins": "x"}, {"points": [1, 2]}, {"x": [1], "y": ["a"]},
                                   {"kind": "reliability", "bins": [{"conf": None}]}, "text", None])
 def test_figures_with_odd_data_render_nothing_instead_of_raising(junk):
-    from rlaif_audit.default_plugins.formats.report_formats import render_figure
+    from rlaif_audit.reporting.figures import FigureSpec, figure_svg
+    from rlaif_audit.reporting.plots import PLOT_KINDS
 
-    assert render_figure("whatever", junk) == ""
+    for kind in [*PLOT_KINDS, "unknown-kind"]:
+        spec = FigureSpec("test", "whatever", kind, "whatever", junk)
+        assert spec.plot() is None and figure_svg(spec) == "", kind
 
 
 def test_report_of_a_real_run_reads_from_disk(test_pm, tmp_path):
@@ -367,7 +391,7 @@ def test_report_of_a_real_run_reads_from_disk(test_pm, tmp_path):
 
 def test_writing_one_report_to_two_folders_records_each_failure_once(test_pm, tmp_path):
     report = make_report(test_pm)
-    report["run"] = {"stages": [{"stage": "generate", "seconds": 1.5}]}
+    report.run = {"stages": [{"stage": "generate", "seconds": 1.5}]}
     for folder in ("audit", "policy"):
         write_report(report, tmp_path / folder, test_pm)
         on_disk = json.loads((tmp_path / folder / "report.json").read_text())
@@ -379,16 +403,24 @@ def test_writing_one_report_to_two_folders_records_each_failure_once(test_pm, tm
 def test_headline_names_metrics_the_auditors_really_produce(pm):
     from rlaif_audit.auditing.context import build_context
     from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
-    from rlaif_audit.reporting.builder import HEADLINE_METRICS
+    from rlaif_audit.host import auditors
 
     pairs, labels = make_synthetic_pairs(300, seed=5, n_annotators=3)
     frame, _ = synthetic_frames(300, seed=5, n_annotators=3)
     judgments = synthetic_judgments(frame, {"position_bias": 0.5}, evaluator_id="syn")
     ctx = build_context(judgments, pairs, labels, n_bootstrap=100)
     report = build_report(ctx, run_auditors(ctx, pm), pairs=pairs, config={}, data_source="synthetic",
-                          data_hash="h")
-    for auditor, names in HEADLINE_METRICS.items():
+                          data_hash="h").to_dict()
+    registry = auditors(pm)
+    declared = {name: registry.get(name).headline for name in registry.names() if registry.get(name).headline}
+    evaluator_side = {"agreement", "calibration", "length", "position"}
+    assert evaluator_side <= set(declared)
+    for auditor in evaluator_side:
         produced = report["auditors"][auditor]["metrics"]
-        missing = [name for name in names if name not in produced]
+        missing = [name for name in declared[auditor] if name not in produced]
         assert not missing, f"headline names {missing} that auditor '{auditor}' does not produce"
-    assert len(report["headline"]) >= len(HEADLINE_METRICS)
+    # two declared metrics per auditor that ran, in auditor order (the policy auditors are skipped outside a run)
+    assert [row["key"] for row in report["headline"]] == [
+        "agreement.accuracy_without_ties", "agreement.cohen_kappa", "calibration.ece_equal_width",
+        "calibration.ece_equal_mass", "length.longer_excess", "length.length_coef", "position.consistent",
+        "position.first_slot_preference"]

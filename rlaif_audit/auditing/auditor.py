@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rlaif_audit.reporting.report import HeadlineRow
+
 Requirement = Literal["human", "both_orders", "probabilities", "generators"]
 POLICY_OPTION = "policy"
 """The ``AuditContext.options`` key under which the loop passes policy-side data (samples, logs, stages)."""
@@ -24,6 +26,8 @@ class Metric:
     method: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"value", "ci", "n"[, "method"]}`` with NaN as None."""
+
         def clean(x: float | None) -> float | None:
             return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
@@ -33,10 +37,21 @@ class Metric:
             out["method"] = self.method
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metric:
+        """The metric of a ``{"value", "ci", "n", "method"}`` dict (report.json)."""
+        ci = data["ci"]
+        return cls(data["value"], None if ci is None else (ci[0], ci[1]), data["n"], data.get("method", ""))
+
 
 @dataclass
 class AuditResult:
-    """What one auditor found: metrics, tables, figure data and notes."""
+    """What one auditor found: metrics, tables, figure data and notes.
+
+    ``headline``: rows the auditor adds to the report's headline beyond its declared metrics (e.g. one per
+    generator pair). ``section``: the content of the top-level report section the auditor declares
+    (:attr:`Auditor.section`). Neither is written under ``auditors.<name>``.
+    """
 
     status: Literal["ok", "skipped", "error"] = "ok"
     metrics: dict[str, Metric] = field(default_factory=dict)
@@ -44,16 +59,8 @@ class AuditResult:
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "metrics": {name: m.to_dict() for name, m in self.metrics.items()},
-            "tables": self.tables,
-            "figures": self.figures,
-            "notes": self.notes,
-        }
+    headline: list[HeadlineRow] = field(default_factory=list)
+    section: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,11 +85,32 @@ class AuditContext:
 
 
 class Auditor:
-    """Measures one aspect of an evaluator; subclass, implement :meth:`audit`, register it."""
+    """Measures one aspect of an evaluator; subclass, implement :meth:`audit`, register it.
+
+    The class-level declarations tell the host how to show the result; the host reads them and never an
+    auditor's name.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     requires: ClassVar[tuple[Requirement, ...]] = ()
+    headline: ClassVar[tuple[str, ...]] = ()
+    """Metric names a reviewer reads first, in order: the report's headline shows the first two that were measured
+    (none declared or measured: the auditor's first metric)."""
+    figure_kinds: ClassVar[dict[str, str]] = {}
+    """Figure name → plot kind (``line``, ``curve``, ``reliability``, ``stacked-bars``, ``mt-bench``); a figure
+    not declared here is drawn as its data's ``kind`` field says, else as a ``curve``."""
+    table_figures: ClassVar[dict[str, str]] = {}
+    """Tables that are also drawn as a figure: table name → plot kind (e.g. ``{"mt_bench": "mt-bench"}``)."""
+    review_table: ClassVar[str | None] = None
+    """The table whose rows are human-review tasks (``review_queue.jsonl``), most useful first."""
+    section: ClassVar[str | None] = None
+    """A top-level report key this auditor fills with its result's ``section`` instead of ``auditors.<name>``
+    (e.g. ``generators``). Such an auditor runs whichever auditors are selected."""
+    method_notes: ClassVar[tuple[str, ...]] = ()
+    """How this auditor's numbers are computed, added to the report's method notes whenever it runs."""
+    run_summary: ClassVar[dict[str, str]] = {}
+    """Metric name → label, for the lines ``rlaif-audit run`` prints at the end of a run."""
 
     def audit(self, ctx: AuditContext) -> AuditResult:
         """Return an :class:`AuditResult`; return ``status="skipped"`` with a reason when data are missing."""

@@ -2,103 +2,22 @@
 
 from __future__ import annotations
 
-import operator
-import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
 from rlaif_audit import hookimpl
+from rlaif_audit.auditing.gates import Gate, finish_gates, parse_gates
+from rlaif_audit.reporting.text import fmt_short
 
 if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import AuditContext
     from rlaif_audit.data.inputs import AuditInputs
+    from rlaif_audit.reporting.report import HeadlineRow, Report
 
-NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
-GATE_PATTERN = re.compile(rf"^\s*(?P<metric>[^<>=\s]+)\s*(?P<op>>=|<=|>|<)\s*(?P<threshold>{NUMBER})\s*$")
-OPERATORS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, ">": operator.gt, "<=": operator.le,
-                                                         "<": operator.lt}
-BOUNDS = ("value", "ci_low", "ci_high")
 OPTION_NAMES = {"fmt": "format", "compare_path": "compare", "auditor_names": "auditors",
                 "report_format_names": "report_formats"}  # click parameter → option name
-
-
-# ------------------------------------------------------------------------------------------------------- gates
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One CI gate: ``auditor.metric[.bound] op threshold``."""
-
-    text: str
-    auditor: str
-    metric: str
-    bound: str
-    op: str
-    threshold: float
-
-    def check(self, report: dict[str, Any]) -> dict[str, Any]:
-        """``{"gate", "passed", "message"}`` for this gate on a built report."""
-        result = (report.get("auditors") or {}).get(self.auditor)
-        if result is None or result.get("status") != "ok":
-            why = "it did not run" if result is None else f"{result.get('status')}: {result.get('reason')}"
-            return self._outcome(False, f"not measured — auditor '{self.auditor}' {why}")
-        metric = (result.get("metrics") or {}).get(self.metric)
-        if metric is None:
-            names = ", ".join(sorted(result.get("metrics") or {})) or "(none)"
-            return self._outcome(False, f"auditor '{self.auditor}' has no metric '{self.metric}'. Available: {names}")
-        return self._compare(metric)
-
-    def _compare(self, metric: dict[str, Any]) -> dict[str, Any]:
-        ci = metric.get("ci") or [None, None]
-        compared = {"value": metric.get("value"), "ci_low": ci[0], "ci_high": ci[1]}[self.bound]
-        shown = f"value {_num(metric.get('value'))}, 95% CI [{_num(ci[0])}, {_num(ci[1])}], n={metric.get('n')}"
-        if compared is None:
-            return self._outcome(False, f"{shown}: its {self.bound} is not available")
-        passed = OPERATORS[self.op](float(compared), self.threshold)
-        side = "lower" if self.bound == "ci_low" else "upper"
-        what = "" if self.bound == "value" else f" (compared: the CI's {side} bound)"
-        return self._outcome(passed, f"{shown}{what}")
-
-    def _outcome(self, passed: bool, detail: str) -> dict[str, Any]:
-        verdict = "passed" if passed else "FAILED"
-        return {"gate": self.text, "passed": passed, "message": f"{self.text}: {verdict} — {detail}"}
-
-
-def _num(value: Any) -> str:
-    return "—" if value is None else f"{float(value):.4g}"
-
-
-def parse_gate(text: str) -> Gate:
-    """``agreement.accuracy_without_ties>=0.6`` → a :class:`Gate`.
-
-    ``AUDITOR.METRIC OP NUMBER`` with OP in ``>=``, ``>``, ``<=``, ``<``. By default the gate compares the side of
-    the 95% CI that has to clear the threshold (the lower bound for ``>=``/``>``, the upper bound for
-    ``<=``/``<``), so it passes only when the whole interval is on the right side; a ``.value``, ``.ci_low`` or
-    ``.ci_high`` suffix on the metric compares that instead. A metric that was not measured fails.
-    """
-    match = GATE_PATTERN.match(text)
-    if not match or "." not in match["metric"]:
-        raise click.BadParameter(f"expected AUDITOR.METRIC OP NUMBER (OP: >=, >, <=, <), got {text!r}",
-                                 param_hint="--gate")
-    parts = match["metric"].split(".")
-    default_bound = "ci_low" if match["op"] in (">=", ">") else "ci_high"
-    bound = parts.pop() if len(parts) > 2 and parts[-1] in BOUNDS else default_bound
-    return Gate(text.strip(), parts[0], ".".join(parts[1:]), bound, match["op"], float(match["threshold"]))
-
-
-def parse_gates(gates: Sequence[str], fail_under: Sequence[str]) -> list[Gate]:
-    """All gates from ``--gate`` and ``--fail-under METRIC=NUMBER``."""
-    parsed = [parse_gate(text) for text in gates]
-    for text in fail_under:
-        metric, sep, threshold = text.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected AUDITOR.METRIC=NUMBER, got {text!r}", param_hint="--fail-under")
-        parsed.append(parse_gate(f"{metric.strip()}>={threshold.strip()}"))
-    return parsed
 
 
 # ------------------------------------------------------------------------------------------------------ running
@@ -124,28 +43,27 @@ def make_context(inputs: AuditInputs, seed: int, n_bootstrap: int, options: dict
     return build_context(inputs, seed=seed, n_bootstrap=n_bootstrap, options=options)
 
 
-def _metric_line(row: dict[str, Any]) -> str:
-    ci = row.get("ci") or [None, None]
-    return f"  {row.get('key')}: {_num(row.get('value'))} [95% CI {_num(ci[0])}, {_num(ci[1])}] n={row.get('n')}"
+def _metric_line(row: HeadlineRow) -> str:
+    low, high = row.ci or (None, None)
+    return f"  {row.key}: {fmt_short(row.value)} [95% CI {fmt_short(low)}, {fmt_short(high)}] n={row.n}"
 
 
-def print_summary(report: dict[str, Any], written: dict[str, Path]) -> None:
+def print_summary(report: Report, written: dict[str, Path]) -> None:
     """A few lines: what was audited, the headline numbers, what did not run, where the report is."""
-    evaluator, data = report["evaluator"], report["data"]
-    click.echo(f"evaluator: {evaluator['name']} (identity {', '.join(evaluator['identity_hashes']) or '—'})")
-    click.echo(f"data: {data['source']} ({data['n_pairs']} pairs, {data['n_judgments']} judgments, "
-               f"{data['n_labels']} human labels)")
+    evaluator, data = report.evaluator, report.data
+    click.echo(f"evaluator: {evaluator.name} (identity {', '.join(evaluator.identity_hashes) or '—'})")
+    click.echo(f"data: {data.source} ({data.n_pairs} pairs, {data.n_judgments} judgments, "
+               f"{data.n_labels} human labels)")
     click.echo("headline:")
-    for row in report["headline"]:
+    for row in report.headline:
         click.echo(_metric_line(row))
     not_run: dict[tuple[str, str], list[str]] = {}
-    for name, result in report["auditors"].items():
-        if result["status"] != "ok":
-            not_run.setdefault((result["status"], str(result.get("reason"))), []).append(name)
+    for name, outcome in report.not_ok_auditors():
+        not_run.setdefault((outcome.status, str(outcome.reason)), []).append(name)
     for (status, reason), names in not_run.items():
         click.echo(f"{status}: {', '.join(names)} — {reason}")
-    for err in report.get("report_errors") or []:
-        click.echo(f"Warning: report format {err['format']} failed: {err['error']}", err=True)
+    for err in report.report_errors:
+        click.echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
     main_file = written.get("html") or written.get("markdown") or written.get("json")
     others = ", ".join(p.name for k, p in written.items() if p != main_file)
     click.echo(f"report: {main_file} (also {others})" if main_file else f"report files: {others}")
@@ -192,9 +110,10 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
+    from rlaif_audit.auditing.runner import run_auditors
     from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.host import get_plugin_manager
-    from rlaif_audit.reporting.builder import build_report, run_auditors, write_report
+    from rlaif_audit.reporting.builder import build_report, write_report
 
     pm = get_plugin_manager()
     parsed_gates, names, formats = check_choices(pm, gates, fail_under, auditor_names, report_format_names, fmt)
@@ -215,9 +134,9 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
                           data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=inputs.judgments_path,
                           judgments_hash=inputs.judgments_hash, source_format=inputs.format, title=title or "",
                           warnings=inputs.warnings, compare=compare_info)
-    report["gates"] = [gate.check(report) for gate in parsed_gates]
+    report.gates = [gate.check(report) for gate in parsed_gates]
     print_summary(report, write_report(report, output, pm, formats))
-    _finish_gates(report["gates"])
+    finish_gates(report.gates)
 
 
 def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], auditor_names: str | None,
@@ -266,13 +185,6 @@ def reproduce_command(params: dict[str, Any]) -> str:
         for item in value if isinstance(value, tuple) else [value]:
             words += [flag] if item is True else [flag, shlex.quote(str(item))]
     return " ".join(words)
-
-
-def _finish_gates(results: list[dict[str, Any]]) -> None:
-    for result in results:
-        click.echo(("gate " if result["passed"] else "GATE ") + result["message"], err=not result["passed"])
-    if any(not result["passed"] for result in results):
-        sys.exit(1)
 
 
 @hookimpl

@@ -141,12 +141,12 @@ def evaluator_context(run: Run, generation: int, policy_rows: list[dict[str, Any
 def run_audit(run: Run, generation: int) -> dict[str, Any]:
     """Audit the evaluator and the trained policy; write the report beside each checkpoint."""
     from rlaif_audit.loop.reports import write_generation_reports
-    from rlaif_audit.reporting.builder import run_auditors
+    from rlaif_audit.auditing.runner import run_auditors
 
     rows = policy_side_data(run, generation)
     ctx = evaluator_context(run, generation, rows)
     results = run_auditors(ctx, run.pm, run.config.auditors or None)
     report, written = write_generation_reports(run, generation, ctx, results)
-    run.notify("on_generation_end", generation, report=report)
+    run.notify("on_generation_end", generation, report=report.to_dict())
     return {"report": str(Path(AUDIT) / REPORT_JSON), "written": written,
-            "auditor_status": {name: result.get("status") for name, result in results.items()}}
+            "auditor_status": {name: result.status for name, result in results.items()}}

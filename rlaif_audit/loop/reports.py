@@ -12,6 +12,7 @@ from rlaif_audit.records.fileio import atomic_write_text
 if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import AuditContext
     from rlaif_audit.loop.run import Run
+    from rlaif_audit.reporting.report import AuditorOutcome, Report
 
 
 def stage_rows(run: Run) -> list[dict[str, Any]]:
@@ -42,23 +43,34 @@ def run_section(run: Run, generation: int) -> dict[str, Any]:
     }
 
 
-def build_generation_report(run: Run, generation: int, ctx: AuditContext, results: dict[str, Any]) -> dict[str, Any]:
-    """report.json of one generation: the evaluator report plus the loop's ``run`` section."""
+def build_generation_report(run: Run, generation: int, ctx: AuditContext,
+                            results: dict[str, AuditorOutcome]) -> Report:
+    """The report of one generation: the evaluator report plus the loop's ``run`` section."""
     from rlaif_audit.loop.ai_feedback import read_pairs_file
     from rlaif_audit.records.provenance import file_hash
-    from rlaif_audit.reporting.builder import build_report, to_jsonable
+    from rlaif_audit.reporting.builder import build_report
+    from rlaif_audit.reporting.report import to_jsonable
 
     folder = run.gen_dir(generation)
     report = build_report(
         ctx, results, pairs=read_pairs_file(folder / PAIRS), config=run.config.to_dict(),
         data_source=str(folder / PAIRS), data_hash=file_hash(folder / PAIRS), judgments_path=folder / JUDGMENTS,
         title=f"RLAIF run {run.folder.name}, generation {generation}: evaluator and policy audit")
-    report["run"] = to_jsonable(run_section(run, generation))
+    report.run = to_jsonable(run_section(run, generation))
     return report
 
 
-def model_card(run: Run, generation: int, report: dict[str, Any], subject: str) -> str:
-    """A README.md for a checkpoint folder: front matter, what it is, and the report's model-card section."""
+def figure_lines(report: Report, folder: Path) -> list[str]:
+    """Markdown images of the report's PNG figures written in ``folder`` (model cards show images, not SVG)."""
+    from rlaif_audit.reporting.figures import report_figures
+    from rlaif_audit.reporting.text import md_cell
+
+    shown = [spec for spec in report_figures(report) if (folder / spec.png_path).is_file()]
+    return ["### Figures", "", *(f"![{md_cell(spec.title)}]({spec.png_path})" for spec in shown), ""] if shown else []
+
+
+def model_card(run: Run, generation: int, report: Report, subject: str, folder: Path | None = None) -> str:
+    """A README.md for a checkpoint folder: front matter, what it is, the model-card section and its figures."""
     from rlaif_audit.reporting.text import model_card_section
 
     config = run.config
@@ -73,11 +85,12 @@ def model_card(run: Run, generation: int, report: dict[str, Any], subject: str) 
     body = (f"# {run.folder.name} gen-{generation} {subject}\n\n{what}. Evaluator: `{config.evaluator}`; "
             f"starting policy: `{config.policy}`; seed {config.seed}. The full audit is in `report.md`, "
             "`report.html` and `report.json` beside this file; the run manifest is `../../manifest.json`.\n\n")
-    return front + body + model_card_section(report)
+    figures = "\n".join(figure_lines(report, folder)) if folder is not None else ""
+    return front + body + model_card_section(report) + (f"\n{figures}" if figures else "")
 
 
 def write_generation_reports(run: Run, generation: int, ctx: AuditContext,
-                             results: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+                             results: dict[str, AuditorOutcome]) -> tuple[Report, list[str]]:
     """Write the report into audit/, policy/ and reward_model/, each checkpoint with its model card."""
     from rlaif_audit.reporting.builder import write_report
 
@@ -90,6 +103,7 @@ def write_generation_reports(run: Run, generation: int, ctx: AuditContext,
         for path in write_report(report, folder / target, run.pm).values():
             written.append(str(Path(path).relative_to(run.folder)))
         if subject != "audit":
-            atomic_write_text(folder / target / MODEL_CARD, model_card(run, generation, report, subject))
+            card = model_card(run, generation, report, subject, folder / target)
+            atomic_write_text(folder / target / MODEL_CARD, card)
             written.append(str((folder / target / MODEL_CARD).relative_to(run.folder)))
     return report, written

@@ -8,43 +8,49 @@ from typing import TYPE_CHECKING, Any
 from rlaif_audit.loop.layout import AUDIT, MANIFEST, POLICY, REPORT_HTML, REPORT_JSON, REPORT_MD, REWARD_MODEL
 
 if TYPE_CHECKING:
+    from rlaif_audit.auditing.auditor import Metric
+    from rlaif_audit.host import Registry
     from rlaif_audit.loop.run import Run
+    from rlaif_audit.reporting.report import Report
 
-HEADLINE = (
-    ("reward-hacking", "evaluator_win_rate", "evaluator win rate, policy vs reference"),
-    ("reward-hacking", "rm_score_gain", "reward-model score gain, policy vs reference"),
-    ("length-drift", "token_difference", "length change (tokens)"),
-    ("mode-collapse", "distinct_2_change", "distinct-2 change"),
-    ("policy-kl", "kl_per_sequence", "KL(policy || reference) per response"),
-    ("position", "consistent", "evaluator position consistency (MT-Bench)"),
-    ("position", "first_slot_preference", "evaluator first-slot preference"),
-)
+REWARD_MODEL_LINES = (("accuracy_vs_ai", "reward model accuracy vs AI labels (held out)"),
+                      ("accuracy_vs_humans", "reward model accuracy vs human labels"))
 
 
-def _metric_text(metric: dict[str, Any]) -> str:
-    value, ci = metric.get("value"), metric.get("ci")
-    if value is None:
-        return f"n/a (n={metric.get('n')})"
-    interval = f" [95% CI {ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-    return f"{value:.3f}{interval}, n={metric.get('n')}"
+def _metric_text(metric: Metric) -> str:
+    if metric.value is None:
+        return f"n/a (n={metric.n})"
+    interval = f" [95% CI {metric.ci[0]:.3f}, {metric.ci[1]:.3f}]" if metric.ci else ""
+    return f"{metric.value:.3f}{interval}, n={metric.n}"
 
 
-def _headline(report: dict[str, Any]) -> list[str]:
-    lines = []
-    rm = (report.get("run", {}).get("reward_model") or {}).get("metrics") or {}
-    for key, label in (("accuracy_vs_ai", "reward model accuracy vs AI labels (held out)"),
-                       ("accuracy_vs_humans", "reward model accuracy vs human labels")):
-        if rm.get(key):
-            lines.append(f"  {label}: {_metric_text(rm[key])}")
-    for auditor, name, label in HEADLINE:
-        metric = ((report.get("auditors", {}).get(auditor) or {}).get("metrics") or {}).get(name)
-        if metric:
-            lines.append(f"  {label}: {_metric_text(metric)}")
+def _reward_model_lines(report: Report) -> list[str]:
+    """The reward model's held-out accuracies, from the loop's ``run`` section."""
+    from rlaif_audit.auditing.auditor import Metric
+
+    found: dict[str, Any] = ((report.run or {}).get("reward_model") or {}).get("metrics") or {}
+    return [f"  {label}: {_metric_text(Metric.from_dict(found[key]))}" for key, label in REWARD_MODEL_LINES
+            if found.get(key)]
+
+
+def _headline(report: Report, registry: Registry[Any]) -> list[str]:
+    """Each auditor's ``run_summary`` metrics that the report holds, labelled as the auditor declares."""
+    from rlaif_audit.auditing.runner import declarations
+
+    lines = _reward_model_lines(report)
+    for name, outcome in report.auditors.items():
+        declared = declarations(registry.items[name].cls).run_summary if name in registry.items else {}
+        lines += [f"  {label}: {_metric_text(outcome.metrics[metric])}" for metric, label in declared.items()
+                  if metric in outcome.metrics]
     return lines
 
 
 def summary_lines(run: Run) -> list[str]:
     """Run folder, checkpoints with their reports, manifest, and a few headline numbers per generation."""
+    from rlaif_audit.host import auditors
+    from rlaif_audit.reporting.report import Report
+
+    registry = auditors(run.pm)
     lines = [f"run: {run.folder} ({run.manifest.get('status')})"]
     seconds = sum(rec.get("seconds") or 0 for rec in run.manifest.get("stages", {}).values())
     lines.append(f"stage time: {seconds:.0f} s over {len(run.manifest.get('stages', {}))} stages "
@@ -57,7 +63,8 @@ def summary_lines(run: Run) -> list[str]:
         report_path = audit / REPORT_JSON
         if report_path.exists():
             lines.append(f"audit report: {audit / REPORT_HTML}")
-            lines.extend(_headline(json.loads(report_path.read_text(encoding="utf-8"))))
+            report = Report.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
+            lines.extend(_headline(report, registry))
     failures = run.manifest.get("plugin_failures") or []
     if failures:
         lines.append(f"plugin failures recorded in the manifest: {len(failures)}")

@@ -1,1 +1,1 @@
-"""Reporting: the report builder, the ReportFormat base and the text helpers shared by formats and model cards."""
+"""Reporting: the typed Report, its builder, the ReportFormat base, figures (matplotlib) and the shared text helpers."""

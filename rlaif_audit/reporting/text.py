@@ -1,10 +1,13 @@
-"""Text helpers shared by the report formats and the model cards: numbers, intervals, Markdown cells, the card section."""
+"""Text shared by the report formats and the model cards: numbers, intervals, Markdown cells, the card section."""
 
 from __future__ import annotations
 
 import html
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rlaif_audit.reporting.report import EvaluatorInfo, HeadlineRow, Report
 
 
 def fmt_number(value: Any, digits: int = 3) -> str:
@@ -18,6 +21,11 @@ def fmt_number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.4g}"
 
 
+def fmt_short(value: float | None) -> str:
+    """A number in four significant digits for a printed line (gates, the audit summary), missing as an em dash."""
+    return "—" if value is None else f"{float(value):.4g}"
+
+
 def fmt_ci(ci: Any, digits: int = 3) -> str:
     """``[low, high]`` or an em dash."""
     if not ci or len(ci) != 2 or ci[0] is None or ci[1] is None:
@@ -25,52 +33,45 @@ def fmt_ci(ci: Any, digits: int = 3) -> str:
     return f"[{fmt_number(ci[0], digits)}, {fmt_number(ci[1], digits)}]"
 
 
-def _digits(metric: dict[str, Any]) -> int:
-    return 1 if "%" in str(metric.get("metric", "")) else 3
+def headline_digits(row: HeadlineRow) -> int:
+    """Decimals for a headline number: one for percentages (win rates), three otherwise."""
+    return 1 if "%" in row.metric else 3
 
 
-def _ok_auditors(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(name, res) for name, res in (report.get("auditors") or {}).items() if res.get("status") == "ok"]
-
-
-def _not_ok_auditors(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(name, res) for name, res in (report.get("auditors") or {}).items() if res.get("status") != "ok"]
-
-
-def _md(value: Any) -> str:
+def md_cell(value: Any) -> str:
     """Text safe inside a Markdown table cell: HTML escaped, pipes escaped, on one line."""
     text = html.escape("" if value is None else str(value), quote=False)
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def _ids(evaluator: dict[str, Any]) -> str:
-    return ", ".join(evaluator.get("identity_hashes") or []) or "—"
+def identity_text(evaluator: EvaluatorInfo) -> str:
+    """The evaluator's identity hashes, comma separated, or an em dash."""
+    return ", ".join(evaluator.identity_hashes) or "—"
 
 
-def model_card_section(report: dict[str, Any]) -> str:
+def model_card_section(report: Report) -> str:
     """A Markdown section (headline table and provenance) to paste into a Hugging Face model card README."""
-    evaluator, data = report.get("evaluator") or {}, report.get("data") or {}
+    evaluator, data = report.evaluator, report.data
     lines = [
         "## AI evaluator audit (rlaif-audit)",
         "",
-        f"The AI evaluator `{_md(evaluator.get('name') or 'unknown')}` was audited with rlaif-audit "
-        f"{_md(str((report.get('tool') or {}).get('version')))} on {data.get('n_pairs')} preference pairs from "
-        f"`{_md(str(data.get('source') or 'unknown'))}` (data hash `{data.get('hash') or '—'}`).",
+        f"The AI evaluator `{md_cell(evaluator.name or 'unknown')}` was audited with rlaif-audit "
+        f"{md_cell(str(report.tool_version))} on {data.n_pairs} preference pairs from "
+        f"`{md_cell(str(data.source or 'unknown'))}` (data hash `{data.hash or '—'}`).",
         "",
         "| Metric | Value | 95% CI | n |",
         "|---|---|---|---|",
     ]
-    for row in report.get("headline") or []:
-        digits = _digits(row)
-        lines.append(f"| {_md(row.get('key') or row.get('metric'))} | {fmt_number(row.get('value'), digits)} | "
-                     f"{fmt_ci(row.get('ci'), digits)} | {row.get('n')} |")
+    for row in report.headline:
+        digits = headline_digits(row)
+        lines.append(f"| {md_cell(row.key or row.metric)} | {fmt_number(row.value, digits)} | "
+                     f"{fmt_ci(row.ci, digits)} | {row.n} |")
     grouped: dict[tuple[str, str], list[str]] = {}
-    for name, res in _not_ok_auditors(report):
-        grouped.setdefault((str(res.get("status")), str(res.get("reason") or "")), []).append(f"`{_md(name)}`")
+    for name, outcome in report.not_ok_auditors():
+        grouped.setdefault((str(outcome.status), str(outcome.reason or "")), []).append(f"`{md_cell(name)}`")
     if grouped:
-        lines += ["", "Not measured: " + "; ".join(f"{', '.join(names)} ({status}: {_md(reason)})"
+        lines += ["", "Not measured: " + "; ".join(f"{', '.join(names)} ({status}: {md_cell(reason)})"
                                                     for (status, reason), names in grouped.items()) + "."]
-    lines += ["", f"Evaluator identity: `{', '.join(evaluator.get('identity_hashes') or []) or '—'}`; "
-              f"seed {report.get('seed')}; {report.get('n_bootstrap')} bootstrap resamples; "
-              f"report schema {report.get('schema_version')}.", ""]
+    lines += ["", f"Evaluator identity: `{identity_text(evaluator)}`; seed {report.seed}; {report.n_bootstrap} "
+              f"bootstrap resamples; report schema {report.schema_version}.", ""]
     return "\n".join(lines)

@@ -44,6 +44,8 @@ class AgreementAuditor(Auditor):
     """
 
     name = "agreement"
+    headline = ("accuracy_without_ties", "cohen_kappa", "ceiling_fraction")
+    review_table = "review_queue"
     description = "Agreement of the debiased judge with human labels (accuracy, κ, α, human ceiling, review queue)"
     requires = ()
 

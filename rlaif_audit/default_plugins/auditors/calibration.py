@@ -38,6 +38,8 @@ class CalibrationAuditor(Auditor):
     """
 
     name = "calibration"
+    headline = ("ece_equal_width", "ece_equal_mass", "brier")
+    figure_kinds = {"reliability_equal_width": "reliability", "reliability_equal_mass": "reliability"}
     description = "Calibration of the judge's debiased probability vs humans: ECE, MCE, Brier, recalibration"
     requires = ("human", "probabilities")
 

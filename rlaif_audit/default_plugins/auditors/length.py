@@ -36,6 +36,8 @@ class LengthAuditor(Auditor):
     """
 
     name = "length"
+    headline = ("longer_excess", "length_coef")
+    figure_kinds = {"length_curve": "curve"}
     description = "Length and list bias of the judge vs humans (AlpacaEval P(prefer longer), regression)"
     requires = ()
 

@@ -174,6 +174,10 @@ class RewardHackingAuditor(PolicyAuditor):
     """Does the reward rise while the pinned evaluator's preference for the new policy does not?"""
 
     name = "reward-hacking"
+    headline = ("evaluator_win_rate",)
+    figure_kinds = {"train_reward_curve": "line"}
+    run_summary = {"evaluator_win_rate": "evaluator win rate, policy vs reference",
+                   "rm_score_gain": "reward-model score gain, policy vs reference"}
     description = ("Reward hacking: the reward model's score gain (and the training reward's trend) vs the pinned "
                    "evaluator's win rate of the tuned policy over the reference policy on held-out prompts.")
 
@@ -220,6 +224,9 @@ class LengthDriftAuditor(PolicyAuditor):
     """How much longer (or shorter) the tuned policy's responses are than the reference policy's."""
 
     name = "length-drift"
+    headline = ("token_difference",)
+    figure_kinds = {"train_length_curve": "line"}
+    run_summary = {"token_difference": "length change (tokens)"}
     description = "Length drift: response length of the tuned policy vs the reference policy on held-out prompts."
 
     def measure(self, rows: Rows, log: Rows) -> AuditResult:
@@ -346,6 +353,8 @@ class ModeCollapseAuditor(PolicyAuditor):
     """Has the tuned policy lost diversity relative to the reference policy?"""
 
     name = "mode-collapse"
+    headline = ("distinct_2_change",)
+    run_summary = {"distinct_2_change": "distinct-2 change"}
     description = ("Mode collapse: distinct-1/2, unigram entropy and same-prompt pairwise edit similarity of the "
                    "tuned policy's samples vs the reference policy's (a drop in diversity, a rise in similarity).")
 
@@ -369,6 +378,9 @@ class PolicyKLAuditor(PolicyAuditor):
     """How far the tuned policy moved from the reference policy."""
 
     name = "policy-kl"
+    headline = ("kl_per_sequence",)
+    figure_kinds = {"train_kl_curve": "line"}
+    run_summary = {"kl_per_sequence": "KL(policy || reference) per response"}
     description = "KL(policy ‖ reference) along the tuned policy's samples on held-out prompts, and the trainer's KL."
 
     def measure(self, rows: Rows, log: Rows) -> AuditResult:
@@ -391,6 +403,7 @@ class RewardModelAuditor(Auditor):
     """How well the trained reward model reproduces held-out AI labels (and human labels when given)."""
 
     name = "reward-model"
+    headline = ("accuracy_vs_ai",)
     description = ("Reward model accuracy: share of held-out AI-labeled pairs (and of human-labeled pairs, when "
                    "human_data is set) whose preferred response the reward model scores higher.")
 

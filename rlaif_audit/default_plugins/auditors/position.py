@@ -45,6 +45,10 @@ class PositionAuditor(Auditor):
     """
 
     name = "position"
+    headline = ("consistent", "first_slot_preference", "conflict_rate")
+    table_figures = {"mt_bench": "mt-bench"}
+    run_summary = {"consistent": "evaluator position consistency (MT-Bench)",
+                   "first_slot_preference": "evaluator first-slot preference"}
     description = "Position bias from both orders: MT-Bench table, conflict rate, first-slot preference, debiasing"
     requires = ("both_orders",)
 

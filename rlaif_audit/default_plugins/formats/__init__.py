@@ -10,7 +10,7 @@ from typing import Callable
 
 from rlaif_audit import hookimpl
 
-MODULES = ("report_formats",)
+MODULES = ("json_format", "markdown", "html")
 
 
 @hookimpl

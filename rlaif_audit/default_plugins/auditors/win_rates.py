@@ -1,0 +1,70 @@
+"""The generator win-rate auditor: AlpacaEval/FastChat win rates of the generators the pairs name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rlaif_audit.reporting.report import HeadlineRow
+
+HEADLINE_ROWS = 3  # head-to-head rows shown in the report's headline
+GENERATOR_COLUMNS = ("pair_id", "generator_a", "generator_b", "len_a", "len_b")
+
+
+class WinRatesAuditor(Auditor):
+    """Win rate of each generator against its baseline (AlpacaEval ``get_winrate``) and against all (FastChat).
+
+    Fills the report's top-level ``generators`` section: ``rule`` (``rlaif``, ``alpaca_eval`` or ``fastchat``,
+    from ``ctx.options['source_format']``), ``unit`` (percent), ``head_to_head`` and ``per_generator`` rows with
+    AlpacaEval's fields and a 95% CI; the first three head-to-head rows join the headline.
+    """
+
+    name = "win-rates"
+    description = "Generator win rates (AlpacaEval get_winrate per baseline; FastChat pairwise-all)"
+    requires = ("generators",)
+    section = "generators"
+    method_notes = (
+        "Generator win rates follow AlpacaEval's get_winrate: 100·mean(preference − 1) with a tie counting half, "
+        "standard error = 100·sem (ddof = 1), 95% CI = win rate ± 1.96·SE; FastChat matches count as a win only "
+        "when both games agree (FastChat show_result).",
+    )
+
+    def audit(self, ctx: AuditContext) -> AuditResult:
+        from rlaif_audit.auditing.win_rates import generator_win_rates
+
+        rule = str(ctx.options.get("source_format", "rlaif"))
+        rates = generator_win_rates(ctx.judgments, generator_table(ctx), rule)
+        if rates.get("status") != "ok":
+            return AuditResult(status="skipped", reason=rates.get("reason"))
+        section = {key: value for key, value in rates.items() if key != "status"}
+        return AuditResult(section=section, headline=headline_rows(self.section or self.name, rates["head_to_head"]))
+
+
+def generator_table(ctx: AuditContext) -> pd.DataFrame:
+    """pair_id, generators and lengths per pair; lengths blanked where an import had no response texts."""
+    import pandas as pd
+
+    columns = [c for c in GENERATOR_COLUMNS if c in ctx.pairs.columns]
+    table = ctx.pairs[columns].copy()
+    if "meta_texts_missing" in ctx.pairs.columns and {"len_a", "len_b"} <= set(columns):
+        missing = ctx.pairs["meta_texts_missing"].astype("boolean").fillna(False).to_numpy(bool)
+        table.loc[missing, ["len_a", "len_b"]] = pd.NA
+    return table
+
+
+def headline_rows(auditor: str, head_to_head: list[dict[str, Any]]) -> list[HeadlineRow]:
+    """The first head-to-head win rates as headline rows (percent, normal 95% CI)."""
+    from rlaif_audit.reporting.report import HeadlineRow
+
+    return [HeadlineRow(key=f"win_rate.{row['generator']}.vs.{row['baseline']}", auditor=auditor,
+                        metric=f"win rate of {row['generator']} vs {row['baseline']} (%)", value=row["win_rate"],
+                        ci=row["ci"], n=row["n_total"], method="AlpacaEval get_winrate; normal 95% CI")
+            for row in head_to_head[:HEADLINE_ROWS]]
+
+
+AUDITORS = (WinRatesAuditor,)
+"""The auditors this module defines, registered by the package's plugin."""
