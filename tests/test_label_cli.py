@@ -16,13 +16,6 @@ from rlaif_audit.data.judgment_file import read_judgments
 CLI = [sys.executable, "-m", "rlaif_audit.cli"]
 
 
-@pytest.fixture(scope="module")
-def tiny() -> str:
-    from rlaif_audit.judging.models import tiny_model
-
-    return str(tiny_model())
-
-
 def label(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(CLI + ["label", *args], capture_output=True, text=True, timeout=600, **kwargs)
 
@@ -31,9 +24,9 @@ def count_lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-def test_label_demo_pairs_prints_summary(tmp_path: Path, tiny: str) -> None:
+def test_label_demo_pairs_prints_summary(tmp_path: Path, tiny_model: str) -> None:
     out = tmp_path / "j.jsonl"
-    result = label(["demo", "-e", "hf-judge", "-O", f"model={tiny}", "-o", str(out), "-q"])
+    result = label(["demo", "-e", "hf-judge", "-O", f"model={tiny_model}", "-o", str(out), "-q"])
     assert result.returncode == 0, result.stderr
     frame = read_judgments(out)
     assert len(frame) == 48 and set(frame.order) == {"ab", "ba"}
@@ -42,15 +35,15 @@ def test_label_demo_pairs_prints_summary(tmp_path: Path, tiny: str) -> None:
     assert "agreement with humans" in result.stdout and "n=" in result.stdout
 
 
-def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, tiny: str) -> None:
+def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, tiny_model: str) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "hi", "chosen": "x", "rejected": "y"}\n{"prompt": "hi", "chosen": "x"}\n')
     out = tmp_path / "j.jsonl"
-    result = label([str(bad), "-e", "hf-judge", "-O", f"model={tiny}", "-o", str(out), "-q"])
+    result = label([str(bad), "-e", "hf-judge", "-O", f"model={tiny_model}", "-o", str(out), "-q"])
     assert result.returncode == 2
     assert f"{bad}:2: field 'rejected'" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
-    skipped = label([str(bad), "-e", "hf-judge", "-O", f"model={tiny}", "-o", str(out), "-q", "--on-error", "skip"])
+    skipped = label([str(bad), "-e", "hf-judge", "-O", f"model={tiny_model}", "-o", str(out), "-q", "--on-error", "skip"])
     assert skipped.returncode == 0, skipped.stderr
     assert "skipped input rows: 1" in skipped.stdout and count_lines(out) == 2
 
@@ -63,8 +56,8 @@ def test_unknown_evaluator_and_option_name_the_choices(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no option colour" in result.stderr and "model" in result.stderr
 
 
-def test_resume_after_kill_9_loses_nothing_and_writes_nothing_twice(tmp_path: Path, tiny: str, hh_path: Path) -> None:
-    args = [str(hh_path), "-e", "hf-judge", "-O", f"model={tiny}", "--limit", "120", "-q"]
+def test_resume_after_kill_9_loses_nothing_and_writes_nothing_twice(tmp_path: Path, tiny_model: str, hh_path: Path) -> None:
+    args = [str(hh_path), "-e", "hf-judge", "-O", f"model={tiny_model}", "--limit", "120", "-q"]
     killed = tmp_path / "killed.jsonl"
     proc = subprocess.Popen(CLI + ["label", *args, "-o", str(killed)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -91,13 +84,13 @@ def test_resume_after_kill_9_loses_nothing_and_writes_nothing_twice(tmp_path: Pa
     assert (merged.p_first - merged.p_first_fresh).abs().max() < 1e-4
 
 
-def test_other_evaluator_identity_is_refused(tmp_path: Path, tiny: str) -> None:
+def test_other_evaluator_identity_is_refused(tmp_path: Path, tiny_model: str) -> None:
     out = tmp_path / "j.jsonl"
-    assert label(["demo", "--limit", "2", "-e", "hf-judge", "-O", f"model={tiny}", "-o", str(out), "-q"]).returncode == 0
+    assert label(["demo", "--limit", "2", "-e", "hf-judge", "-O", f"model={tiny_model}", "-o", str(out), "-q"]).returncode == 0
     template = tmp_path / "t.txt"
     template.write_text("Which is better? {conversation}\nA: {first}\nB: {second}\nAnswer:")
     before = out.read_text()
-    result = label(["demo", "--limit", "2", "-e", "hf-judge", "-O", f"model={tiny}", "-O", f"template={template}",
+    result = label(["demo", "--limit", "2", "-e", "hf-judge", "-O", f"model={tiny_model}", "-O", f"template={template}",
                     "-o", str(out), "-q"])
     assert result.returncode == 2 and "identity" in result.stderr
     assert out.read_text() == before
