@@ -26,9 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def run_stages(preset: str, folder: Path) -> dict[str, Any]:
     """Run the loop with a preset and return its manifest's per-stage time and peak memory."""
+    from rlaif_audit.host import get_plugin_manager
     from rlaif_audit.loop.config import build_config
     from rlaif_audit.loop.run import create_run, execute
-    from rlaif_audit.host import get_plugin_manager
 
     started = time.perf_counter()
     run = create_run(folder, build_config(preset=preset), get_plugin_manager())
@@ -62,10 +62,10 @@ def plain_generate(model: Any, tokenizer: Any, prompts: list[str], n: int, setti
 
 def compare_generate(preset: str) -> dict[str, Any]:
     """New tokens per second: the loop's generate stage vs plain generate, same prompts, model and settings."""
-    from rlaif_audit.loop.config import build_config
-    from rlaif_audit.loop.generate import load_policy, sample_responses
-    from rlaif_audit.loop.prompts import bundled_prompts, read_prompts, split_prompts
     from rlaif_audit.judging.models import resolve_model
+    from rlaif_audit.loop.config import build_config
+    from rlaif_audit.loop.prompts import bundled_prompts, read_prompts, split_prompts
+    from rlaif_audit.loop.sampling import load_policy, sample_responses
 
     config = build_config(preset=preset)
     rows = split_prompts(read_prompts(bundled_prompts()), config.num_prompts, config.eval_prompts, config.seed)

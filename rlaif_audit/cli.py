@@ -44,7 +44,10 @@ def build_cli() -> click.Group:
     from rlaif_audit.host import add_commands, get_plugin_manager
 
     group = new_group()
-    add_commands(get_plugin_manager(), group)
+    pm = get_plugin_manager()
+    for failed in pm.failed:
+        click.echo(f"Warning: {failed.warning()}", err=True)
+    add_commands(pm, group)
     return group
 
 

@@ -15,7 +15,14 @@ from pluggy import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:
     import click
 
-    from rlaif_audit.records.types import AuditorClass, EvaluatorClass, ReportFormatClass
+    from rlaif_audit.auditing.auditor import Auditor
+    from rlaif_audit.judging.evaluator import Evaluator
+    from rlaif_audit.loop.run import Run
+    from rlaif_audit.reporting.format import ReportFormat
+
+    EvaluatorClass = type[Evaluator]
+    AuditorClass = type[Auditor]
+    ReportFormatClass = type[ReportFormat]
 
 hookspec = HookspecMarker("rlaif_audit")
 hookimpl = HookimplMarker("rlaif_audit")
@@ -55,17 +62,17 @@ def register_commands(cli: click.Group) -> None:
 
 
 @hookspec
-def on_stage_start(run: Any, generation: int, stage: str) -> None:
+def on_stage_start(run: Run, generation: int, stage: str) -> None:
     """Called before a loop stage (generate, label, reward_model, policy, audit) starts.
 
-    :param run: the :class:`rlaif_audit.loop.Run` in progress (config, folder, manifest).
+    :param run: the :class:`rlaif_audit.loop.Run` in progress (config, folder, manifest, ``path``).
     :param generation: 0-based generation index.
     :param stage: the stage name.
     """
 
 
 @hookspec
-def on_stage_end(run: Any, generation: int, stage: str, stats: dict[str, Any]) -> None:
+def on_stage_end(run: Run, generation: int, stage: str, stats: dict[str, Any]) -> None:
     """Called after a loop stage completed and its completion marker was written.
 
     :param run: the run in progress.
@@ -76,7 +83,7 @@ def on_stage_end(run: Any, generation: int, stage: str, stats: dict[str, Any]) -
 
 
 @hookspec
-def on_candidates(run: Any, generation: int, candidates: list[dict[str, Any]]) -> None:
+def on_candidates(run: Run, generation: int, candidates: list[dict[str, Any]]) -> None:
     """Observe the policy's sampled candidate responses of one generation.
 
     :param run: the run in progress.
@@ -86,7 +93,7 @@ def on_candidates(run: Any, generation: int, candidates: list[dict[str, Any]]) -
 
 
 @hookspec
-def on_judgments(run: Any, generation: int, judgments: list[dict[str, Any]]) -> None:
+def on_judgments(run: Run, generation: int, judgments: list[dict[str, Any]]) -> None:
     """Observe the evaluator's judgments of one generation (both orders of each pair).
 
     :param run: the run in progress.
@@ -96,7 +103,7 @@ def on_judgments(run: Any, generation: int, judgments: list[dict[str, Any]]) -> 
 
 
 @hookspec
-def on_reward_model(run: Any, generation: int, path: str, metrics: dict[str, Any]) -> None:
+def on_reward_model(run: Run, generation: int, path: str, metrics: dict[str, Any]) -> None:
     """Observe a trained reward model once it is saved.
 
     :param run: the run in progress.
@@ -107,7 +114,7 @@ def on_reward_model(run: Any, generation: int, path: str, metrics: dict[str, Any
 
 
 @hookspec
-def on_policy_log(run: Any, generation: int, step: int, logs: dict[str, float]) -> None:
+def on_policy_log(run: Run, generation: int, step: int, logs: dict[str, float]) -> None:
     """Observe the RL trainer's log at each logging step (reward, KL, length, ...).
 
     :param run: the run in progress.
@@ -118,7 +125,7 @@ def on_policy_log(run: Any, generation: int, step: int, logs: dict[str, float]) 
 
 
 @hookspec
-def on_generation_end(run: Any, generation: int, report: dict[str, Any]) -> None:
+def on_generation_end(run: Run, generation: int, report: dict[str, Any]) -> None:
     """Called when a generation's checkpoints and audit report are saved.
 
     :param run: the run in progress.

@@ -41,20 +41,78 @@ def _is_blocked(name: str, blocked: list[str]) -> bool:
     return name in blocked or name.rsplit(".", 1)[-1] in blocked
 
 
-def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    """Build a fresh manager: hookspecs → blocked names → entry points → built-ins → check."""
-    pm = pluggy.PluginManager("rlaif_audit")
+@dataclass(frozen=True)
+class FailedPlugin:
+    """An installed plugin that could not be loaded or validated: skipped, listed by ``rlaif-audit plugins``."""
+
+    name: str
+    error: str
+    distribution: str | None = None
+    version: str | None = None
+
+    def warning(self) -> str:
+        """The one-line warning the CLI prints."""
+        return (f"plugin '{self.name}' was skipped: {self.error} (block it with {DISABLE_ENV}={self.name}, or "
+                "uninstall it)")
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager plus what the host learnt while loading: each plugin's distribution and the failures."""
+
+    def __init__(self) -> None:
+        super().__init__("rlaif_audit")
+        self.distributions: dict[str, Any] = {}
+        self.failed: list[FailedPlugin] = []
+
+
+def get_plugin_manager(load_entry_points: bool = True) -> PluginManager:
+    """Build a fresh manager: hookspecs → blocked names → entry points → built-ins → check.
+
+    An installed plugin that fails to import, or implements a hook that does not exist or with arguments its spec
+    lacks, is skipped and recorded in ``pm.failed``; the built-ins and the other plugins still load.
+    """
+    pm = PluginManager()
     pm.add_hookspecs(hookspecs)
     blocked = blocked_names()
     for name in blocked:
         pm.set_blocked(name)
     if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        load_entry_point_plugins(pm)
     for module_name in DEFAULT_PLUGINS:
         if not _is_blocked(module_name, blocked):
             pm.register(importlib.import_module(module_name), name=module_name)
     pm.check_pending()
     return pm
+
+
+def load_entry_point_plugins(pm: PluginManager) -> None:
+    """Register every entry point of the group ``rlaif_audit``, each on its own: one broken plugin never stops the rest."""
+    from importlib import metadata
+
+    for dist in metadata.distributions():
+        for entry in dist.entry_points:
+            if entry.group != ENTRY_POINT_GROUP or pm.get_plugin(entry.name) or pm.is_blocked(entry.name):
+                continue
+            try:
+                plugin = entry.load()
+                pm.register(plugin, name=entry.name)
+                _check_hooks_exist(pm, plugin, entry.name)
+            except Exception as exc:  # noqa: BLE001 - any failure of a third-party plugin is contained
+                if pm.get_plugin(entry.name) is not None:
+                    pm.unregister(name=entry.name)
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+                pm.failed.append(FailedPlugin(entry.name, error, dist.metadata["Name"],
+                                              dist.version))
+                continue
+            pm.distributions[entry.name] = dist
+
+
+def _check_hooks_exist(pm: PluginManager, plugin: Any, name: str) -> None:
+    """A PluginError when ``plugin`` implements a hook that rlaif-audit does not define (pluggy's check_pending)."""
+    unknown = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [] if not caller.has_spec())
+    if unknown:
+        known = ", ".join(sorted(n for n in dir(pm.hook) if not n.startswith("_") and getattr(pm.hook, n).has_spec()))
+        raise PluginError(f"implements unknown hook(s) {', '.join(unknown)}; the hooks are: {known}")
 
 
 @dataclass(frozen=True)
@@ -143,18 +201,20 @@ def call_safely(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list
     return failures
 
 
-def plugin_table(pm: pluggy.PluginManager, include_builtin: bool = False) -> list[dict[str, Any]]:
-    """Name, version and hooks of each registered plugin (as ``rlaif-audit plugins`` prints)."""
-    dist_by_plugin = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+def plugin_table(pm: PluginManager, include_builtin: bool = False) -> list[dict[str, Any]]:
+    """Name, version and hooks of each plugin (as ``rlaif-audit plugins`` prints); failed ones with ``status`` and ``error``."""
     rows = []
     for plugin in pm.get_plugins():
         name = pm.get_name(plugin) or repr(plugin)
         if not include_builtin and name in DEFAULT_PLUGINS:
             continue
         row: dict[str, Any] = {"name": name, "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or [])}
-        dist = dist_by_plugin.get(id(plugin))
+        dist = getattr(pm, "distributions", {}).get(name)
         if dist is not None:
             row["version"] = dist.version
-            row["distribution"] = dist.project_name
+            row["distribution"] = dist.metadata["Name"]
         rows.append(row)
+    for failed in getattr(pm, "failed", []):
+        rows.append({"name": failed.name, "hooks": [], "status": "failed", "error": failed.error,
+                     "version": failed.version, "distribution": failed.distribution})
     return sorted(rows, key=lambda row: row["name"])

@@ -20,6 +20,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     message: str = ""  # the error message of a non-200 reply
+    choice: dict[str, Any] | None = None  # a raw choice to send as is (a 200 answer of the wrong shape)
 
 
 @dataclass
@@ -154,7 +155,7 @@ class JudgeServer:
         return 200, self._completion(body, reply), reply.headers
 
     def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": reply.text},
+        choice: dict[str, Any] = reply.choice if reply.choice is not None else {"index": 0, "message": {"role": "assistant", "content": reply.text},
                                   "finish_reason": "stop", "logprobs": None}
         if body.get("logprobs") and self.logprobs == "yes" and reply.top_logprobs is not None:
             choice["logprobs"] = {"content": _logprob_content(reply, int(body.get("top_logprobs") or 0))}

@@ -16,12 +16,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from rlaif_audit import hookimpl
 from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
 from rlaif_audit.judging.evaluator import Option
 from rlaif_audit.records.types import JudgeItem, Judgment
+
+if TYPE_CHECKING:
+    from rlaif_audit.loop.run import Run
 
 HOOK_LOG_ENV = "LOOP_DRIVER_HOOK_LOG"
 
@@ -54,32 +57,32 @@ class Recorder:
         register(PacedJudge)
 
     @hookimpl
-    def on_stage_start(self, run: Any, generation: int, stage: str) -> None:
+    def on_stage_start(self, run: Run, generation: int, stage: str) -> None:
         _record("on_stage_start", generation=generation, stage=stage)
 
     @hookimpl
-    def on_stage_end(self, run: Any, generation: int, stage: str, stats: dict[str, Any]) -> None:
+    def on_stage_end(self, run: Run, generation: int, stage: str, stats: dict[str, Any]) -> None:
         _record("on_stage_end", generation=generation, stage=stage, seconds=stats["seconds"],
                 marker=run.is_done(generation, stage))
 
     @hookimpl
-    def on_candidates(self, run: Any, generation: int, candidates: list[dict[str, Any]]) -> None:
+    def on_candidates(self, run: Run, generation: int, candidates: list[dict[str, Any]]) -> None:
         _record("on_candidates", generation=generation, n=len(candidates))
 
     @hookimpl
-    def on_judgments(self, run: Any, generation: int, judgments: list[dict[str, Any]]) -> None:
+    def on_judgments(self, run: Run, generation: int, judgments: list[dict[str, Any]]) -> None:
         _record("on_judgments", generation=generation, n=len(judgments))
 
     @hookimpl
-    def on_reward_model(self, run: Any, generation: int, path: str, metrics: dict[str, Any]) -> None:
+    def on_reward_model(self, run: Run, generation: int, path: str, metrics: dict[str, Any]) -> None:
         _record("on_reward_model", generation=generation, path=path, accuracy=metrics["accuracy_vs_ai"]["value"])
 
     @hookimpl
-    def on_policy_log(self, run: Any, generation: int, step: int, logs: dict[str, float]) -> None:
+    def on_policy_log(self, run: Run, generation: int, step: int, logs: dict[str, float]) -> None:
         _record("on_policy_log", generation=generation, step=step, reward=logs.get("reward"))
 
     @hookimpl
-    def on_generation_end(self, run: Any, generation: int, report: dict[str, Any]) -> None:
+    def on_generation_end(self, run: Run, generation: int, report: dict[str, Any]) -> None:
         _record("on_generation_end", generation=generation, auditors=sorted(report["auditors"]))
 
 
@@ -87,11 +90,11 @@ class Raiser:
     """An observer with a bug: it must be recorded in the manifest and cost nothing."""
 
     @hookimpl
-    def on_stage_end(self, run: Any, generation: int, stage: str, stats: dict[str, Any]) -> None:
+    def on_stage_end(self, run: Run, generation: int, stage: str, stats: dict[str, Any]) -> None:
         raise RuntimeError(f"observer bug after {stage}")
 
     @hookimpl
-    def on_policy_log(self, run: Any, generation: int, step: int, logs: dict[str, float]) -> None:
+    def on_policy_log(self, run: Run, generation: int, step: int, logs: dict[str, float]) -> None:
         raise ValueError("observer bug in a policy log")
 
 

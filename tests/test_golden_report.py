@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 GOLDEN = Path(__file__).parent / "data" / "golden"
 EXTERNAL = Path(__file__).parent / "data" / "external"
 VOLATILE = {"created_at", "versions", "tool", "config_hash", "plugin"}  # clock, libraries, temporary paths, module paths
+ABSOLUTE_DATA_PATH = re.compile(r"/\S*?/tests/")
 PATH_KEYS = {"path", "source", "command", "output", "judgments", "data", "human", "compare"}
 
 
@@ -33,6 +35,8 @@ def normalise(obj: Any, key: str = "") -> Any:
         return [normalise(v, key) for v in obj]
     if isinstance(obj, str) and key in PATH_KEYS:
         return " ".join(Path(word).name if "/" in word else word for word in obj.split(" "))
+    if isinstance(obj, str):
+        return ABSOLUTE_DATA_PATH.sub("<tests>/", obj)  # warnings name input files: the checkout's place differs
     if isinstance(obj, float):
         return float(f"{obj:.9g}") if math.isfinite(obj) else obj
     return obj

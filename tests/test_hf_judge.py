@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge, PromptBuilder, read_principles, read_template
+from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge, PromptBuilder
+from rlaif_audit.judging.rubric import load_principles, load_template
 from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.judging.labeling import judge_items
 from rlaif_audit.records.types import JudgeItem, PreferencePair
@@ -101,7 +102,7 @@ def test_both_orders_share_the_prompt_prefix(tiny_model: str) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    builder = PromptBuilder(tokenizer, read_template(None), read_principles(None), 2048)
+    builder = PromptBuilder(tokenizer, load_template(None), load_principles(None), 2048)
     ab, ba = (builder.encode(item) for item in judge_items(make_pairs())[4:6])
     assert ab.head == ba.head and ab.middle == ba.middle and ab.suffix != ba.suffix
     assert len(ab.ids) == len(ba.ids)

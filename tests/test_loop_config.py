@@ -135,3 +135,54 @@ def test_bad_toml_and_bad_preset_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not valid TOML") as caught:
         read_toml(path)
     assert caught.value.line == 1
+
+
+def test_config_is_a_frozen_dataclass_whose_fields_are_the_keys() -> None:
+    import dataclasses
+
+    from rlaif_audit.loop.config import RunConfig
+
+    assert [f.name for f in dataclasses.fields(RunConfig)] == list(KEYS)
+    assert all(KEYS[f.name].help == f.metadata["help"] and f.metadata["help"] for f in dataclasses.fields(RunConfig))
+    assert (KEYS["rl_steps"].type, KEYS["beta"].type, KEYS["auditors"].type) == (int, float, list)
+    config = build_config(preset="smoke")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.rl_steps = 3  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        config.rl_stepz  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(TypeError, match="rl_stepz"):
+        RunConfig(rl_stepz=3)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="Option 'seed': must be >= 0"):
+        RunConfig(seed=-1)
+    assert RunConfig(beta=0).beta == 0.0 and isinstance(RunConfig(beta=0).beta, float)
+    assert RunConfig().to_dict() == defaults("default")
+
+
+def test_stages_are_the_documented_five_in_order_and_import_no_other_stage() -> None:
+    import ast
+
+    from rlaif_audit.loop import audit, generate, label, policy, reward
+    from rlaif_audit.loop.stages import STAGES
+
+    assert [s.name for s in STAGES] == ["generate", "label", "reward_model", "policy", "audit"]
+    assert [s.run for s in STAGES] == [generate.run_generate, label.run_label, reward.run_reward_model,
+                                       policy.run_policy, audit.run_audit]
+    assert [s.name for s in STAGES if s.all_processes] == ["reward_model", "policy"]
+    stage_modules = {m.__name__ for m in (audit, generate, label, policy, reward)}
+    for module in (audit, generate, label, policy, reward):
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not imported & stage_modules, f"{module.__name__} imports {imported & stage_modules}"
+
+
+def test_run_path_reaches_a_generations_files_by_their_layout_names(tmp_path: Path) -> None:
+    from rlaif_audit.host import get_plugin_manager
+    from rlaif_audit.loop import layout
+    from rlaif_audit.loop.run import create_run
+
+    run = create_run(tmp_path / "r", build_config(preset="smoke"), get_plugin_manager())
+    assert run.path(0, layout.PAIRS) == tmp_path / "r" / "gen-0" / "pairs.jsonl"
+    assert run.path(0, layout.POLICY_SAMPLES) == tmp_path / "r" / "gen-0" / "audit" / "policy_samples.jsonl"
+    assert run.marker(0, "label") == tmp_path / "r" / "gen-0" / "stages" / "label.done.json"
+    assert (tmp_path / "r" / layout.MANIFEST).exists() and (tmp_path / "r" / layout.CONFIG).exists()
+    assert set(run.manifest["seeds"]) == {"seed", "gen-0"}

@@ -9,7 +9,8 @@ from rlaif_audit.loop.run import create_run
 
 
 def test_reward_model_accuracy_against_human_labels(tmp_path: Path, hh_path: Path, pm, tiny_reward_model: str) -> None:
-    from rlaif_audit.loop.reward import accuracy_vs_humans, load_reward_model, score
+    from rlaif_audit.loop.ai_feedback import load_reward_model, score
+    from rlaif_audit.loop.reward import accuracy_vs_humans
 
     config = build_config(preset="smoke", overrides={"human_data": str(hh_path), "human_limit": 12})
     run = create_run(tmp_path / "run", config, pm)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlaif_audit.judging import models
+from rlaif_audit.records import provenance
 from rlaif_audit.errors import ConfigError
 
 
@@ -70,7 +71,7 @@ def test_tiny_model_has_a_usable_tokenizer_and_is_cached() -> None:
 
 
 def test_tiny_models_differ_by_seed() -> None:
-    assert models.weights_hash(models.tiny_model(0)) != models.weights_hash(models.tiny_model(1))
+    assert provenance.weights_hash(models.tiny_model(0)) != provenance.weights_hash(models.tiny_model(1))
 
 
 def test_load_causal_lm_gives_an_eval_model_and_a_padded_tokenizer() -> None:
@@ -89,21 +90,21 @@ def test_bad_dtype_names_the_valid_ones() -> None:
 def test_weights_hash_is_cached_and_follows_the_weights(tmp_path: Path) -> None:
     folder = tmp_path / "m"
     shutil.copytree(models.tiny_model(), folder)
-    first = models.weights_hash(folder)
-    cached = json.loads((folder / models.HASH_FILE).read_text())
+    first = provenance.weights_hash(folder)
+    cached = json.loads((folder / provenance.HASH_FILE).read_text())
     assert set(cached) == {"model.safetensors"} and len(first) == 64
-    assert models.weights_hash(folder) == first
+    assert provenance.weights_hash(folder) == first
     weights = folder / "model.safetensors"
     blob = bytearray(weights.read_bytes())
     blob[-1] ^= 0xFF
     weights.write_bytes(bytes(blob))
     os.utime(weights, ns=(1, 1))
-    assert models.weights_hash(folder) != first
+    assert provenance.weights_hash(folder) != first
 
 
 def test_weights_hash_needs_safetensors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no .safetensors"):
-        models.weights_hash(tmp_path)
+        provenance.weights_hash(tmp_path)
 
 
 def test_resolve_model_accepts_a_folder_and_names_bad_specs(tmp_path: Path) -> None:

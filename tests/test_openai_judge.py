@@ -364,3 +364,30 @@ def test_retry_after_header_forms() -> None:
     assert 8.0 <= parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10.0
     assert parse_retry_after("86400") == 300.0  # capped
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+WRONG_SHAPES = {  # HTTP-200 answers of the wrong shape: each must be a failed judgment with the reason
+    "message a string": {"message": "A", "finish_reason": "stop"},
+    "content a list": {"message": {"role": "assistant", "content": [{"type": "text", "text": "A"}]}},
+    "logprob of 1000": {"message": {"role": "assistant", "content": "A"},
+                        "logprobs": {"content": [{"token": "A", "logprob": 0.0,
+                                                  "top_logprobs": [{"token": "A", "logprob": 1000}]}]}},
+    "logprob NaN": {"message": {"role": "assistant", "content": "A"},
+                    "logprobs": {"content": [{"token": "A", "logprob": 0.0,
+                                              "top_logprobs": [{"token": "B", "logprob": float("nan")}]}]}},
+    "logprobs a string": {"message": {"role": "assistant", "content": "A"}, "logprobs": "A=-0.1"},
+    "top_logprobs an object": {"message": {"role": "assistant", "content": "A"},
+                               "logprobs": {"content": [{"token": "A", "top_logprobs": {"A": -0.1}}]}},
+    "content entry a number": {"message": {"role": "assistant", "content": "A"}, "logprobs": {"content": [3]}},
+}
+
+
+@pytest.mark.parametrize("shape", sorted(WRONG_SHAPES))
+def test_wrong_shape_200_answer_is_a_failed_judgment_with_the_reason(shape: str) -> None:
+    choice = WRONG_SHAPES[shape]
+    with JudgeServer(lambda prompt, attempt, body: Reply(choice=choice)) as server:
+        by_key = judge_all(server, items(1))
+    for judgment in by_key.values():
+        raw = json.loads(judgment.raw)
+        assert (judgment.parse_status, judgment.p_first, judgment.verdict) == ("failed", None, None), shape
+        assert raw["method"] == "malformed" and "wrong shape" in raw["error"], raw

@@ -14,7 +14,7 @@ import pytest
 from rlaif_audit import hookimpl
 from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult, Metric
 from rlaif_audit.errors import PluginError
-from rlaif_audit.judging.evaluator import stable_hash
+from rlaif_audit.records.provenance import stable_hash
 from rlaif_audit.reporting.builder import (
     REVIEW_QUEUE_FILE,
     build_report,

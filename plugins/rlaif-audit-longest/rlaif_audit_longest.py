@@ -9,7 +9,8 @@ from typing import Any, Iterable, Iterator
 from rlaif_audit import hookimpl
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.judging.evaluator import Evaluator, Option
-from rlaif_audit.records.types import JudgeItem, Judgment, verdict_from_p
+from rlaif_audit.records.preference import verdict_from_p
+from rlaif_audit.records.types import JudgeItem, Judgment
 
 DISTRIBUTION = "rlaif-audit-longest"
 

@@ -10,6 +10,8 @@ import pandas as pd
 
 from rlaif_audit.auditing.auditor import AuditContext
 from rlaif_audit.errors import InputError
+from rlaif_audit.records.preference import (choice_codes, choice_score, human_share, position_debiased,
+                                            single_order_p_a)
 
 if TYPE_CHECKING:
     from rlaif_audit.records.types import HumanLabel, PreferencePair
@@ -36,7 +38,6 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "length_threshold": 30,
 }
 
-CHOICE_A, CHOICE_B, CHOICE_TIE, CHOICE_NONE = 0, 1, 2, -1
 STATUSES = ["missing", "ok", "failed"]
 
 
@@ -259,8 +260,8 @@ def _order_arrays(checked: pd.DataFrame, positions: np.ndarray, n_pairs: int, or
     p_given = checked["p_first"].to_numpy()[rows]
     verdict = pd.Categorical(checked["verdict"][rows], categories=VERDICTS).codes
     failed = (checked["parse_status"][rows] != "ok").to_numpy() | (np.isnan(p_given) & (verdict < 0))
-    verdict = np.where(verdict >= 0, verdict, np.where(p_given > 0.5, 0, np.where(p_given < 0.5, 1, 2)))
-    p_first = np.where(np.isnan(p_given), np.array([1.0, 0.0, 0.5])[verdict], p_given)
+    verdict = np.where(verdict >= 0, verdict, choice_codes(p_given))
+    p_first = np.where(np.isnan(p_given), choice_score(verdict), p_given)
     out = {"p": np.full(n_pairs, np.nan), "verdict": np.full(n_pairs, -1, dtype=np.int8),
            "status": np.zeros(n_pairs, dtype=np.int8), "prob": np.zeros(n_pairs, dtype=bool)}
     out["status"][where] = np.where(failed, 2, 1)
@@ -281,7 +282,7 @@ def per_pair_frame(pair_frame: pd.DataFrame, checked: pd.DataFrame, positions: n
         columns[f"verdict_{order}"] = pd.Categorical.from_codes(arrays["verdict"], categories=list(VERDICTS))
         columns[f"status_{order}"] = pd.Categorical.from_codes(arrays["status"], categories=STATUSES)
         columns[f"prob_{order}"] = arrays["prob"]
-    columns["p_a"] = 0.5 * (columns["p_first_ab"] + 1.0 - columns["p_first_ba"])
+    columns["p_a"] = position_debiased(columns["p_first_ab"], columns["p_first_ba"])
     columns.update(human_columns(pair_frame["pair_id"], label_frame))
     columns["len_a"] = pair_frame["text_a"].str.len().fillna(0).to_numpy(dtype=np.int64)
     columns["len_b"] = pair_frame["text_b"].str.len().fillna(0).to_numpy(dtype=np.int64)
@@ -300,10 +301,8 @@ def human_columns(pair_ids: pd.Series, label_frame: pd.DataFrame) -> dict[str, n
     known = where >= 0
     code = pd.Categorical(label_frame["preferred"], categories=PREFERRED).codes[known]
     counts = np.bincount(where[known] * 3 + code, minlength=3 * n_pairs).reshape(n_pairs, 3).astype(float)
-    total = counts.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        human_p_a = np.where(total > 0, (counts[:, 0] + 0.5 * counts[:, 2]) / total, np.nan)
-    return {"human_p_a": human_p_a, "n_annotators": total.astype(int), "human_n_a": counts[:, 0].astype(int),
+    return {"human_p_a": human_share(counts[:, 0], counts[:, 1], counts[:, 2]),
+            "n_annotators": counts.sum(axis=1).astype(int), "human_n_a": counts[:, 0].astype(int),
             "human_n_b": counts[:, 1].astype(int), "human_n_tie": counts[:, 2].astype(int)}
 
 
@@ -318,22 +317,10 @@ def judge_preference(ctx: AuditContext) -> tuple[np.ndarray, str | None]:
     p_a = ctx.pairs["p_a"].to_numpy(dtype=float)
     if np.isfinite(p_a).any():
         return p_a, None
-    ab = ctx.pairs["p_first_ab"].to_numpy(dtype=float)
-    from_ba = 1.0 - ctx.pairs["p_first_ba"].to_numpy(dtype=float)
-    single = np.where(np.isfinite(ab), ab, from_ba)
+    pairs = ctx.pairs
+    single = single_order_p_a(pairs["p_first_ab"].to_numpy(dtype=float), pairs["p_first_ba"].to_numpy(dtype=float))
     return single, ("no pair was judged in both orders: the judge's preference is its single-order P(A), "
                     "not position-debiased")
-
-
-def choice_codes(p_a: np.ndarray, tie_band: float = 0.0) -> np.ndarray:
-    """a (0) when P(A) > ½ + band, b (1) when < ½ − band, tie (2) between, none (-1) when NaN."""
-    codes = np.where(p_a > 0.5 + tie_band, CHOICE_A, np.where(p_a < 0.5 - tie_band, CHOICE_B, CHOICE_TIE))
-    return np.where(np.isfinite(p_a), codes, CHOICE_NONE)
-
-
-def choice_score(codes: np.ndarray) -> np.ndarray:
-    """The choice on the P(A) scale: a → 1, tie → ½, b → 0 (NaN for none)."""
-    return np.array([1.0, 0.0, 0.5, np.nan])[np.where(codes < 0, 3, codes)]
 
 
 def human_choice(ctx: AuditContext) -> np.ndarray:

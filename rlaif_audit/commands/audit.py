@@ -381,7 +381,7 @@ def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None,
 
 
 def _compare_info(path: str, other: Imported) -> dict[str, Any]:
-    from rlaif_audit.data.external import file_hash
+    from rlaif_audit.records.provenance import file_hash
     from rlaif_audit.reporting.builder import evaluator_section
 
     return {"judgments": {"path": path, "hash": file_hash(path)}, "evaluator": evaluator_section(other.judgments),

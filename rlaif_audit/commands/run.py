@@ -5,13 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from rlaif_audit import hookimpl
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.config import KEYS, PRESETS
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from rlaif_audit.loop.run import Run
 
 CLICK_TYPES = {int: click.INT, float: click.FLOAT, bool: click.BOOL, str: click.STRING, list: click.STRING}
 
@@ -28,6 +33,7 @@ def _key_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _overrides(values: dict[str, Any], option_values: tuple[str, ...]) -> dict[str, Any]:
+    """The config keys given on the command line (lists split at commas), with the -O evaluator options."""
     from rlaif_audit.commands.label import parse_options
     from rlaif_audit.loop.config import parse_cli_value
 
@@ -41,11 +47,12 @@ def _overrides(values: dict[str, Any], option_values: tuple[str, ...]) -> dict[s
 
 
 def _default_folder() -> Path:
+    """A new run folder named after the current time."""
     return Path("runs") / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
 
 
 def _prepare(config_path: str | None, preset: str | None, output: str | None, resume: str | None,
-             overrides: dict[str, Any], pm: Any) -> Any:
+             overrides: dict[str, Any], pm: pluggy.PluginManager) -> Run:
     """Create or reopen the run folder (on the main process first under `accelerate launch`)."""
     from accelerate import PartialState
 
@@ -68,6 +75,7 @@ def _prepare(config_path: str | None, preset: str | None, output: str | None, re
 
 def _check_resume(resume: str | None, config_path: str | None, preset: str | None, output: str | None,
                   overrides: dict[str, Any]) -> None:
+    """Refuse --resume with options that would change the run's config."""
     if not resume:
         return
     given = [f"--{n.replace('_', '-')}" for n in overrides] + [
@@ -106,9 +114,9 @@ def _calm_libraries() -> None:
 def command(config_path: str | None, preset: str | None, output: str | None, resume: str | None,
             option_values: tuple[str, ...], quiet: bool, **values: Any) -> None:
     """Run the RLAIF loop with audits: generate, AI-label, train a reward model, RL-tune the policy, report."""
+    from rlaif_audit.host import get_plugin_manager
     from rlaif_audit.loop.run import execute
     from rlaif_audit.loop.summary import summary_lines
-    from rlaif_audit.host import get_plugin_manager
 
     overrides = _overrides(values, option_values)
     _check_resume(resume, config_path, preset, output, overrides)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -11,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from rlaif_audit.errors import InputError
 from rlaif_audit.records.fileio import json_line
-from rlaif_audit.judging.evaluator import stable_hash
+from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, position_debiased, verdict_from_p
+from rlaif_audit.records.provenance import file_hash, stable_hash
 from rlaif_audit.records.types import HumanLabel, PreferencePair
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 FORMATS = ("rlaif", "alpaca_eval", "fastchat")
 HUMAN_FORMATS = ("rlaif", "alpaca_eval", "fastchat_human")
-Z95 = 1.959963984540054
 
 _SIGNATURES: list[tuple[str, frozenset[str]]] = [
     ("fastchat", frozenset({"g1_winner", "g2_winner"})),
@@ -51,15 +50,6 @@ class Imported:
 
 
 # ----------------------------------------------------------------------------------------------- reading records
-
-
-def file_hash(path: Path | str) -> str:
-    """sha256 of a file's bytes (first 16 hex digits)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def _read_text(path: Path | str) -> str:
@@ -201,18 +191,12 @@ def _alpaca_judgment(path: str, line: int, record: dict[str, Any], pair_id: str)
     raw = record.get("raw_completion")
     latency = record.get("time_per_example")
     return {
-        "pair_id": pair_id, "order": "ab", "p_first": p_first, "verdict": _verdict(p_first),
+        "pair_id": pair_id, "order": "ab", "p_first": p_first, "verdict": verdict_from_p(p_first),
         "parse_status": "failed" if preference is None else "ok",
         "raw": raw if isinstance(raw, str) or raw is None else json.dumps(raw, ensure_ascii=False),
         "latency_s": float(latency) if isinstance(latency, (int, float)) and not isinstance(latency, bool) else 0.0,
         "evaluator": str(record.get("annotator") or "alpaca_eval"),
     }
-
-
-def _verdict(p_first: float | None) -> str | None:
-    if p_first is None:
-        return None
-    return "tie" if p_first == 0.5 else ("first" if p_first > 0.5 else "second")
 
 
 def read_alpaca_eval(path: Path | str) -> Imported:
@@ -315,7 +299,7 @@ def _fastchat_rows(path: str, line: int, record: dict[str, Any], pair_id: str) -
         p_first = _fastchat_winner(path, line, record, game)
         raw = record.get(judgment_field)
         rows.append({  # FastChat records verdicts only: p_first stays empty, the verdict carries the choice
-            "pair_id": pair_id, "order": game, "p_first": None, "verdict": _verdict(p_first),
+            "pair_id": pair_id, "order": game, "p_first": None, "verdict": verdict_from_p(p_first),
             "parse_status": "failed" if p_first is None else "ok", "raw": raw if isinstance(raw, str) else None,
             "latency_s": 0.0, "evaluator": judge_model,
         })
@@ -550,6 +534,8 @@ def alpaca_eval_head2head(preferences: Sequence[float | None]) -> dict[str, Any]
 def _head2head(values: Any) -> dict[str, Any]:
     import numpy as np
 
+    from rlaif_audit.auditing.stats import Z95
+
     n_draws = int(np.sum(values == 1.5))
     kept = values[(values >= 1.0) & (values <= 2.0)] - 1.0
     n_total = int(kept.size)
@@ -573,7 +559,7 @@ def pair_scores_b(judgments: pd.DataFrame, rule: str) -> pd.Series:
     import pandas as pd
 
     verdict = judgments["verdict"] if "verdict" in judgments.columns else pd.Series(None, index=judgments.index)
-    implied = verdict.map({"first": 1.0, "second": 0.0, "tie": 0.5}).astype(float)
+    implied = verdict.map(P_FIRST_OF_VERDICT).astype(float)
     p = pd.to_numeric(judgments["p_first"], errors="coerce").astype(float).fillna(implied)
     if "parse_status" in judgments.columns:
         p[(judgments["parse_status"] != "ok").to_numpy()] = np.nan
@@ -588,7 +574,7 @@ def pair_scores_b(judgments: pd.DataFrame, rule: str) -> pd.Series:
         a_both, b_both = (ab == 1.0) & (ba == 0.0), (ab == 0.0) & (ba == 1.0)  # both games name A / B
         score = np.where(np.isnan(ab) | np.isnan(ba), np.nan, np.where(a_both, 0.0, np.where(b_both, 1.0, 0.5)))
     else:
-        score = 1.0 - 0.5 * (ab + 1.0 - ba)
+        score = 1.0 - position_debiased(ab, ba)
     return pd.Series(score, index=wide.index.astype(str), name="score_b")
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from rlaif_audit.errors import InputError
-from rlaif_audit.records.fileio import json_line
+from rlaif_audit.records.fileio import append_jsonl, json_line, jsonl_lines
+from rlaif_audit.records.preference import verdict_from_p
 from rlaif_audit.records.types import Judgment
 
 if TYPE_CHECKING:
@@ -56,38 +55,30 @@ def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
     _check_choice(path, line, record, "order", ORDERS)
     _check_choice(path, line, record, "parse_status", PARSE_STATUSES)
     record["p_first"] = _check_p_first(path, line, record["p_first"], record["parse_status"])
-    record.setdefault("verdict", _verdict(record["p_first"]))
+    if "verdict" not in record:
+        record["verdict"] = verdict_from_p(record["p_first"])
     _check_choice(path, line, record, "verdict", VERDICTS)
     for name in JUDGMENT_FIELDS:
         record.setdefault(name, None if name != "latency_s" else 0.0)
     return record
 
 
-def _verdict(p_first: float | None) -> str | None:
-    if p_first is None:
-        return None
-    return "tie" if p_first == 0.5 else ("first" if p_first > 0.5 else "second")
-
-
 def iter_judgment_records(path: Path | str) -> Iterable[dict[str, Any]]:
     """Validated judgment records of a file; an error names the line and field."""
     path_str = str(path)
     seen: dict[tuple[str, str, str], int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_no, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            record = parse_judgment_line(path_str, line_no, text)
-            key = (record["pair_id"], record["order"], record.get("evaluator_id") or "")
-            if key in seen:
-                raise InputError(
-                    path_str,
-                    f"duplicate judgment of pair {key[0]!r} in order {key[1]!r} (first on line {seen[key]})",
-                    line=line_no,
-                    field="pair_id",
-                )
-            seen[key] = line_no
-            yield record
+    for line_no, text in jsonl_lines(path):
+        record = parse_judgment_line(path_str, line_no, text)
+        key = (record["pair_id"], record["order"], record.get("evaluator_id") or "")
+        if key in seen:
+            raise InputError(
+                path_str,
+                f"duplicate judgment of pair {key[0]!r} in order {key[1]!r} (first on line {seen[key]})",
+                line=line_no,
+                field="pair_id",
+            )
+        seen[key] = line_no
+        yield record
 
 
 def read_judgments(path: Path | str) -> pd.DataFrame:
@@ -141,18 +132,14 @@ class JudgmentFile:
 
     def append(self, judgments: Iterable[Judgment]) -> int:
         """Append judgments not yet in the file, flushed and fsynced; return how many were written."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        written = 0
-        with open(self.path, "a", encoding="utf-8") as handle:
-            for judgment in judgments:
-                key = (judgment.pair_id, judgment.order)
-                if key in self.done:
-                    continue
-                judgment.evaluator, judgment.evaluator_id = self.evaluator_name, self.evaluator_id
-                handle.write(json.dumps(judgment.to_dict(), ensure_ascii=False) + "\n")
-                self.done.add(key)
-                self.parse_failures += judgment.parse_status == "failed"
-                written += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        return written
+        rows = []
+        for judgment in judgments:
+            key = (judgment.pair_id, judgment.order)
+            if key in self.done:
+                continue
+            judgment.evaluator, judgment.evaluator_id = self.evaluator_name, self.evaluator_id
+            rows.append(judgment.to_dict())
+            self.done.add(key)
+            self.parse_failures += judgment.parse_status == "failed"
+        append_jsonl(self.path, rows)
+        return len(rows)

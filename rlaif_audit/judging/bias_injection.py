@@ -54,9 +54,11 @@ def judge_arrays(pair_ids: Sequence[str], orders: np.ndarray, q_first: np.ndarra
                  config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised judge: P(first), verdict, failed flag and log-odds per item."""
     import numpy as np
-    from scipy.special import expit, ndtri
+    from scipy.special import ndtri
 
     from rlaif_audit.auditing.context import log_length_ratio
+    from rlaif_audit.auditing.stats import sigmoid
+    from rlaif_audit.records.preference import VERDICTS, choice_codes
 
     seed = int(config.get("seed") or 0)
     order_keys = [f"{pid}\x00{order}" for pid, order in zip(pair_ids, orders)]
@@ -68,8 +70,7 @@ def judge_arrays(pair_ids: Sequence[str], orders: np.ndarray, q_first: np.ndarra
          + float(config["position_bias"])
          + favours_first * float(config["pair_noise"]) * np.log(u_pair / (1 - u_pair))
          + float(config["noise"]) * ndtri(unit_hash(order_keys, f"order:{seed}")))
-    p_first = expit(z / float(config["temperature"]))
-    band = float(config["tie_band"])
-    verdict = np.where(np.abs(p_first - 0.5) <= band, "tie", np.where(p_first > 0.5, "first", "second"))
+    p_first = sigmoid(z / float(config["temperature"]))
+    verdict = np.asarray(VERDICTS)[choice_codes(p_first, float(config["tie_band"]))]
     failed = unit_hash(order_keys, f"fail:{seed}") < float(config["fail_rate"])
     return p_first, verdict, failed, z

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence
 
 from rlaif_audit.errors import ConfigError
+from rlaif_audit.records.provenance import library_versions, stable_hash
 from rlaif_audit.records.types import JudgeItem, Judgment
 
 
@@ -29,28 +27,6 @@ class Option:
             return self.type(raw)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"Option '{name}': cannot read {raw!r} as {self.type.__name__}: {exc}") from exc
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """A short sha256 of the canonical JSON of ``obj``."""
-    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()[:length]
-
-
-CORE_DISTRIBUTIONS = ("rlaif-audit", "torch", "transformers", "trl", "gguf")
-
-
-def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """Versions of Python and the libraries that change an evaluator's numbers (plus ``extra`` ones)."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for dist in CORE_DISTRIBUTIONS + extra:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "absent"
-    return versions
 
 
 class Evaluator:

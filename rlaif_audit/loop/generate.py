@@ -2,81 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from rlaif_audit.records.fileio import read_jsonl, write_jsonl
-from rlaif_audit.loop.prompts import RUN_PROMPTS, messages, run_prompts
+from rlaif_audit.loop.layout import CANDIDATES, PAIRS, PROMPTS
+from rlaif_audit.loop.prompts import messages, run_prompts
+from rlaif_audit.loop.sampling import load_policy, sample_responses
+from rlaif_audit.records.fileio import write_jsonl
 from rlaif_audit.records.types import PreferencePair
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
-
-CANDIDATES = "candidates.jsonl"
-PAIRS = "pairs.jsonl"
-
-
-def chat_inputs(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each prompt as a one-turn chat, ready for the assistant's reply."""
-    return [tokenizer.apply_chat_template(messages(p), add_generation_prompt=True, tokenize=True, return_dict=False)
-            for p in prompts]
-
-
-def _pad_left(batch: list[list[int]], pad_id: int) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(ids) for ids in batch)
-    ids = torch.tensor([[pad_id] * (width - len(row)) + row for row in batch])
-    mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in batch])
-    return ids, mask
-
-
-def sample_responses(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, *, temperature: float,
-                     top_p: float, max_new_tokens: int, batch_size: int, seed: int) -> list[list[list[int]]]:
-    """``n`` sampled responses (new token ids, up to and without the end token) per prompt.
-
-    Prompts are batched by length to limit padding; each batch is seeded from
-    ``seed`` and its index, so the result does not depend on earlier batches.
-    """
-    import torch
-
-    encoded = chat_inputs(tokenizer, prompts)
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-    results: list[list[list[int]]] = [[] for _ in prompts]
-    stop_ids = _stop_ids(model, tokenizer)
-    for batch_index, start in enumerate(range(0, len(order), batch_size)):
-        members = order[start : start + batch_size]
-        ids, mask = _pad_left([encoded[i] for i in members], tokenizer.pad_token_id)
-        torch.manual_seed(seed * 1_000_003 + batch_index)
-        with torch.inference_mode():
-            out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), do_sample=True,
-                                 temperature=temperature, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens,
-                                 num_return_sequences=n, pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids)
-        new_tokens = out[:, ids.shape[1]:].tolist()
-        for row, tokens in enumerate(new_tokens):
-            results[members[row // n]].append(_cut(tokens, stop_ids))
-    return results
-
-
-def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
-    configured = model.generation_config.eos_token_id
-    ids = configured if isinstance(configured, list) else [configured] if configured is not None else []
-    return sorted({*ids, tokenizer.eos_token_id} - {None})
-
-
-def _cut(tokens: list[int], stop_ids: list[int]) -> list[int]:
-    for index, token in enumerate(tokens):
-        if token in stop_ids:
-            return tokens[:index]
-    return tokens
-
-
-def load_policy(path: Path) -> tuple[Any, Any]:
-    """A causal LM (eval mode, on the device) and its tokenizer with a pad token."""
-    from rlaif_audit.judging.models import default_device, load_causal_lm
-
-    model, tokenizer = load_causal_lm(path)
-    return model.to(default_device()), tokenizer
 
 
 def candidate_rows(prompts: list[dict[str, Any]], samples: list[list[list[int]]], tokenizer: Any,
@@ -112,17 +47,12 @@ def pair_candidates(rows: list[dict[str, Any]], generation: int) -> tuple[list[P
     return pairs, identical
 
 
-def read_pairs_file(path: Path) -> list[PreferencePair]:
-    """The preference pairs a generate stage wrote."""
-    return [PreferencePair(**row) for row in read_jsonl(path)]
-
-
 def run_generate(run: Run, generation: int) -> dict[str, Any]:
     """Sample candidates for the training prompts; write candidates.jsonl and pairs.jsonl."""
-    from rlaif_audit.data.external import file_hash
-    from rlaif_audit.judging.models import weights_hash
+    from rlaif_audit.records.provenance import file_hash
+    from rlaif_audit.records.provenance import weights_hash
 
-    config, folder = run.config, run.gen_dir(generation)
+    config = run.config
     prompts = run_prompts(run, "train")
     policy_path = run.input_policy(generation)
     model, tokenizer = load_policy(policy_path)
@@ -132,10 +62,11 @@ def run_generate(run: Run, generation: int) -> dict[str, Any]:
                                seed=run.seed(generation, "generate"))
     rows = candidate_rows(prompts, samples, tokenizer, generation)
     pairs, identical = pair_candidates(rows, generation)
-    write_jsonl(folder / CANDIDATES, rows)
-    write_jsonl(folder / PAIRS, [pair.to_dict() for pair in pairs])
+    write_jsonl(run.path(generation, CANDIDATES), rows)
+    write_jsonl(run.path(generation, PAIRS), [pair.to_dict() for pair in pairs])
     run.notify("on_candidates", generation, candidates=rows)
     new_tokens = sum(row["n_tokens"] for row in rows)
     return {"prompts": len(prompts), "candidates": len(rows), "pairs": len(pairs), "identical_pairs_dropped": identical,
             "new_tokens": new_tokens, "policy": str(policy_path), "policy_weights_sha256": weights_hash(policy_path),
-            "prompts_hash": file_hash(run.folder / RUN_PROMPTS), "candidates_hash": file_hash(folder / CANDIDATES)}
+            "prompts_hash": file_hash(run.folder / PROMPTS),
+            "candidates_hash": file_hash(run.path(generation, CANDIDATES))}

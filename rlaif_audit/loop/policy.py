@@ -7,21 +7,18 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rlaif_audit.loop.generate import CANDIDATES
-from rlaif_audit.records.fileio import read_jsonl
+from rlaif_audit.loop.ai_feedback import generation_evaluator, load_reward_model
+from rlaif_audit.loop.layout import CANDIDATES, POLICY, POLICY_CHECKPOINTS, POLICY_LOG, REWARD_MODEL
 from rlaif_audit.loop.prompts import messages, run_prompts
-from rlaif_audit.loop.reward import REWARD_MODEL, load_reward_model, save_trained
-from rlaif_audit.loop.training import (last_checkpoint, no_final_checkpoint, quiet, remove_stale_saves,
-                                       save_atomically, trainer_arguments, train_resumably)
+from rlaif_audit.loop.training import (last_checkpoint, no_final_checkpoint, quiet, read_trainer_log,
+                                       remove_stale_saves, save_atomically, save_trained, train_resumably,
+                                       trainer_arguments)
+from rlaif_audit.records.fileio import read_jsonl
 from rlaif_audit.records.types import JudgeItem
 
 if TYPE_CHECKING:
     from rlaif_audit.judging.evaluator import Evaluator
     from rlaif_audit.loop.run import Run
-
-POLICY = "policy"
-CHECKPOINTS = "policy_checkpoints"
-POLICY_LOG = "policy_log.jsonl"
 
 
 class DirectReward:
@@ -57,10 +54,12 @@ class DirectReward:
 
 
 def _text(completion: Any) -> str:
+    """A TRL completion's text (a conversational completion is a list of messages)."""
     return completion[-1]["content"] if isinstance(completion, list) else str(completion)
 
 
 def _log_callback(run: Run, generation: int, path: Path) -> Any:
+    """A trainer callback that appends each log to ``path`` (fsynced) and calls the on_policy_log hook."""
     from transformers import TrainerCallback
 
     class PolicyLog(TrainerCallback):
@@ -84,35 +83,23 @@ def trim_log(path: Path, checkpoint: Path | None) -> None:
     if not path.exists():
         return
     step = int(checkpoint.name.split("-")[1]) if checkpoint else 0
-    rows = [r for r in read_log(path) if r["step"] <= step]
+    rows = [r for r in read_trainer_log(path) if r["step"] <= step]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """The policy trainer's log rows; a torn last line (killed mid-write) is ignored."""
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def reward_functions(run: Run, generation: int) -> tuple[Any, Any, Any]:
     """(reward function, its processing class, the evaluator to close afterwards or None)."""
-    from rlaif_audit.loop.label import generation_evaluator
-
-    folder = run.gen_dir(generation)
     if run.config.reward == "model":
-        model, tokenizer = load_reward_model(folder / REWARD_MODEL)
+        model, tokenizer = load_reward_model(run.path(generation, REWARD_MODEL))
         return model, tokenizer, None
-    references = {row["prompt_id"]: row["text"] for row in read_jsonl(folder / CANDIDATES) if row["index"] == 0}
+    candidates = read_jsonl(run.path(generation, CANDIDATES))
+    references = {row["prompt_id"]: row["text"] for row in candidates if row["index"] == 0}
     evaluator = generation_evaluator(run, generation)
     return DirectReward(evaluator, references), None, evaluator
 
 
 def _trainer_classes(algorithm: str) -> tuple[Any, Any]:
+    """TRL's config and trainer classes of the configured RL algorithm."""
     if algorithm == "rloo":
         from trl import RLOOConfig, RLOOTrainer
 
@@ -127,10 +114,10 @@ def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer:
     from datasets import Dataset
     from transformers import AutoTokenizer
 
-    config, folder = run.config, run.gen_dir(generation)
-    policy = run.input_policy(generation)
+    config, policy = run.config, run.input_policy(generation)
     config_class, trainer_class = _trainer_classes(config.algorithm)
-    args = config_class(**trainer_arguments(run, folder / CHECKPOINTS, run.seed(generation, "policy")),
+    checkpoints = run.path(generation, POLICY_CHECKPOINTS)
+    args = config_class(**trainer_arguments(run, checkpoints, run.seed(generation, "policy")),
                         max_steps=config.rl_steps, per_device_train_batch_size=config.rl_batch_size,
                         num_generations=config.num_generations, max_completion_length=config.max_new_tokens,
                         temperature=config.temperature, top_p=config.top_p, beta=config.beta,
@@ -140,12 +127,14 @@ def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer:
                                  for p in run_prompts(run, "train")])
     trainer = trainer_class(model=str(policy), reward_funcs=reward_func, args=args, train_dataset=prompts,
                             processing_class=tokenizer, reward_processing_classes=reward_tokenizer,
-                            callbacks=[_log_callback(run, generation, folder / POLICY_LOG), no_final_checkpoint()])
+                            callbacks=[_log_callback(run, generation, run.path(generation, POLICY_LOG)),
+                                       no_final_checkpoint()])
     return quiet(trainer), tokenizer
 
 
 def _log_summary(path: Path) -> dict[str, Any]:
-    rows = [r for r in read_log(path) if "reward" in r]
+    """The first and last logged reward, KL and completion length of the RL run."""
+    rows = [r for r in read_trainer_log(path) if "reward" in r]
     if not rows:
         return {}
     keys = ("reward", "kl", "completions/mean_length")
@@ -154,22 +143,21 @@ def _log_summary(path: Path) -> dict[str, Any]:
 
 def run_policy(run: Run, generation: int) -> dict[str, Any]:
     """RL-tune the generation's policy; resumes from the newest complete TRL checkpoint; saves policy/."""
-    from rlaif_audit.judging.models import weights_hash
+    from rlaif_audit.records.provenance import weights_hash
 
-    folder = run.gen_dir(generation)
-    remove_stale_saves(folder)
+    log, checkpoints = run.path(generation, POLICY_LOG), run.path(generation, POLICY_CHECKPOINTS)
+    remove_stale_saves(run.gen_dir(generation))
     if run.is_main:
-        trim_log(folder / POLICY_LOG, last_checkpoint(folder / CHECKPOINTS))
+        trim_log(log, last_checkpoint(checkpoints))
     reward_func, reward_tokenizer, evaluator = reward_functions(run, generation)
     try:
         trainer, tokenizer = build_trainer(run, generation, reward_func, reward_tokenizer)
-        summary = train_resumably(trainer, folder / CHECKPOINTS)
+        summary = train_resumably(trainer, checkpoints)
     finally:
         if evaluator is not None:
             evaluator.close()
     if not run.is_main:
         return {}
-    save_atomically(folder / POLICY, lambda tmp: save_trained(trainer, tokenizer, tmp))
+    saved = save_atomically(run.path(generation, POLICY), lambda tmp: save_trained(trainer, tokenizer, tmp))
     return {"path": POLICY, "algorithm": run.config.algorithm, "reward": run.config.reward, **summary,
-            "log": _log_summary(folder / POLICY_LOG), "weights_sha256": weights_hash(folder / POLICY),
-            "scratch": [CHECKPOINTS]}
+            "log": _log_summary(log), "weights_sha256": weights_hash(saved), "scratch": [POLICY_CHECKPOINTS]}

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.errors import ConfigError, InputError
+from rlaif_audit.loop.layout import PROMPTS
 from rlaif_audit.records.fileio import atomic_write_text, json_line
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
-
-RUN_PROMPTS = "prompts.jsonl"
 
 
 def bundled_prompts() -> Path:
@@ -23,6 +22,7 @@ def bundled_prompts() -> Path:
 
 
 def _prompt_row(path: str, line: int, text: str) -> dict[str, Any]:
+    """One prompt file line as ``{"id", "prompt", "category"}``; errors name the line and field."""
     row = json_line(path, line, text)
     if not isinstance(row, dict):
         raise InputError(path, "each line must be a JSON object with a 'prompt'", line=line)
@@ -72,7 +72,7 @@ def split_prompts(rows: list[dict[str, Any]], num_prompts: int, eval_prompts: in
 
 def run_prompts(run: Run, split: str | None = None) -> list[dict[str, Any]]:
     """The run's frozen prompt list (written into the run folder on first use), optionally one split."""
-    path = run.folder / RUN_PROMPTS
+    path = run.folder / PROMPTS
     if not path.exists():
         config = run.config
         rows = split_prompts(read_prompts(config.prompts or bundled_prompts()), config.num_prompts,

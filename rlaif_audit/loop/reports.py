@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlaif_audit.loop.layout import (AUDIT, JUDGMENTS, MANIFEST, MODEL_CARD, PAIRS, POLICY, REWARD_MODEL,
+                                     relative_path)
 from rlaif_audit.records.fileio import atomic_write_text
 
 if TYPE_CHECKING:
@@ -22,14 +24,14 @@ def stage_rows(run: Run) -> list[dict[str, Any]]:
 
 def run_section(run: Run, generation: int) -> dict[str, Any]:
     """What the loop adds to report.json: where things are, stage timings, reward-model and policy training."""
-    from rlaif_audit.loop.run import STAGES
+    from rlaif_audit.loop.stages import STAGE_NAMES
 
-    outputs = {stage: run.stage_outputs(generation, stage) for stage in STAGES if run.is_done(generation, stage)}
+    outputs = {stage: run.stage_outputs(generation, stage) for stage in STAGE_NAMES if run.is_done(generation, stage)}
     return {
         "name": run.folder.name, "folder": str(run.folder.resolve()), "generation": generation,
-        "manifest": str((run.folder / "manifest.json").resolve()),
-        "checkpoints": {"policy": f"gen-{generation}/policy",
-                        "reward_model": f"gen-{generation}/reward_model" if run.config.reward == "model" else None},
+        "manifest": str((run.folder / MANIFEST).resolve()),
+        "checkpoints": {"policy": relative_path(generation, POLICY), "reward_model":
+                        relative_path(generation, REWARD_MODEL) if run.config.reward == "model" else None},
         "stages": stage_rows(run),
         "generate": outputs.get("generate", {}),
         "label": outputs.get("label", {}),
@@ -42,9 +44,8 @@ def run_section(run: Run, generation: int) -> dict[str, Any]:
 
 def build_generation_report(run: Run, generation: int, ctx: AuditContext, results: dict[str, Any]) -> dict[str, Any]:
     """report.json of one generation: the evaluator report plus the loop's ``run`` section."""
-    from rlaif_audit.data.external import file_hash
-    from rlaif_audit.loop.generate import PAIRS, read_pairs_file
-    from rlaif_audit.loop.label import JUDGMENTS
+    from rlaif_audit.loop.ai_feedback import read_pairs_file
+    from rlaif_audit.records.provenance import file_hash
     from rlaif_audit.reporting.builder import build_report, to_jsonable
 
     folder = run.gen_dir(generation)
@@ -83,12 +84,12 @@ def write_generation_reports(run: Run, generation: int, ctx: AuditContext,
     report = build_generation_report(run, generation, ctx, results)
     folder = run.gen_dir(generation)
     written = []
-    for subject, target in (("audit", "audit"), ("policy", "policy"), ("reward model", "reward_model")):
+    for subject, target in (("audit", AUDIT), ("policy", POLICY), ("reward model", REWARD_MODEL)):
         if not (folder / target).is_dir():
             continue
         for path in write_report(report, folder / target, run.pm).values():
             written.append(str(Path(path).relative_to(run.folder)))
         if subject != "audit":
-            atomic_write_text(folder / target / "README.md", model_card(run, generation, report, subject))
-            written.append(str((folder / target / "README.md").relative_to(run.folder)))
+            atomic_write_text(folder / target / MODEL_CARD, model_card(run, generation, report, subject))
+            written.append(str((folder / target / MODEL_CARD).relative_to(run.folder)))
     return report, written

@@ -6,19 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.errors import ConfigError
-from rlaif_audit.judging.models import default_device
-from rlaif_audit.records.fileio import read_jsonl
-from rlaif_audit.loop.label import PREFERENCES
+from rlaif_audit.loop.ai_feedback import SCORE_MAX_TOKENS, load_reward_model, score
+from rlaif_audit.loop.layout import PREFERENCES, REWARD_MODEL, REWARD_MODEL_CHECKPOINTS
 from rlaif_audit.loop.training import (no_final_checkpoint, quiet, remove_stale_saves, save_atomically,
-                                       trainer_arguments, train_resumably)
+                                       save_trained, train_resumably, trainer_arguments)
+from rlaif_audit.records.fileio import read_jsonl
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
-
-REWARD_MODEL = "reward_model"
-CHECKPOINTS = "reward_model_checkpoints"
-SCORE_BATCH = 8
-SCORE_MAX_TOKENS = 1024
 
 
 def wilson(hits: float, n: int) -> dict[str, Any]:
@@ -34,26 +29,8 @@ def trl_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
              "rejected": [{"role": "assistant", "content": row["rejected"]}]} for row in rows]
 
 
-def load_reward_model(path: Path) -> tuple[Any, Any]:
-    """A trained reward model (eval mode, on the device) and its tokenizer, loaded as the ``reward-model``
-    evaluator loads one."""
-    from rlaif_audit.judging.reward_scoring import load_reward_model as load
-
-    model, tokenizer = load(path, "float32")
-    return model.to(default_device()), tokenizer
-
-
-def score(model: Any, tokenizer: Any, conversations: Sequence[list[dict[str, str]]]) -> list[float]:
-    """The reward of each whole conversation (context plus final assistant reply), as the ``reward-model``
-    evaluator scores it: tokenized as TRL's RewardTrainer does, cut from the left to fit."""
-    from rlaif_audit.judging.reward_scoring import conversation_ids, score_all
-
-    texts = [conversation_ids(tokenizer, conv[:-1], conv[-1]["content"], SCORE_MAX_TOKENS) for conv in conversations]
-    score_all(model, texts, tokenizer.pad_token_id, SCORE_BATCH)
-    return [text.reward for text in texts]
-
-
 def _reply(context: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
+    """A context followed by an assistant reply: the conversation the reward model scores."""
     return [*context, {"role": "assistant", "content": reply}]
 
 
@@ -84,53 +61,45 @@ def accuracy_vs_humans(run: Run, model: Any, tokenizer: Any) -> dict[str, Any] |
 
 
 def _train(run: Run, generation: int, policy: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Train the reward model from the policy's weights (resumably); the main process saves it."""
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    folder = run.gen_dir(generation)
-    config = run.config
-    args = RewardConfig(**trainer_arguments(run, folder / CHECKPOINTS, run.seed(generation, "reward_model")),
+    config, checkpoints = run.config, run.path(generation, REWARD_MODEL_CHECKPOINTS)
+    args = RewardConfig(**trainer_arguments(run, checkpoints, run.seed(generation, "reward_model")),
                         num_train_epochs=config.rm_epochs, per_device_train_batch_size=config.rm_batch_size,
                         learning_rate=config.rm_learning_rate, max_length=SCORE_MAX_TOKENS)
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
     trainer = quiet(RewardTrainer(model=str(policy), args=args, train_dataset=Dataset.from_list(trl_rows(rows)),
                                   processing_class=tokenizer, callbacks=[no_final_checkpoint()]))
-    summary = train_resumably(trainer, folder / CHECKPOINTS)
+    summary = train_resumably(trainer, checkpoints)
     if run.is_main:
-        save_atomically(folder / REWARD_MODEL, lambda tmp: save_trained(trainer, tokenizer, tmp))
+        save_atomically(run.path(generation, REWARD_MODEL), lambda tmp: save_trained(trainer, tokenizer, tmp))
     return summary
-
-
-def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
-    """The trained weights (safetensors), tokenizer and training arguments as JSON (no pickle)."""
-    trainer.save_model(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    (folder / "training_args.bin").unlink(missing_ok=True)
-    (folder / "training_args.json").write_text(trainer.args.to_json_string(), encoding="utf-8")
 
 
 def run_reward_model(run: Run, generation: int) -> dict[str, Any]:
     """Train the reward model on the AI preferences and measure it on held-out pairs (and human labels)."""
-    from rlaif_audit.judging.models import weights_hash
+    from rlaif_audit.records.provenance import weights_hash
 
     if run.config.reward == "direct":
         return {"skipped": "reward = direct (d-RLAIF): the evaluator's score is the reward, no reward model"}
-    folder = run.gen_dir(generation)
-    remove_stale_saves(folder)
-    rows = read_jsonl(folder / PREFERENCES)
+    preferences, saved = run.path(generation, PREFERENCES), run.path(generation, REWARD_MODEL)
+    remove_stale_saves(run.gen_dir(generation))
+    rows = read_jsonl(preferences)
     train = [r for r in rows if r["split"] == "train"]
     held_out = [r for r in rows if r["split"] == "eval"]
     if len(train) < 2:
-        raise ConfigError(f"{folder / PREFERENCES}: {len(train)} decisive AI-labeled training pairs; a reward model "
+        raise ConfigError(f"{preferences}: {len(train)} decisive AI-labeled training pairs; a reward model "
                           "needs at least 2 (raise num_prompts or candidates_per_prompt)")
     summary = _train(run, generation, run.input_policy(generation), train)
     if not run.is_main:
         return {}
-    model, tokenizer = load_reward_model(folder / REWARD_MODEL)
+    model, tokenizer = load_reward_model(saved)
     metrics = {"accuracy_vs_ai": accuracy_vs_ai(model, tokenizer, held_out),
                "accuracy_vs_humans": accuracy_vs_humans(run, model, tokenizer),
                "train_pairs": len(train), "held_out_pairs": len(held_out), **summary}
-    run.notify("on_reward_model", generation, path=str(folder / REWARD_MODEL), metrics=metrics)
-    return {"path": REWARD_MODEL, "weights_sha256": weights_hash(folder / REWARD_MODEL), "metrics": metrics,
-            "scratch": [CHECKPOINTS]}
+    run.notify("on_reward_model", generation, path=str(saved), metrics=metrics)
+    return {"path": REWARD_MODEL, "weights_sha256": weights_hash(saved), "metrics": metrics,
+            "scratch": [REWARD_MODEL_CHECKPOINTS]}

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.errors import ConfigError, InputError
-from rlaif_audit.judging.evaluator import library_versions, stable_hash
-from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text
+from rlaif_audit.loop import layout
 from rlaif_audit.loop.config import RunConfig, build_config, to_toml
+from rlaif_audit.loop.stages import STAGE_NAMES, STAGES, Stage
+from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text
+from rlaif_audit.records.provenance import library_versions, stable_hash
+
+if TYPE_CHECKING:
+    import pluggy
 
 FORMAT = "rlaif-audit-run/1"
-MANIFEST = "manifest.json"
-STAGES = ("generate", "label", "reward_model", "policy", "audit")
-STAGE_FUNCTIONS = {
-    "generate": "rlaif_audit.loop.generate:run_generate",
-    "label": "rlaif_audit.loop.label:run_label",
-    "reward_model": "rlaif_audit.loop.reward:run_reward_model",
-    "policy": "rlaif_audit.loop.policy:run_policy",
-    "audit": "rlaif_audit.loop.audit:run_audit",
-}
-TRAINING_STAGES = ("reward_model", "policy")  # every process of `accelerate launch` takes part in these
 SEED_PURPOSES = ("generate", "rm-split", "reward_model", "policy", "audit")
 
 
@@ -43,10 +37,10 @@ class Run:
     """A run folder: its config, manifest, per-generation folders and completion markers.
 
     Plugins receive this object in every loop hook: read ``config``, ``folder``,
-    ``manifest`` and :meth:`gen_dir`; never write into the folder's stage files.
+    ``manifest``, :meth:`gen_dir` and :meth:`path`; never write into the folder's stage files.
     """
 
-    def __init__(self, folder: Path, config: RunConfig, manifest: dict[str, Any], pm: Any) -> None:
+    def __init__(self, folder: Path, config: RunConfig, manifest: dict[str, Any], pm: pluggy.PluginManager) -> None:
         self.folder = folder
         self.config = config
         self.manifest = manifest
@@ -55,13 +49,19 @@ class Run:
         self.progress = True
 
     def gen_dir(self, generation: int) -> Path:
-        return self.folder / f"gen-{generation}"
+        """A generation's folder, ``gen-N/``."""
+        return self.folder / layout.generation_folder(generation)
+
+    def path(self, generation: int, name: str) -> Path:
+        """A generation's file or folder, by its name in :mod:`rlaif_audit.loop.layout` (``layout.PAIRS``)."""
+        return self.folder / layout.relative_path(generation, name)
 
     def marker(self, generation: int, stage: str) -> Path:
         """The completion marker of a stage: written last, atomically; the stage is done iff it exists."""
-        return self.gen_dir(generation) / "stages" / f"{stage}.done.json"
+        return self.path(generation, layout.marker(stage))
 
     def is_done(self, generation: int, stage: str) -> bool:
+        """Whether a stage of a generation has completed (its marker exists)."""
         return self.marker(generation, stage).exists()
 
     def stage_record(self, generation: int, stage: str) -> dict[str, Any]:
@@ -72,6 +72,7 @@ class Run:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def stage_outputs(self, generation: int, stage: str) -> dict[str, Any]:
+        """The outputs a completed stage recorded in its marker."""
         return self.stage_record(generation, stage).get("outputs", {})
 
     def seed(self, generation: int, purpose: str) -> int:
@@ -84,7 +85,7 @@ class Run:
 
         if generation == 0:
             return resolve_model(self.config.policy)
-        return self.gen_dir(generation - 1) / "policy"
+        return self.path(generation - 1, layout.POLICY)
 
     def notify(self, hook: str, generation: int, **kwargs: Any) -> None:
         """Call an observer hook on each plugin; a plugin that raises is recorded in the manifest, never fatal."""
@@ -100,20 +101,22 @@ class Run:
             self.save_manifest()
 
     def save_manifest(self) -> None:
+        """Write manifest.json (main process only), stamped with the time."""
         if self.is_main:
             self.manifest["updated"] = now()
-            atomic_write_json(self.folder / MANIFEST, self.manifest)
+            atomic_write_json(self.folder / layout.MANIFEST, self.manifest)
 
     def record_stage(self, generation: int, stage: str, record: dict[str, Any]) -> None:
         """Write the stage's completion marker (last), then mirror it into the manifest."""
         if not self.is_main:
             return
         atomic_write_json(self.marker(generation, stage), record)
-        self.manifest.setdefault("stages", {})[f"gen-{generation}/{stage}"] = record
+        self.manifest.setdefault("stages", {})[layout.stage_key(generation, stage)] = record
         self.save_manifest()
 
 
 def _new_manifest(folder: Path, config: RunConfig) -> dict[str, Any]:
+    """The manifest of a new run: its config and hash, library versions, empty stage and failure tables."""
     return {
         "format": FORMAT,
         "name": folder.name,
@@ -130,27 +133,28 @@ def _new_manifest(folder: Path, config: RunConfig) -> dict[str, Any]:
     }
 
 
-def create_run(folder: Path | str, config: RunConfig, pm: Any) -> Run:
+def create_run(folder: Path | str, config: RunConfig, pm: pluggy.PluginManager) -> Run:
     """A new run folder with its config and manifest; an existing run is never overwritten."""
     folder = Path(folder)
-    if (folder / MANIFEST).exists():
+    if (folder / layout.MANIFEST).exists():
         raise ConfigError(f"{folder} already holds a run: continue it with `rlaif-audit run --resume {folder}` "
                           "or choose another output folder")
     if folder.exists() and any(folder.iterdir()):
         raise ConfigError(f"{folder} exists and is not empty: choose a new output folder")
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "config.toml", to_toml(config.to_dict()))
+    atomic_write_text(folder / layout.CONFIG, to_toml(config.to_dict()))
     run = Run(folder, config, _new_manifest(folder, config), pm)
     for generation in range(config.generations):
-        run.manifest["seeds"][f"gen-{generation}"] = {p: run.seed(generation, p) for p in SEED_PURPOSES}
+        seeds = {purpose: run.seed(generation, purpose) for purpose in SEED_PURPOSES}
+        run.manifest["seeds"][layout.generation_folder(generation)] = seeds
     run.save_manifest()
     return run
 
 
-def open_run(folder: Path | str, pm: Any) -> Run:
+def open_run(folder: Path | str, pm: pluggy.PluginManager) -> Run:
     """An existing run folder to resume, with the config it was started with."""
     folder = Path(folder)
-    path = folder / MANIFEST
+    path = folder / layout.MANIFEST
     if not path.exists():
         raise InputError(str(path), "not found: --resume needs a run folder made by `rlaif-audit run`")
     try:
@@ -172,43 +176,39 @@ def _sync_markers(run: Run) -> None:
     """Rebuild the manifest's stage table from the markers (the process may have died between the two writes)."""
     stages = {}
     for generation in range(run.config.generations):
-        for stage in STAGES:
+        for stage in STAGE_NAMES:
             if run.is_done(generation, stage):
-                stages[f"gen-{generation}/{stage}"] = run.stage_record(generation, stage)
+                stages[layout.stage_key(generation, stage)] = run.stage_record(generation, stage)
     run.manifest["stages"] = stages
 
 
-def stage_function(stage: str) -> Callable[[Run, int], dict[str, Any]]:
-    module, _, name = STAGE_FUNCTIONS[stage].partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def _barrier() -> None:
+    """Wait until every process of `accelerate launch` gets here (a no-op in a single process)."""
     from accelerate import PartialState
 
     PartialState().wait_for_everyone()
 
 
-def run_stage(run: Run, generation: int, stage: str) -> dict[str, Any]:
+def run_stage(run: Run, generation: int, stage: Stage) -> dict[str, Any]:
     """Run one stage: hooks around it, time and peak memory measured, its marker written last."""
-    from rlaif_audit.loop.resources import StageMeter
+    from rlaif_audit.loop.meter import StageMeter
 
-    key = f"gen-{generation}/{stage}"
+    key = layout.stage_key(generation, stage.name)
     run.manifest.setdefault("attempts", {})[key] = run.manifest.get("attempts", {}).get(key, 0) + 1
     run.save_manifest()
-    run.notify("on_stage_start", generation, stage=stage)
+    run.notify("on_stage_start", generation, stage=stage.name)
     started = now()
     outputs: dict[str, Any] = {}
     with StageMeter() as meter:
-        if run.is_main or stage in TRAINING_STAGES:
-            outputs = stage_function(stage)(run, generation) or {}
-    record = {"stage": stage, "generation": generation, "started": started, "finished": now(), **meter.stats(),
-              "outputs": outputs}
-    run.record_stage(generation, stage, record)
+        if run.is_main or stage.all_processes:
+            outputs = stage.run(run, generation) or {}
+    record = {"stage": stage.name, "generation": generation, "started": started, "finished": now(),
+              **meter.stats(), "outputs": outputs}
+    run.record_stage(generation, stage.name, record)
     if run.is_main and not run.config.keep_checkpoints:
         for name in outputs.get("scratch", []):
-            remove_tree(run.gen_dir(generation) / name)
-    run.notify("on_stage_end", generation, stage=stage, stats=record)
+            remove_tree(run.path(generation, name))
+    run.notify("on_stage_end", generation, stage=stage.name, stats=record)
     return record
 
 
@@ -216,7 +216,7 @@ def execute(run: Run) -> dict[str, Any]:
     """Run every stage not yet done, generation by generation; return the manifest."""
     for generation in range(run.config.generations):
         for stage in STAGES:
-            if not run.is_done(generation, stage):
+            if not run.is_done(generation, stage.name):
                 run_stage(run, generation, stage)
             _barrier()
     run.manifest["status"] = "done"

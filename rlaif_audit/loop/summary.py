@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from rlaif_audit.loop.layout import AUDIT, MANIFEST, POLICY, REPORT_HTML, REPORT_JSON, REPORT_MD, REWARD_MODEL
+
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
 
@@ -46,15 +48,15 @@ def summary_lines(run: Run) -> list[str]:
     lines = [f"run: {run.folder} ({run.manifest.get('status')})"]
     seconds = sum(rec.get("seconds") or 0 for rec in run.manifest.get("stages", {}).values())
     lines.append(f"stage time: {seconds:.0f} s over {len(run.manifest.get('stages', {}))} stages "
-                 f"(per stage: {run.folder / 'manifest.json'})")
+                 f"(per stage: {run.folder / MANIFEST})")
     for generation in range(run.config.generations):
-        folder = run.gen_dir(generation)
-        lines.append(f"policy checkpoint: {folder / 'policy'}  (report: {folder / 'policy' / 'report.md'})")
-        if (folder / "reward_model").is_dir():
-            lines.append(f"reward model: {folder / 'reward_model'}  (report: {folder / 'reward_model' / 'report.md'})")
-        report_path = folder / "audit" / "report.json"
+        policy, reward_model, audit = (run.path(generation, name) for name in (POLICY, REWARD_MODEL, AUDIT))
+        lines.append(f"policy checkpoint: {policy}  (report: {policy / REPORT_MD})")
+        if reward_model.is_dir():
+            lines.append(f"reward model: {reward_model}  (report: {reward_model / REPORT_MD})")
+        report_path = audit / REPORT_JSON
         if report_path.exists():
-            lines.append(f"audit report: {folder / 'audit' / 'report.html'}")
+            lines.append(f"audit report: {audit / REPORT_HTML}")
             lines.extend(_headline(json.loads(report_path.read_text(encoding="utf-8"))))
     failures = run.manifest.get("plugin_failures") or []
     if failures:

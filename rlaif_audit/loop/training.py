@@ -1,4 +1,5 @@
-"""What the reward-model and policy stages share: TRL arguments, resumable checkpoints, the final atomic save."""
+"""What the reward-model and policy stages share: TRL arguments, resumable checkpoints, the final atomic save, the
+trainer log."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
+
+from rlaif_audit.records.fileio import make_temp_dir
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
@@ -95,7 +97,7 @@ def train_resumably(trainer: Any, checkpoints: Path) -> dict[str, Any]:
 def save_atomically(final: Path, save: Callable[[Path], None]) -> Path:
     """Save into a temporary sibling folder, then swap it in: ``final`` is either complete or absent."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = make_temp_dir(final)  # the user's umask, so colleagues can read a released checkpoint
     try:
         save(tmp)
         if final.exists():
@@ -111,3 +113,22 @@ def remove_stale_saves(folder: Path) -> None:
     if folder.is_dir():
         for path in folder.glob(".*.tmp-*"):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
+    """The trained weights (safetensors), tokenizer and training arguments as JSON (no pickle)."""
+    trainer.save_model(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    (folder / "training_args.json").write_text(trainer.args.to_json_string(), encoding="utf-8")
+
+
+def read_trainer_log(path: Path) -> list[dict[str, Any]]:
+    """The rows of a trainer log (JSONL, one per logging step); a torn last line (killed mid-write) is ignored."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows

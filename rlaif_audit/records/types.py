@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from rlaif_audit.auditing.auditor import Auditor
-    from rlaif_audit.judging.evaluator import Evaluator
-    from rlaif_audit.reporting.format import ReportFormat
-
-    EvaluatorClass = type[Evaluator]
-    AuditorClass = type[Auditor]
-    ReportFormatClass = type[ReportFormat]
+from typing import Any, Literal
 
 Message = dict[str, str]  # {"role": "user"|"assistant"|"system", "content": str}
 Order = Literal["ab", "ba"]
@@ -75,9 +66,3 @@ class Judgment:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def verdict_from_p(p_first: float, tie_band: float = 0.0) -> Verdict:
-    """The slot verdict implied by P(first shown is better)."""
-    if abs(p_first - 0.5) <= tie_band:
-        return "tie"
-    return "first" if p_first > 0.5 else "second"

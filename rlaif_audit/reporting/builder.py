@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.auditing.auditor import AuditContext, AuditResult
-from rlaif_audit.judging.evaluator import library_versions, stable_hash
+from rlaif_audit.records.provenance import library_versions, stable_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -256,7 +256,7 @@ def build_report(
     compare: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report.json dict: provenance, per-auditor results, generator win rates, headline and review queue."""
-    from rlaif_audit.data.external import file_hash
+    from rlaif_audit.records.provenance import file_hash
 
     config = to_jsonable(config or {})
     if judgments_path is not None and judgments_hash is None and Path(judgments_path).is_file():
@@ -297,13 +297,10 @@ def write_review_queue(report: dict[str, Any], folder: Path) -> Path:
     (messages), ``a``, ``b``, ``generator_a``, ``generator_b`` and the auditor's other columns — so Label Studio
     and similar tools import it as tasks; answers come back as ``--human`` labels (pair_id, preferred, annotator).
     """
-    import json
+    from rlaif_audit.records.fileio import write_jsonl
 
-    from rlaif_audit.records.fileio import atomic_write_text
-
-    lines = [json.dumps(task, ensure_ascii=False) for task in report.get("review_queue") or []]
     path = Path(folder) / REVIEW_QUEUE_FILE
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    write_jsonl(path, report.get("review_queue") or [])
     return path
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
+from rlaif_audit.records.preference import CHOICE_NAMES
 
 if TYPE_CHECKING:
     import numpy as np
 
 NO_HUMANS = "no human labels for the judged pairs: agreement needs human preferences"
-CHOICE_NAMES = ("a", "b", "tie")
 
 
 class AgreementAuditor(Auditor):
@@ -85,13 +85,13 @@ def per_pair_values(judge: np.ndarray, human: np.ndarray, human_p_a: np.ndarray)
     """Columns: valid_no_ties, correct_no_ties, correct_3way, score_ties_half, 9 confusion indicators."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import CHOICE_TIE, choice_score
+    from rlaif_audit.records.preference import CHOICE_TIE, choice_score, ties_half_agreement
 
     decisive = (judge != CHOICE_TIE) & (human != CHOICE_TIE)
     confusion = (judge[:, None, None] == np.arange(3)[None, :, None]) & (human[:, None, None] == np.arange(3))
     return np.column_stack([
         decisive, decisive & (judge == human), judge == human,
-        1.0 - np.abs(choice_score(judge) - human_p_a), confusion.reshape(len(judge), 9),
+        ties_half_agreement(choice_score(judge), human_p_a), confusion.reshape(len(judge), 9),
     ]).astype(float)
 
 
@@ -125,7 +125,8 @@ def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -
     """Accuracy, κ, α and the human ceiling with one shared bootstrap."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import choice_codes, human_choice, option
+    from rlaif_audit.auditing.context import human_choice, option
+    from rlaif_audit.records.preference import choice_codes
     from rlaif_audit.auditing.stats import SumBootstrap, alpha_from_coincidence, coincidence_rows, cohen_kappa_from_confusion
     from rlaif_audit.auditing.stats import family_rng, ratio
 
@@ -200,7 +201,8 @@ def breakdown_rows(ctx: AuditContext, p_a: np.ndarray) -> list[dict[str, Any]]:
     """Accuracy (without ties, ties half) per level of each breakdown column, with bootstrap CIs."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import choice_codes, human_choice, option
+    from rlaif_audit.auditing.context import human_choice, option
+    from rlaif_audit.records.preference import choice_codes
     from rlaif_audit.auditing.stats import SumBootstrap, family_rng
 
     judge = choice_codes(p_a, float(option(ctx, "tie_band")))
@@ -233,7 +235,8 @@ def confident_disagreements(ctx: AuditContext, p_a: np.ndarray) -> list[dict[str
     """Decisive judge choices opposite to a decisive human majority, most confident judge first."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import CHOICE_TIE, choice_codes, human_choice, option
+    from rlaif_audit.auditing.context import human_choice, option
+    from rlaif_audit.records.preference import CHOICE_TIE, choice_codes
 
     judge = choice_codes(p_a, float(option(ctx, "tie_band")))
     human = human_choice(ctx)
@@ -330,7 +333,8 @@ def compare_evaluators(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) 
     import pandas as pd
     from scipy.stats import binomtest
 
-    from rlaif_audit.auditing.context import choice_codes, human_choice, judge_preference, option
+    from rlaif_audit.auditing.context import human_choice, judge_preference, option
+    from rlaif_audit.records.preference import choice_codes
     from rlaif_audit.auditing.stats import SumBootstrap, family_rng
 
     other_p, _ = judge_preference(ctx.compare)

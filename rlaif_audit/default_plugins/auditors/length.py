@@ -42,7 +42,8 @@ class LengthAuditor(Auditor):
     def audit(self, ctx: AuditContext) -> AuditResult:
         import numpy as np
 
-        from rlaif_audit.auditing.context import choice_codes, has_human_labels, judge_preference, option
+        from rlaif_audit.auditing.context import has_human_labels, judge_preference, option
+        from rlaif_audit.records.preference import choice_codes
 
         p_a, single_note = judge_preference(ctx)
         judge = choice_codes(p_a, float(option(ctx, "tie_band")))
@@ -77,7 +78,8 @@ def preference_shares(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, r
     """P(prefer longer) and P(prefer lists) for judge and humans, and the excess, with one bootstrap."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import choice_score, has_list, option
+    from rlaif_audit.auditing.context import has_list, option
+    from rlaif_audit.records.preference import choice_score
     from rlaif_audit.auditing.stats import SumBootstrap, family_rng
 
     pairs = ctx.pairs
@@ -111,7 +113,8 @@ def length_regression(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, r
     """Logistic regression of the judge's decisive choice on human preference and log length ratio."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import CHOICE_A, CHOICE_TIE, log_length_ratio
+    from rlaif_audit.auditing.context import log_length_ratio
+    from rlaif_audit.records.preference import CHOICE_A, CHOICE_TIE
     from rlaif_audit.auditing.stats import logistic_fit, wald_metric
 
     use = rows & (judge != CHOICE_TIE)
@@ -136,7 +139,8 @@ def length_curve(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, rows: 
     """Per length-difference bucket: n, mean judge choice on the P(A) scale, mean human share."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import choice_score, length_buckets
+    from rlaif_audit.auditing.context import length_buckets
+    from rlaif_audit.records.preference import choice_score
 
     buckets, labels = length_buckets(ctx.pairs["len_a"].to_numpy(), ctx.pairs["len_b"].to_numpy())
     score = choice_score(judge)

@@ -20,14 +20,20 @@ from functools import lru_cache
 from itertools import combinations
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from rlaif_audit.auditing.auditor import POLICY_OPTION, AuditContext, Auditor, AuditResult, Metric
+from rlaif_audit.auditing.stats import StatFn, SumBootstrap, cell_sums, family_rng, ratio
+from rlaif_audit.records.preference import CHOICE_SCORES, choice_codes
 
 NO_POLICY = "no policy samples: policy-side audits run in the audit stage of `rlaif-audit run`"
 BOOTSTRAP = "95% percentile bootstrap over prompts"
 
 Row = dict[str, Any]
 Rows = Sequence[Row]
-Stat = Callable[[Rows], float]
+Measure = Callable[[Rows, np.ndarray, int], tuple[np.ndarray, StatFn]]
+"""A statistic over prompts: given the rows and each row's prompt code, every prompt's column sums
+``(n_prompts, k)`` and the statistic of column sums. Resampling prompts resamples the rows of the sums table."""
 
 
 def policy_data(ctx: AuditContext) -> dict[str, Any] | None:
@@ -40,44 +46,80 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def cluster_bootstrap(rows: Rows, stat: Stat, seed: int, n_boot: int, family: str) -> Metric:
-    """``stat(rows)`` with a percentile CI from resampling prompts (all samples of a drawn prompt kept together)."""
-    import numpy as np
-
-    from rlaif_audit.auditing.stats import family_rng, percentile_interval
-
-    value = stat(rows)
-    clusters: dict[str, list[Row]] = {}
-    for row in rows:
-        clusters.setdefault(str(row["prompt_id"]), []).append(row)
-    groups = list(clusters.values())
-    if len(groups) < 2 or not _finite(value):
-        return Metric(value if _finite(value) else None, None, len(rows), BOOTSTRAP + " (too few prompts for a CI)")
-    rng = family_rng(seed, family)
-    draws = np.full(n_boot, np.nan)
-    for index in range(n_boot):
-        picked = rng.integers(0, len(groups), len(groups))
-        draw = stat([row for i in picked for row in groups[i]])
-        draws[index] = draw if _finite(draw) else np.nan
-    return Metric(value, percentile_interval(draws), len(rows), f"{BOOTSTRAP} ({len(groups)} prompts)")
+def prompt_codes(rows: Rows) -> tuple[np.ndarray, int]:
+    """Each row's prompt as a code 0 … n_prompts − 1 (in order of first appearance), and the prompt count."""
+    codes: dict[str, int] = {}
+    return np.array([codes.setdefault(str(row["prompt_id"]), len(codes)) for row in rows], dtype=np.int64), len(codes)
 
 
-def mean_of(key: str | Callable[[Row], float | None]) -> Stat:
+def estimate(measure: Measure, rows: Rows) -> float:
+    """The value of a measure on all the rows."""
+    table, stat = measure(rows, *prompt_codes(rows))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(stat(table.sum(axis=0)))
+
+
+def cluster_bootstrap(rows: Rows, measure: Measure, seed: int, n_boot: int, family: str) -> Metric:
+    """The measure with a percentile CI from resampling prompts (all samples of a drawn prompt kept together).
+
+    The rows' per-prompt column sums go through the vectorised ``stats.SumBootstrap``, whose units are the
+    prompts here, so no Python loop runs per resample (mode collapse on 60 prompts × 4 samples of 120 words,
+    B = 500: 1.4 s, against 37 s for the per-resample loop this replaced).
+    """
+    prompts, n_prompts = prompt_codes(rows)
+    table, stat = measure(rows, prompts, n_prompts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(stat(table.sum(axis=0)))
+    if n_prompts < 2 or not math.isfinite(value):
+        return Metric(value if math.isfinite(value) else None, None, len(rows),
+                      BOOTSTRAP + " (too few prompts for a CI)")
+    metric = SumBootstrap(table, n_bootstrap=n_boot, rng=family_rng(seed, family)).metric(stat, len(rows))
+    return Metric(metric.value, metric.ci, len(rows), f"{BOOTSTRAP} ({n_prompts} prompts)")
+
+
+def prompt_sums(rows: Rows, prompts: np.ndarray, n_prompts: int, *columns: Callable[[Row], float]) -> np.ndarray:
+    """Per prompt, the sum of each column (a function of a row) over its rows: ``(n_prompts, len(columns))``."""
+    values = np.array([[column(row) for column in columns] for row in rows], dtype=float)
+    return cell_sums(values.reshape(len(rows), len(columns)), prompts, n_prompts)
+
+
+def mean_of(key: str | Callable[[Row], float | None]) -> Measure:
     """The mean of a column (or of a function of a row) over the rows where it is a finite number."""
     get = key if callable(key) else (lambda row: row.get(key))
 
-    def stat(rows: Rows) -> float:
-        values = [v for v in (get(r) for r in rows) if _finite(v)]
-        return sum(values) / len(values) if values else math.nan
+    def measure(rows: Rows, prompts: np.ndarray, n_prompts: int) -> tuple[np.ndarray, StatFn]:
+        values = [get(row) for row in rows]
+        kept = [(float(v), 1.0) if _finite(v) else (0.0, 0.0) for v in values]
+        table = cell_sums(np.array(kept, dtype=float).reshape(len(rows), 2), prompts, n_prompts)
+        return table, ratio(0, 1)
 
-    return stat
+    return measure
+
+
+def ratio_of_sums(numerator: str, denominator: str, floor: float = 0.0) -> Measure:
+    """``Σ numerator / max(floor, Σ denominator)`` over the rows (NaN or inf when the denominator is 0)."""
+    def measure(rows: Rows, prompts: np.ndarray, n_prompts: int) -> tuple[np.ndarray, StatFn]:
+        table = prompt_sums(rows, prompts, n_prompts, lambda r: r[numerator], lambda r: r[denominator])
+        return table, lambda sums: sums[..., 0] / np.maximum(floor, sums[..., 1])
+
+    return measure
+
+
+def difference(first: Measure, second: Measure) -> Measure:
+    """``first − second``, both measured on the same resampled prompts."""
+    def measure(rows: Rows, prompts: np.ndarray, n_prompts: int) -> tuple[np.ndarray, StatFn]:
+        (table_1, stat_1), (table_2, stat_2) = first(rows, prompts, n_prompts), second(rows, prompts, n_prompts)
+        k = table_1.shape[1]
+        return np.hstack([table_1, table_2]), lambda sums: stat_1(sums[..., :k]) - stat_2(sums[..., k:])
+
+    return measure
 
 
 def win(p_policy: float | None) -> float | None:
     """1 when the evaluator prefers the policy's sample, 0 when it prefers the reference's, ½ on an exact tie."""
     if not _finite(p_policy):
         return None
-    return 1.0 if p_policy > 0.5 else 0.0 if p_policy < 0.5 else 0.5
+    return CHOICE_SCORES[choice_codes(p_policy)]
 
 
 def trend(log: Rows, key: str) -> Metric | None:
@@ -114,8 +156,8 @@ class PolicyAuditor(Auditor):
     def measure(self, rows: Rows, log: Rows) -> AuditResult:
         raise NotImplementedError
 
-    def boot(self, rows: Rows, name: str, stat: Stat) -> Metric:
-        return cluster_bootstrap(rows, stat, self.ctx.seed, self.ctx.n_bootstrap, f"{self.name}.{name}")
+    def boot(self, rows: Rows, name: str, measure: Measure) -> Metric:
+        return cluster_bootstrap(rows, measure, self.ctx.seed, self.ctx.n_bootstrap, f"{self.name}.{name}")
 
     @staticmethod
     def add_trend(result: AuditResult, log: Rows, key: str, metric: str, title: str) -> AuditResult:
@@ -183,7 +225,7 @@ class LengthDriftAuditor(PolicyAuditor):
     def measure(self, rows: Rows, log: Rows) -> AuditResult:
         metrics = {
             "token_difference": self.boot(rows, "diff", mean_of(lambda r: r["policy_tokens"] - r["reference_tokens"])),
-            "length_ratio": self.boot(rows, "ratio", _ratio_of_means),
+            "length_ratio": self.boot(rows, "ratio", ratio_of_sums("policy_tokens", "reference_tokens")),
             "p_policy_longer": self.boot(rows, "longer", mean_of(_longer)),
             "mean_tokens_policy": self.boot(rows, "policy", mean_of("policy_tokens")),
             "mean_tokens_reference": self.boot(rows, "reference", mean_of("reference_tokens")),
@@ -200,11 +242,6 @@ class LengthDriftAuditor(PolicyAuditor):
                               "training completion length")
 
 
-def _ratio_of_means(rows: Rows) -> float:
-    reference = sum(r["reference_tokens"] for r in rows)
-    return sum(r["policy_tokens"] for r in rows) / reference if reference else math.nan
-
-
 def _longer(row: Row) -> float | None:
     if row["policy_tokens"] == row["reference_tokens"]:
         return None
@@ -219,41 +256,90 @@ def words(text: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=65536)
 def edit_similarity(first: str, second: str) -> float:
-    """Word-level difflib ratio of two texts (cached: bootstrap resamples reuse the same pairs)."""
+    """Word-level difflib ratio of two texts (cached: a side's own metric and the change reuse the same pairs)."""
     return SequenceMatcher(None, words(first), words(second), autojunk=False).ratio()
+
+
+def texts_by_prompt(rows: Rows, prompts: np.ndarray, n_prompts: int, column: str) -> list[list[str]]:
+    """The texts of a column, grouped by prompt code."""
+    grouped: list[list[str]] = [[] for _ in range(n_prompts)]
+    for row, prompt in zip(rows, prompts):
+        grouped[prompt].append(row[column])
+    return grouped
+
+
+def gram_table(grouped: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Word n-gram counts per prompt ``(n_prompts, columns)`` and how many n-grams each column stands for.
+
+    N-grams with the same count in every prompt share a column (their sums move together under any
+    resample), which keeps the bootstrap's sums table about as wide as the number of prompts.
+    """
+    per_gram: dict[tuple[str, ...], Counter[int]] = {}
+    for prompt, texts in enumerate(grouped):
+        for ws in map(words, texts):
+            for i in range(len(ws) - n + 1):
+                per_gram.setdefault(ws[i : i + n], Counter())[prompt] += 1
+    patterns = Counter(tuple(sorted(counts.items())) for counts in per_gram.values())
+    table = np.zeros((len(grouped), len(patterns)))
+    for column, pattern in enumerate(patterns):
+        for prompt, count in pattern:
+            table[prompt, column] = count
+    return table, np.array(list(patterns.values()), dtype=float)
+
+
+def distinct_share(sums: np.ndarray, grams: np.ndarray) -> np.ndarray:
+    """Distinct-n (Li et al. 2016) of pooled n-gram counts: n-grams seen at least once / all n-grams."""
+    return (grams * (sums > 0)).sum(axis=-1) / (grams * sums).sum(axis=-1)
+
+
+def entropy_bits(sums: np.ndarray, grams: np.ndarray) -> np.ndarray:
+    """Shannon entropy (bits) of pooled counts c with total T: log₂ T − Σ c·log₂ c / T."""
+    total = (grams * sums).sum(axis=-1)
+    c_log_c = np.where(sums > 0, sums * np.log2(np.where(sums > 0, sums, 1.0)), 0.0)
+    return np.log2(total) - (grams * c_log_c).sum(axis=-1) / total
+
+
+def pooled(of_counts: Callable[[np.ndarray, np.ndarray], np.ndarray], n: int, column: str) -> Measure:
+    """A statistic of the word n-gram counts pooled over all samples of a column."""
+    def measure(rows: Rows, prompts: np.ndarray, n_prompts: int) -> tuple[np.ndarray, StatFn]:
+        table, grams = gram_table(texts_by_prompt(rows, prompts, n_prompts, column), n)
+        return table, lambda sums: of_counts(sums, grams)
+
+    return measure
+
+
+def similarity(column: str) -> Measure:
+    """Mean word-level edit similarity (difflib ratio) between samples of the same prompt."""
+    def measure(rows: Rows, prompts: np.ndarray, n_prompts: int) -> tuple[np.ndarray, StatFn]:
+        grouped = texts_by_prompt(rows, prompts, n_prompts, column)
+        table = [(sum(edit_similarity(x, y) for x, y in combinations(texts, 2)), len(texts) * (len(texts) - 1) / 2)
+                 for texts in grouped]
+        return np.array(table, dtype=float).reshape(n_prompts, 2), ratio(0, 1)
+
+    return measure
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
     """Distinct-n (Li et al. 2016): unique n-grams / all n-grams, pooled over the texts."""
-    grams = [tuple(ws[i : i + n]) for ws in map(words, texts) for i in range(len(ws) - n + 1)]
-    return len(set(grams)) / len(grams) if grams else math.nan
+    return estimate(pooled(distinct_share, n, "text"), [{"prompt_id": 0, "text": text} for text in texts])
 
 
 def unigram_entropy(texts: Sequence[str]) -> float:
     """Shannon entropy (bits) of the pooled unigram distribution of the texts."""
-    counts = Counter(w for text in texts for w in words(text))
-    total = sum(counts.values())
-    return -sum(c / total * math.log2(c / total) for c in counts.values()) if total else math.nan
+    return estimate(pooled(entropy_bits, 1, "text"), [{"prompt_id": 0, "text": text} for text in texts])
 
 
 def pairwise_similarity(rows: Rows, column: str) -> float:
     """Mean word-level edit similarity (difflib ratio) between samples of the same prompt."""
-    groups: dict[str, list[str]] = {}
-    for row in rows:
-        groups.setdefault(str(row["prompt_id"]), []).append(row[column])
-    ratios = [edit_similarity(x, y) for texts in groups.values() for x, y in combinations(texts, 2)]
-    return sum(ratios) / len(ratios) if ratios else math.nan
+    return estimate(similarity(column), rows)
 
 
-def _texts(measure: Callable[[Sequence[str]], float]) -> Callable[[Rows, str], float]:
-    return lambda rows, column: measure([r[column] for r in rows])
-
-
-DIVERSITY: dict[str, Callable[[Rows, str], float]] = {
-    "distinct_2": _texts(lambda texts: distinct_n(texts, 2)),
-    "distinct_1": _texts(lambda texts: distinct_n(texts, 1)),
-    "unigram_entropy": _texts(unigram_entropy),
+DIVERSITY: dict[str, Callable[[str], Measure]] = {
+    "distinct_2": lambda column: pooled(distinct_share, 2, column),
+    "distinct_1": lambda column: pooled(distinct_share, 1, column),
+    "unigram_entropy": lambda column: pooled(entropy_bits, 1, column),
 }
+"""The pooled diversity measures of a text column."""
 
 
 class ModeCollapseAuditor(PolicyAuditor):
@@ -267,16 +353,15 @@ class ModeCollapseAuditor(PolicyAuditor):
         measures = dict(DIVERSITY)
         notes = ["Words are lower-cased whitespace tokens; distinct-n and entropy pool all samples of a side."]
         if min(Counter(str(r["prompt_id"]) for r in rows).values()) >= 2:
-            measures["pairwise_similarity"] = pairwise_similarity
+            measures["pairwise_similarity"] = similarity
         else:
             notes.append("pairwise_similarity needs audit_samples >= 2 (one sample per prompt here).")
         metrics: dict[str, Metric] = {}
-        for name, measure in measures.items():
-            metrics[f"{name}_change"] = self.boot(
-                rows, f"{name}.change", lambda rs, m=measure: m(rs, "policy_text") - m(rs, "reference_text"))
+        for name, of_column in measures.items():
+            metrics[f"{name}_change"] = self.boot(rows, f"{name}.change",
+                                                  difference(of_column("policy_text"), of_column("reference_text")))
             for side in ("policy", "reference"):
-                metrics[f"{name}_{side}"] = self.boot(rows, f"{name}.{side}", lambda rs, m=measure, s=side:
-                                                      m(rs, f"{s}_text"))
+                metrics[f"{name}_{side}"] = self.boot(rows, f"{name}.{side}", of_column(f"{side}_text"))
         return AuditResult(metrics=metrics, notes=notes)
 
 
@@ -292,8 +377,7 @@ class PolicyKLAuditor(PolicyAuditor):
             return AuditResult(status="skipped", reason="the policy samples carry no KL values")
         metrics = {
             "kl_per_sequence": self.boot(rows, "seq", mean_of("kl")),
-            "kl_per_token": self.boot(rows, "token", lambda rs: sum(r["kl"] for r in rs)
-                                      / max(1, sum(r["policy_tokens"] for r in rs))),
+            "kl_per_token": self.boot(rows, "token", ratio_of_sums("kl", "policy_tokens", floor=1.0)),
             "log_ratio_per_sequence": self.boot(rows, "ratio", mean_of("log_ratio")),
         }
         result = AuditResult(metrics=metrics, notes=[

@@ -159,8 +159,9 @@ def batch_calibrated_scores(ctx: AuditContext, rows: np.ndarray, human_p_a: np.n
     """Per pair: mean over the two orders of the ties-half score of the batch-calibrated single-order choice."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import choice_codes, choice_score, option
-    from rlaif_audit.auditing.stats import logit
+    from rlaif_audit.auditing.context import option
+    from rlaif_audit.auditing.stats import logit, sigmoid
+    from rlaif_audit.records.preference import choice_codes, choice_score, ties_half_agreement
 
     pairs = ctx.pairs
     logits = {o: logit(pairs[f"p_first_{o}"].to_numpy()[rows]) for o in ("ab", "ba")}
@@ -168,27 +169,27 @@ def batch_calibrated_scores(ctx: AuditContext, rows: np.ndarray, human_p_a: np.n
     stacked = np.concatenate([logits["ab"], logits["ba"]])
     prior = float(np.mean(stacked[has_prob])) if has_prob.any() else 0.0
     band = float(option(ctx, "tie_band"))
-    first_ab = choice_score(choice_codes(1 / (1 + np.exp(-(logits["ab"] - prior))), band))
-    first_ba = choice_score(choice_codes(1 / (1 + np.exp(-(logits["ba"] - prior))), band))
-    return 0.5 * ((1 - np.abs(first_ab - human_p_a)) + (1 - np.abs((1 - first_ba) - human_p_a)))
+    first_ab = choice_score(choice_codes(sigmoid(logits["ab"] - prior), band))
+    first_ba = choice_score(choice_codes(sigmoid(logits["ba"] - prior), band))
+    return 0.5 * (ties_half_agreement(first_ab, human_p_a) + ties_half_agreement(1 - first_ba, human_p_a))
 
 
 def debiasing_accuracy(ctx: AuditContext, rows: np.ndarray, result: AuditResult) -> None:
     """Ties-half agreement with humans from single orders, after order averaging, after batch calibration."""
     import numpy as np
 
-    from rlaif_audit.auditing.context import choice_codes, choice_score, option
+    from rlaif_audit.auditing.context import option
     from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+    from rlaif_audit.records.preference import choice_codes, choice_score, ties_half_agreement
 
     pairs = ctx.pairs
     human = pairs["human_p_a"].to_numpy(float)
     keep = rows & np.isfinite(human) & np.isfinite(pairs["p_a"].to_numpy(float))
     human = human[keep]
-    slot_to_a = np.array([1.0, 0.0, 0.5])
-    score_ab = 1 - np.abs(slot_to_a[pairs["verdict_ab"].cat.codes.to_numpy()[keep]] - human)
-    score_ba = 1 - np.abs((1 - slot_to_a[pairs["verdict_ba"].cat.codes.to_numpy()[keep]]) - human)
+    score_ab = ties_half_agreement(choice_score(pairs["verdict_ab"].cat.codes.to_numpy()[keep]), human)
+    score_ba = ties_half_agreement(1 - choice_score(pairs["verdict_ba"].cat.codes.to_numpy()[keep]), human)
     debiased = choice_score(choice_codes(pairs["p_a"].to_numpy(float)[keep], float(option(ctx, "tie_band"))))
-    columns = [score_ab, score_ba, 1 - np.abs(debiased - human)]
+    columns = [score_ab, score_ba, ties_half_agreement(debiased, human)]
     if option(ctx, "batch_calibration"):
         columns.append(batch_calibrated_scores(ctx, keep, human))
     boot = SumBootstrap(np.column_stack(columns), n_bootstrap=ctx.n_bootstrap,

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from rlaif_audit import hookimpl
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.judging.evaluator import Evaluator, Option
-from rlaif_audit.judging.rubric import REQUIRED_SLOTS, format_conversation
-from rlaif_audit.judging.rubric import load_principles as read_principles
-from rlaif_audit.judging.rubric import load_template as read_template
 from rlaif_audit.judging.labeling import judge_items
-from rlaif_audit.records.types import JudgeItem, Judgment, PreferencePair, verdict_from_p
+from rlaif_audit.judging.models import DTYPE_OPTION
+from rlaif_audit.judging.rubric import (REQUIRED_SLOTS, RUBRIC_OPTIONS, format_conversation, load_principles,
+                                        load_template, principle_bullets)
+from rlaif_audit.records.preference import verdict_from_p
+from rlaif_audit.records.types import JudgeItem, Judgment, PreferencePair
 
 if TYPE_CHECKING:
     import torch
@@ -59,9 +60,8 @@ class PromptBuilder:
     def __init__(self, tokenizer: Any, template: str, principles: Sequence[str], max_length: int) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
-        bullets = "\n".join(f"- {p}" for p in principles)
         slots = {name: f"{MARK}{name}{MARK}" for name in REQUIRED_SLOTS}
-        pieces = self._split(self._wrap(template.format(principles=bullets, **slots)))
+        pieces = self._split(self._wrap(template.format(principles=principle_bullets(principles), **slots)))
         self.head: list[int] = pieces.pop(0) if isinstance(pieces[0], list) else []
         self.pieces = pieces
 
@@ -384,11 +384,10 @@ class HFJudge(Evaluator):
     )
     options = {
         "model": Option("Hugging Face model folder, .gguf file, or 'smollm2'", "smollm2"),
-        "template": Option("Rubric prompt file with {conversation} {first} {second} [{principles}]", None),
-        "principles": Option("Constitution file: one principle a line", None),
+        **RUBRIC_OPTIONS,
         "batch_size": Option("Items per forward pass; unset: 8 on CPU (4 pairs), 64 on GPU", None, int),
         "max_length": Option("Most prompt tokens; the conversation is cut from the left to fit", 2048, int),
-        "dtype": Option("Weights dtype: float32, bfloat16, float16", "float32"),
+        "dtype": DTYPE_OPTION,
         "device": Option("cpu, cuda, cuda:N or auto", "auto"),
         "share_prefix": Option("Compute the shared template and each conversation once (same numbers)", True, bool),
     }
@@ -399,16 +398,15 @@ class HFJudge(Evaluator):
         super().__init__(**options)
         if (self.config["batch_size"] is not None and self.config["batch_size"] < 1) or self.config["max_length"] < 16:
             raise ConfigError("hf-judge: batch_size must be ≥ 1 and max_length ≥ 16.")
-        self.template = read_template(self.config["template"])
-        self.principles = read_principles(self.config["principles"])
+        self.template = load_template(self.config["template"])
+        self.principles = load_principles(self.config["principles"])
         self.model_path = resolve_model(self.config["model"])
         self.builder: PromptBuilder | None = None
         self.scorer: Scorer | None = None
         self._identity_hash: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        from rlaif_audit.judging.evaluator import stable_hash
-        from rlaif_audit.judging.models import tokenizer_hash, weights_hash
+        from rlaif_audit.records.provenance import stable_hash, tokenizer_hash, weights_hash
 
         identity = super().identity()
         # batch_size, device and share_prefix change the numbers only by float rounding (~1e-5)

@@ -14,9 +14,12 @@ from typing import Any, Iterable, Iterator
 
 from rlaif_audit import __version__, hookimpl
 from rlaif_audit.errors import ConfigError, RlaifAuditError
-from rlaif_audit.judging.evaluator import Evaluator, Option, stable_hash
-from rlaif_audit.judging.rubric import format_conversation, load_principles, load_template
-from rlaif_audit.records.types import JudgeItem, Judgment, verdict_from_p
+from rlaif_audit.judging.evaluator import Evaluator, Option
+from rlaif_audit.judging.rubric import (RUBRIC_OPTIONS, format_conversation, load_principles, load_template,
+                                        principle_bullets)
+from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, verdict_from_p
+from rlaif_audit.records.provenance import stable_hash
+from rlaif_audit.records.types import JudgeItem, Judgment
 
 LABELS = {"A": "first", "B": "second"}
 LABEL_MASS_MIN = 0.5  # below this share of A+B in the first token's top_logprobs, the text is parsed instead
@@ -67,23 +70,60 @@ def _label_of(token: str) -> str | None:
     return cleaned if cleaned in LABELS else None
 
 
+class MalformedChoice(ValueError):
+    """A 200 answer whose choice has the wrong shape: the item becomes a failed judgment with this reason."""
+
+
+def _dict_or_fail(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedChoice(f"{where} is {type(value).__name__}, not an object")
+    return value
+
+
+def answer_text(choice: dict[str, Any]) -> str:
+    """The answer's text (``message.content``); a MalformedChoice when the message or its content has another shape."""
+    content = _dict_or_fail(choice.get("message"), "message").get("content")
+    if content is not None and not isinstance(content, str):
+        raise MalformedChoice(f"message.content is {type(content).__name__}, not a string")
+    return content or ""
+
+
 def first_token_logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The top_logprobs of the first non-blank generated token of a chat choice; ``None`` when absent."""
-    content = (choice.get("logprobs") or {}).get("content") or []
+    """The top_logprobs of the first non-blank generated token of a chat choice; ``None`` when absent.
+
+    A MalformedChoice when they are present but of the wrong shape (not lists of objects).
+    """
+    logprobs = choice.get("logprobs")
+    if logprobs is None:
+        return None
+    content = _dict_or_fail(logprobs, "logprobs").get("content") or []
+    if not isinstance(content, list):
+        raise MalformedChoice(f"logprobs.content is {type(content).__name__}, not a list")
     for entry in content:
+        entry = _dict_or_fail(entry, "an entry of logprobs.content")
         if str(entry.get("token", "")).strip():
-            return list(entry.get("top_logprobs") or [])
+            top = entry.get("top_logprobs") or []
+            if not isinstance(top, list):
+                raise MalformedChoice(f"top_logprobs is {type(top).__name__}, not a list")
+            return [_dict_or_fail(alt, "an entry of top_logprobs") for alt in top]
     return None
 
 
 def label_mass(top_logprobs: list[dict[str, Any]]) -> dict[str, float]:
-    """Probability of the labels A and B among the alternatives (token variants like " A" summed)."""
+    """Probability of the labels A and B among the alternatives (token variants like " A" summed).
+
+    A MalformedChoice when a label's logprob is not a finite number ≤ 0 (a log-probability): never a guess.
+    """
     mass = {"A": 0.0, "B": 0.0}
     for alternative in top_logprobs:
         label = _label_of(str(alternative.get("token", "")))
         logprob = alternative.get("logprob")
-        if label and isinstance(logprob, (int, float)) and math.isfinite(logprob):
-            mass[label] += math.exp(logprob)
+        if not label:
+            continue
+        if isinstance(logprob, bool) or not isinstance(logprob, (int, float)) or not -math.inf < logprob <= 0:
+            raise MalformedChoice(f"the logprob of token {alternative.get('token')!r} is {logprob!r}, not a "
+                                  "log-probability (a finite number ≤ 0)")
+        mass[label] += math.exp(logprob)
     return mass
 
 
@@ -93,9 +133,18 @@ def judgment_fields(choice: dict[str, Any]) -> dict[str, Any]:
     P(first) is A's share of the A+B probability of the first token when the
     server returned top_logprobs holding at least half their mass on A or B;
     otherwise the answer text is parsed (P = 1 or 0); an answer that does not
-    start with A or B is a failed parse with P = None, never a guess.
+    start with A or B, or a choice of the wrong shape, is a failed judgment with
+    P = None and the reason, never a guess.
     """
-    text = (choice.get("message") or {}).get("content") or ""
+    try:
+        return _fields(choice)
+    except MalformedChoice as exc:
+        raw = {"text": None, "method": "malformed", "error": f"the server's answer has the wrong shape: {exc}"}
+        return {"p_first": None, "verdict": None, "parse_status": "failed", "raw": raw}
+
+
+def _fields(choice: dict[str, Any]) -> dict[str, Any]:
+    text = answer_text(choice)
     raw: dict[str, Any] = {"text": text, "finish_reason": choice.get("finish_reason")}
     top = first_token_logprobs(choice)
     if top is not None:
@@ -110,14 +159,13 @@ def judgment_fields(choice: dict[str, Any]) -> dict[str, Any]:
     raw["method"] = "text" if verdict else "unparsed"
     if verdict is None:
         return {"p_first": None, "verdict": None, "parse_status": "failed", "raw": raw}
-    return {"p_first": 1.0 if verdict == "first" else 0.0, "verdict": verdict, "parse_status": "ok", "raw": raw}
+    return {"p_first": P_FIRST_OF_VERDICT[verdict], "verdict": verdict, "parse_status": "ok", "raw": raw}
 
 
 def render_prompt(template: str, principles: list[str], item: JudgeItem) -> str:
     """The judge's user message: the template (``str.format`` slots) filled for one item."""
-    bullets = "\n".join(f"- {principle}" for principle in principles)
     return template.format(conversation=format_conversation(item.context), first=item.first, second=item.second,
-                           principles=bullets)
+                           principles=principle_bullets(principles))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -148,8 +196,7 @@ class OpenAIJudge(Evaluator):
         "base_url": Option("Endpoint base URL, up to and including /v1.", "http://localhost:8000/v1"),
         "model": Option("Model name sent to the server; unset: the first model the server lists at /models.", None),
         "api_key_env": Option("Name of the environment variable holding the API key (never stored).", "OPENAI_API_KEY"),
-        "template": Option("Rubric prompt file with {conversation} {first} {second} [{principles}].", None),
-        "principles": Option("Constitution file: one principle a line; unset: hf-judge's two principles.", None),
+        **RUBRIC_OPTIONS,
         "concurrency": Option("Requests in flight at once.", 4, int),
         "max_retries": Option("Retries of one request on 429, 5xx, timeouts and dropped connections.", 5, int),
         "timeout": Option("Seconds to wait for one response.", 60.0, float),

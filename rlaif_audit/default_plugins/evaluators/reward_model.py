@@ -9,8 +9,10 @@ from typing import Any, Iterator, Sequence
 from rlaif_audit import hookimpl
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.judging.evaluator import Evaluator, Option
-from rlaif_audit.judging.reward_scoring import Scored, conversation_ids, load_reward_model, score_all, sigmoid
-from rlaif_audit.records.types import JudgeItem, Judgment, verdict_from_p
+from rlaif_audit.judging.models import DTYPE_OPTION
+from rlaif_audit.judging.reward_scoring import Scored, conversation_ids, load_reward_model, score_all
+from rlaif_audit.records.preference import verdict_from_p
+from rlaif_audit.records.types import JudgeItem, Judgment
 
 
 class RewardModelJudge(Evaluator):
@@ -22,7 +24,7 @@ class RewardModelJudge(Evaluator):
         "model": Option("Reward model folder (AutoModelForSequenceClassification, one output)", None),
         "batch_size": Option("Conversations per forward pass (sorted by length)", 8, int),
         "max_length": Option("Most tokens per conversation; the context is cut from the left", 2048, int),
-        "dtype": Option("Weights dtype: float32, bfloat16, float16", "float32"),
+        "dtype": DTYPE_OPTION,
     }
 
     def __init__(self, **options: Any) -> None:
@@ -39,7 +41,7 @@ class RewardModelJudge(Evaluator):
         self._identity_hash: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        from rlaif_audit.judging.models import tokenizer_hash, weights_hash
+        from rlaif_audit.records.provenance import tokenizer_hash, weights_hash
 
         identity = super().identity()
         config = {k: v for k, v in self.config.items() if k != "batch_size"}  # batching changes only float rounding
@@ -72,7 +74,9 @@ class RewardModelJudge(Evaluator):
         return json.dumps([item.context, response], sort_keys=True)
 
     def _judgment(self, item: JudgeItem, first: Scored, second: Scored, seconds: float) -> Judgment:
-        p_first = sigmoid(first.reward - second.reward)
+        from rlaif_audit.auditing.stats import sigmoid
+
+        p_first = float(sigmoid(first.reward - second.reward))
         raw = {"r_first": first.reward, "r_second": second.reward,
                "truncated_tokens": [first.truncated, second.truncated]}
         return Judgment(item.pair_id, item.order, p_first, verdict_from_p(p_first), "ok", json.dumps(raw), seconds,

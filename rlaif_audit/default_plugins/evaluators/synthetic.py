@@ -42,7 +42,7 @@ class SyntheticEvaluator(Evaluator):
         "noise": Option("sd of Gaussian log-odds noise per judgment (order inconsistency)", 0.0, float),
         "pair_noise": Option("scale of logistic log-odds noise per pair, shared by both orders", 0.0, float),
         "temperature": Option("divides the log-odds: > 1 under-confident, < 1 over-confident", 1.0, float),
-        "tie_band": Option("verdict 'tie' when |P(first) − 0.5| ≤ tie_band", 0.0, float),
+        "tie_band": Option("verdict 'tie' when P(first) is within tie_band of 0.5", 0.0, float),
         "fail_rate": Option("share of judgments returned as parse failures", 0.0, float),
         "seed": Option("seed of the judge's noise", 0, int),
     }

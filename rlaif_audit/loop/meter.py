@@ -12,18 +12,21 @@ SAMPLE_EVERY_S = 0.1
 
 
 def _rss_bytes() -> int:
+    """This process's resident memory now, in bytes."""
     import psutil
 
     return int(psutil.Process().memory_info().rss)
 
 
 def _cuda_reset() -> None:
+    """Reset torch's CUDA peak counter (only when torch is already imported and a GPU is there)."""
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
 
 
 def _cuda_peak_mb() -> float | None:
+    """Peak CUDA memory allocated since the reset, in MiB; None without torch or a GPU."""
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available():
         return None
@@ -41,6 +44,7 @@ class StageMeter:
         self._thread = threading.Thread(target=self._sample, name="rlaif-audit-meter", daemon=True)
 
     def _sample(self) -> None:
+        """Sample resident memory until the block ends."""
         while not self._stop.wait(SAMPLE_EVERY_S):
             self.peak_rss = max(self.peak_rss, _rss_bytes())
 
@@ -58,6 +62,7 @@ class StageMeter:
         self.seconds = time.perf_counter() - self.started
 
     def stats(self) -> dict[str, Any]:
+        """Seconds, peak RSS and peak CUDA memory, rounded, as recorded in the stage marker."""
         return {
             "seconds": round(self.seconds, 3),
             "peak_rss_mb": round(self.peak_rss / 2**20, 1),

@@ -1,0 +1,54 @@
+"""Every file and folder name of a run folder, in one place (the tree is drawn in docs/run.md).
+
+Names inside a generation are relative to its folder ``gen-N/``; reach them with
+:meth:`rlaif_audit.loop.run.Run.path`.
+"""
+
+from __future__ import annotations
+
+# The run folder
+MANIFEST = "manifest.json"
+CONFIG = "config.toml"
+PROMPTS = "prompts.jsonl"  # the prompts used, frozen at the start, with their split
+
+# A generation's folder, gen-N/
+MARKERS = "stages"  # completion markers, <stage>.done.json
+CANDIDATES = "candidates.jsonl"
+PAIRS = "pairs.jsonl"
+JUDGMENTS = "judgments.jsonl"
+PREFERENCES = "preferences.jsonl"
+REWARD_MODEL = "reward_model"
+REWARD_MODEL_CHECKPOINTS = "reward_model_checkpoints"
+POLICY = "policy"
+POLICY_CHECKPOINTS = "policy_checkpoints"
+POLICY_LOG = "policy_log.jsonl"
+AUDIT = "audit"
+AUDIT_SAMPLES = f"{AUDIT}/samples.jsonl"
+AUDIT_JUDGMENTS = f"{AUDIT}/judgments.jsonl"
+POLICY_SAMPLES = f"{AUDIT}/policy_samples.jsonl"
+
+# Written into audit/, policy/ and reward_model/ (the report formats and the model card)
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+MODEL_CARD = "README.md"
+
+
+def generation_folder(generation: int) -> str:
+    """The folder name of a generation: ``gen-0``, ``gen-1``, ..."""
+    return f"gen-{generation}"
+
+
+def relative_path(generation: int, name: str) -> str:
+    """A generation's file or folder relative to the run folder (``gen-0/policy``), as the reports cite it."""
+    return f"{generation_folder(generation)}/{name}"
+
+
+def marker(stage: str) -> str:
+    """A stage's completion marker inside its generation's folder."""
+    return f"{MARKERS}/{stage}.done.json"
+
+
+def stage_key(generation: int, stage: str) -> str:
+    """The manifest's key of a stage of a generation (``gen-0/label``), in its stages and attempts tables."""
+    return f"{generation_folder(generation)}/{stage}"
