@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from statistics import NormalDist
 
-import pytest
-
 from rlaif_audit.data.judgment_file import read_judgments
 
 CLI = [sys.executable, "-m", "rlaif_audit.cli"]
