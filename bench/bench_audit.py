@@ -23,7 +23,7 @@ def peak_rss_mib() -> float:
 
 def make_inputs(n_pairs: int, seed: int) -> tuple[Any, Any, Any, float]:
     """Synthetic pairs, labels (3 annotators) and both-order judgments, built vectorised; and the seconds it took."""
-    from rlaif_audit.default_plugins.evaluators.synthetic import synthetic_frames, synthetic_judgments
+    from rlaif_audit.testing import synthetic_frames, synthetic_judgments
 
     started = time.perf_counter()
     pairs, labels = synthetic_frames(n_pairs, seed, n_annotators=3, human_length_pref=0.2, with_context=False)

@@ -27,7 +27,7 @@ def make_context(n_pairs: int, n_bootstrap: int) -> tuple[Any, list[Any], float]
     import numpy as np
 
     from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.default_plugins.evaluators.synthetic import synthetic_frames, synthetic_judgments
+    from rlaif_audit.testing import synthetic_frames, synthetic_judgments
     from rlaif_audit.records.types import PreferencePair
 
     started = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh plugin manager, the shared human-labeled data, offline Hugging Face."""
+"""Shared fixtures: rlaif_audit.testing's (fresh plugin manager, tiny models), the shared human-labeled data,
+offline Hugging Face."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HH_HARMLESS = SHARED / "data" / "hh-rlhf-harmless" / "test.jsonl.gz"
+TESTING_PLUGIN = "rlaif_audit"  # the name of rlaif_audit.testing's pytest11 entry point
 
 
-@pytest.fixture
-def pm():
-    """A fresh plugin manager (entry points and built-ins loaded), never a global one."""
-    from rlaif_audit.host import get_plugin_manager
+def pytest_configure(config: pytest.Config) -> None:
+    """Register rlaif_audit.testing unless its pytest11 entry point already did (an install older than it)."""
+    import rlaif_audit.testing
 
-    return get_plugin_manager()
+    if not config.pluginmanager.is_registered(rlaif_audit.testing):
+        config.pluginmanager.register(rlaif_audit.testing, TESTING_PLUGIN)
 
 
 @pytest.fixture

@@ -24,15 +24,10 @@ def run_cli(args: list[str]):
 @pytest.fixture(scope="module")
 def labeled(tmp_path_factory) -> dict[str, Path]:
     """120 synthetic pairs with human labels, labeled by the synthetic evaluator (first-slot bias) via `label`."""
-    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs
+    from rlaif_audit.testing import write_synthetic_pairs
 
     folder = tmp_path_factory.mktemp("labeled")
-    pairs, labels = make_synthetic_pairs(120, seed=7)
-    by_pair = {label.pair_id: label for label in labels}
-    data = folder / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"id": p.id, "context": p.context, "a": p.a, "b": p.b,
-                                        "preferred": by_pair[p.id].preferred, "annotator": by_pair[p.id].annotator,
-                                        "metadata": p.metadata}) + "\n" for p in pairs))
+    data = write_synthetic_pairs(folder / "pairs.jsonl", 120, seed=7)
     out = {"data": data}
     for name, options in (("biased", ["position_bias=1.5", "noise=0.3"]), ("fair", ["noise=0.3"])):
         path = folder / f"{name}.jsonl"

@@ -15,7 +15,7 @@ from rlaif_audit.default_plugins.auditors.agreement import AgreementAuditor
 from rlaif_audit.default_plugins.auditors.calibration import CalibrationAuditor
 from rlaif_audit.default_plugins.auditors.length import LengthAuditor
 from rlaif_audit.default_plugins.auditors.position import PositionAuditor
-from rlaif_audit.default_plugins.evaluators.synthetic import synthetic_frames, synthetic_judgments
+from rlaif_audit.testing import synthetic_frames, synthetic_judgments
 from rlaif_audit.errors import InputError
 
 N_PAIRS = 2000

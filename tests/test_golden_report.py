@@ -27,16 +27,6 @@ def run_cli(args: list[Any]) -> Any:
     return result
 
 
-def write_synthetic_pairs(path: Path) -> None:
-    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs
-
-    pairs, labels = make_synthetic_pairs(150, seed=11, n_annotators=1)
-    by_pair = {label.pair_id: label for label in labels}
-    path.write_text("".join(json.dumps({"id": p.id, "context": p.context, "a": p.a, "b": p.b,
-                                        "preferred": by_pair[p.id].preferred, "annotator": by_pair[p.id].annotator,
-                                        "metadata": p.metadata}) + "\n" for p in pairs))
-
-
 def normalise(obj: Any, key: str = "") -> Any:
     """The report without volatile fields; paths reduced to their file names; floats rounded to 9 digits."""
     if isinstance(obj, dict):
@@ -53,8 +43,9 @@ def normalise(obj: Any, key: str = "") -> Any:
 
 
 def synthetic_report(folder: Path) -> dict[str, Any]:
-    data = folder / "pairs.jsonl"
-    write_synthetic_pairs(data)
+    from rlaif_audit.testing import write_synthetic_pairs
+
+    data = write_synthetic_pairs(folder / "pairs.jsonl", 150, seed=11, n_annotators=1)
     judgments = folder / "judgments.jsonl"
     run_cli(["label", data, "-e", "synthetic", "-o", judgments, "-q", "-O", "position_bias=1.2", "-O", "noise=0.4",
              "-O", "length_pref=0.5", "-O", "temperature=0.7"])

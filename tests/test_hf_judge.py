@@ -15,7 +15,6 @@ from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge, PromptBuild
 from rlaif_audit.judging.rubric import load_principles, load_template
 from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.judging.labeling import judge_items
-from rlaif_audit.judging.models import tiny_model
 from rlaif_audit.records.types import JudgeItem, PreferencePair
 
 
@@ -32,20 +31,15 @@ def make_pairs(n: int = 5) -> list[PreferencePair]:
 
 
 @pytest.fixture(scope="module")
-def tiny() -> str:
-    return str(tiny_model())
-
-
-@pytest.fixture(scope="module")
-def reference(tiny: str) -> dict[tuple[str, str], float]:
+def reference(tiny_model: str) -> dict[tuple[str, str], float]:
     """p_first per item from whole-prompt forwards one item at a time (no padding, no cache)."""
-    judge = HFJudge(model=tiny, batch_size=1, share_prefix=False)
+    judge = HFJudge(model=tiny_model, batch_size=1, share_prefix=False)
     return {(j.pair_id, j.order): j.p_first for j in judge.judge(judge_items(make_pairs()))}
 
 
-def test_both_orders_give_probabilities_and_label_mass(tiny: str) -> None:
+def test_both_orders_give_probabilities_and_label_mass(tiny_model: str) -> None:
     items = judge_items(make_pairs())
-    judgments = list(HFJudge(model=tiny).judge(items))
+    judgments = list(HFJudge(model=tiny_model).judge(items))
     assert sorted((j.pair_id, j.order) for j in judgments) == sorted((i.pair_id, i.order) for i in items)
     for judgment in judgments:
         raw = json.loads(judgment.raw)
@@ -56,11 +50,11 @@ def test_both_orders_give_probabilities_and_label_mass(tiny: str) -> None:
         assert judgment.evaluator == "hf-judge" and judgment.evaluator_id
 
 
-def test_p_first_matches_a_plain_full_forward(tiny: str) -> None:
+def test_p_first_matches_a_plain_full_forward(tiny_model: str) -> None:
     """The label probabilities equal softmax of the full model's logits at the last prompt position."""
     import torch
 
-    judge = HFJudge(model=tiny)
+    judge = HFJudge(model=tiny_model)
     judge.load()
     item = judge_items(make_pairs())[5]
     ids = judge.builder.encode(item).ids
@@ -74,10 +68,10 @@ def test_p_first_matches_a_plain_full_forward(tiny: str) -> None:
 
 @pytest.mark.parametrize(("share_prefix", "batch_size"), [(False, 3), (False, 64), (True, 1), (True, 2), (True, 5)])
 def test_batching_and_prefix_cache_lose_nothing_and_change_nothing(
-    tiny: str, reference: dict[tuple[str, str], float], share_prefix: bool, batch_size: int
+    tiny_model: str, reference: dict[tuple[str, str], float], share_prefix: bool, batch_size: int
 ) -> None:
     items = judge_items(make_pairs())
-    judge = HFJudge(model=tiny, batch_size=batch_size, share_prefix=share_prefix)
+    judge = HFJudge(model=tiny_model, batch_size=batch_size, share_prefix=share_prefix)
     judgments = list(judge.judge(items))
     keys = [(j.pair_id, j.order) for j in judgments]
     assert sorted(keys) == sorted(reference) and len(set(keys)) == len(keys)
@@ -85,9 +79,9 @@ def test_batching_and_prefix_cache_lose_nothing_and_change_nothing(
         assert judgment.p_first == pytest.approx(reference[(judgment.pair_id, judgment.order)], abs=1e-5)
 
 
-def test_prefix_cache_computes_fewer_tokens(tiny: str) -> None:
+def test_prefix_cache_computes_fewer_tokens(tiny_model: str) -> None:
     items = judge_items(make_pairs())
-    shared, plain = HFJudge(model=tiny, share_prefix=True), HFJudge(model=tiny, share_prefix=False)
+    shared, plain = HFJudge(model=tiny_model, share_prefix=True), HFJudge(model=tiny_model, share_prefix=False)
     list(shared.judge(items))
     list(plain.judge(items))
     prompt_tokens = sum(len(plain.builder.encode(item).ids) for item in items)
@@ -95,19 +89,19 @@ def test_prefix_cache_computes_fewer_tokens(tiny: str) -> None:
     assert shared.scorer.tokens_computed < 0.75 * prompt_tokens
 
 
-def test_one_order_alone_and_repeated_items(tiny: str, reference: dict[tuple[str, str], float]) -> None:
+def test_one_order_alone_and_repeated_items(tiny_model: str, reference: dict[tuple[str, str], float]) -> None:
     items = judge_items(make_pairs())
     subset = [items[3], items[3], items[6]]
-    judgments = list(HFJudge(model=tiny, batch_size=4).judge(subset))
+    judgments = list(HFJudge(model=tiny_model, batch_size=4).judge(subset))
     assert sorted((j.pair_id, j.order) for j in judgments) == sorted([("p1", "ba"), ("p1", "ba"), ("p3", "ab")])
     for judgment in judgments:
         assert judgment.p_first == pytest.approx(reference[(judgment.pair_id, judgment.order)], abs=1e-5)
 
 
-def test_both_orders_share_the_prompt_prefix(tiny: str) -> None:
+def test_both_orders_share_the_prompt_prefix(tiny_model: str) -> None:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     builder = PromptBuilder(tokenizer, load_template(None), load_principles(None), 2048)
     ab, ba = (builder.encode(item) for item in judge_items(make_pairs())[4:6])
     assert ab.head == ba.head and ab.middle == ba.middle and ab.suffix != ba.suffix
@@ -117,33 +111,33 @@ def test_both_orders_share_the_prompt_prefix(tiny: str) -> None:
     assert text.endswith("<|im_start|>assistant\n")
 
 
-def test_truncation_cuts_the_conversation_and_is_recorded(tiny: str) -> None:
+def test_truncation_cuts_the_conversation_and_is_recorded(tiny_model: str) -> None:
     pair = PreferencePair("long", [{"role": "user", "content": "Why is the sky blue? " * 200}], "Rayleigh.", "No idea.")
-    judgments = list(HFJudge(model=tiny, max_length=400).judge(judge_items([pair])))
+    judgments = list(HFJudge(model=tiny_model, max_length=400).judge(judge_items([pair])))
     for judgment in judgments:
         raw = json.loads(judgment.raw)
         assert judgment.parse_status == "ok" and raw["tokens"] == 400 and raw["truncated_tokens"] > 0
 
 
-def test_responses_are_never_truncated(tiny: str) -> None:
+def test_responses_are_never_truncated(tiny_model: str) -> None:
     pair = PreferencePair("huge", [{"role": "user", "content": "Hi"}], "word " * 500, "ok")
-    judgments = list(HFJudge(model=tiny, max_length=300).judge(judge_items([pair])))
+    judgments = list(HFJudge(model=tiny_model, max_length=300).judge(judge_items([pair])))
     assert [j.parse_status for j in judgments] == ["failed", "failed"]
     assert all(j.p_first is None and "never truncated" in json.loads(j.raw)["error"] for j in judgments)
 
 
-def test_identity_follows_template_principles_and_max_length(tiny: str, tmp_path: Path) -> None:
+def test_identity_follows_template_principles_and_max_length(tiny_model: str, tmp_path: Path) -> None:
     template = tmp_path / "rubric.txt"
     template.write_text("Context:\n{conversation}\nA: {first}\nB: {second}\nBetter (A or B)?")
     principles = tmp_path / "constitution.txt"
     principles.write_text("# comment\nBe kind.\n\nBe brief.\n")
-    base = HFJudge(model=tiny).identity_hash()
-    assert HFJudge(model=tiny, batch_size=7, share_prefix=False).identity_hash() == base
-    assert HFJudge(model=tiny, template=str(template)).identity_hash() != base
-    assert HFJudge(model=tiny, principles=str(principles)).identity_hash() != base
-    assert HFJudge(model=tiny, principles=str(principles)).principles == ["Be kind.", "Be brief."]
-    assert HFJudge(model=tiny, max_length=512).identity_hash() != base
-    identity = HFJudge(model=tiny).identity()
+    base = HFJudge(model=tiny_model).identity_hash()
+    assert HFJudge(model=tiny_model, batch_size=7, share_prefix=False).identity_hash() == base
+    assert HFJudge(model=tiny_model, template=str(template)).identity_hash() != base
+    assert HFJudge(model=tiny_model, principles=str(principles)).identity_hash() != base
+    assert HFJudge(model=tiny_model, principles=str(principles)).principles == ["Be kind.", "Be brief."]
+    assert HFJudge(model=tiny_model, max_length=512).identity_hash() != base
+    identity = HFJudge(model=tiny_model).identity()
     assert len(identity["weights_sha256"]) == 64 and identity["labels"] == ["A", "B"]
 
 
@@ -151,22 +145,22 @@ def p_firsts(judge: HFJudge, items: list[JudgeItem]) -> dict[tuple[str, str], fl
     return {(j.pair_id, j.order): j.p_first for j in judge.judge(items)}
 
 
-def test_a_custom_template_judges_the_same_packed_or_not(tiny: str, tmp_path: Path) -> None:
+def test_a_custom_template_judges_the_same_packed_or_not(tiny_model: str, tmp_path: Path) -> None:
     template = tmp_path / "rubric.txt"
     template.write_text("A: {first}\nB: {second}\nAbout: {conversation}\nLiteral {{braces}}. Better?")
     items = judge_items(make_pairs(3))
-    judge = HFJudge(model=tiny, template=str(template))
+    judge = HFJudge(model=tiny_model, template=str(template))
     packed = p_firsts(judge, items)
-    plain = p_firsts(HFJudge(model=tiny, template=str(template), share_prefix=False), items)
+    plain = p_firsts(HFJudge(model=tiny_model, template=str(template), share_prefix=False), items)
     assert judge.builder.encode(items[0]).middle == []  # the responses come first: only the head is shared
     assert sorted(packed) == sorted(plain)
     assert all(packed[key] == pytest.approx(plain[key], abs=1e-5) for key in plain)
     assert "Literal {braces}." in judge.builder.tokenizer.decode(judge.builder.encode(items[0]).ids)
 
 
-def test_a_model_without_chat_template_or_shared_head(tiny: str, tmp_path: Path) -> None:
+def test_a_model_without_chat_template_or_shared_head(tiny_model: str, tmp_path: Path) -> None:
     folder = tmp_path / "plain-lm"
-    shutil.copytree(tiny, folder)
+    shutil.copytree(tiny_model, folder)
     (folder / "chat_template.jinja").unlink()
     template = tmp_path / "rubric.txt"
     template.write_text("{conversation}\nResponse A: {first}\nResponse B: {second}\nBetter:")
@@ -184,24 +178,24 @@ def test_a_model_without_chat_template_or_shared_head(tiny: str, tmp_path: Path)
     [("{first} {second}", "missing slot"), ("{conversation} {first} {second} {answer}", "unknown slot"),
      ("{conversation} {first} {second} {", "literal brace")],
 )
-def test_bad_templates_are_named(tiny: str, tmp_path: Path, text: str, message: str) -> None:
+def test_bad_templates_are_named(tiny_model: str, tmp_path: Path, text: str, message: str) -> None:
     template = tmp_path / "bad.txt"
     template.write_text(text)
     with pytest.raises(InputError, match=message) as info:
-        HFJudge(model=tiny, template=str(template))
+        HFJudge(model=tiny_model, template=str(template))
     assert info.value.path == str(template) and info.value.field == "template"
 
 
-def test_bad_options_are_named(tiny: str, tmp_path: Path) -> None:
+def test_bad_options_are_named(tiny_model: str, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read the template file"):
-        HFJudge(model=tiny, template=str(tmp_path / "absent.txt"))
+        HFJudge(model=tiny_model, template=str(tmp_path / "absent.txt"))
     with pytest.raises(InputError, match="no principles"):
         (tmp_path / "empty.txt").write_text("\n# nothing\n")
-        HFJudge(model=tiny, principles=str(tmp_path / "empty.txt"))
+        HFJudge(model=tiny_model, principles=str(tmp_path / "empty.txt"))
     with pytest.raises(ConfigError, match="batch_size"):
-        HFJudge(model=tiny, batch_size="0")
+        HFJudge(model=tiny_model, batch_size="0")
     with pytest.raises(ConfigError, match="Valid options"):
-        HFJudge(model=tiny, temperature="1")
+        HFJudge(model=tiny_model, temperature="1")
 
 
 def test_registered_as_a_builtin_plugin(pm) -> None:  # noqa: ANN001 - pytest fixture
@@ -219,21 +213,21 @@ def test_plugin_modules_do_not_import_torch() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_judge_item_order_is_the_shown_order(tiny: str) -> None:
+def test_judge_item_order_is_the_shown_order(tiny_model: str) -> None:
     """'ab' shows a first; the prompt's Response A is the item's first response."""
-    judge = HFJudge(model=tiny)
+    judge = HFJudge(model=tiny_model)
     judge.load()
     item = JudgeItem("x", "ba", [{"role": "user", "content": "Q"}], "FIRST-TEXT", "SECOND-TEXT")
     text = judge.builder.tokenizer.decode(judge.builder.encode(item).ids)
     assert text.index("Response A:\nFIRST-TEXT") < text.index("Response B:\nSECOND-TEXT")
 
 
-def tiny_variant(tmp_path: Path, tiny: str, kind: str) -> str:
+def tiny_variant(tmp_path: Path, tiny_model: str, kind: str) -> str:
     """A tiny random causal LM of another architecture, with the tiny Llama's tokenizer."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     shape = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2, head_dim=16, pad_token_id=tokenizer.pad_token_id)
     extra = {"qwen2": {}, "gemma2": {"attn_logit_softcapping": 50.0},
@@ -254,7 +248,7 @@ def long_pairs() -> list[PreferencePair]:
 
 @pytest.mark.parametrize(("kind", "shares"), [("qwen2", True), ("gemma2", False), ("mistral", None)])
 def test_other_architectures_share_prefixes_or_fall_back_to_whole_prompts(
-    tiny: str, tmp_path: Path, kind: str, shares: bool | None
+    tiny_model: str, tmp_path: Path, kind: str, shares: bool | None
 ) -> None:
     """Qwen2 shares prefixes; Gemma2 (softcapping) falls back at load; Mistral with a 160-token sliding window
     shares on the short probe, then falls back at the first longer prompt. Judgments are the same in all cases."""
@@ -262,7 +256,7 @@ def test_other_architectures_share_prefixes_or_fall_back_to_whole_prompts(
 
     from rlaif_audit.default_plugins.evaluators.hf_judge import PackedScorer, Scorer
 
-    folder = tiny_variant(tmp_path, tiny, kind)
+    folder = tiny_variant(tmp_path, tiny_model, kind)
     items = judge_items(long_pairs())
     plain = p_firsts(HFJudge(model=folder, share_prefix=False), items)
     judge = HFJudge(model=folder, batch_size=4)
@@ -279,10 +273,10 @@ def test_other_architectures_share_prefixes_or_fall_back_to_whole_prompts(
     assert all(shared[key] == pytest.approx(plain[key], abs=1e-5) for key in plain)
 
 
-def test_the_packed_scorer_is_used_and_the_model_keeps_its_attention(tiny: str) -> None:
+def test_the_packed_scorer_is_used_and_the_model_keeps_its_attention(tiny_model: str) -> None:
     from rlaif_audit.default_plugins.evaluators.hf_judge import PackedScorer
 
-    judge = HFJudge(model=tiny)
+    judge = HFJudge(model=tiny_model)
     list(judge.judge(judge_items(make_pairs(2))))
     assert isinstance(judge.scorer, PackedScorer) and judge.scorer.batch_size == 8
     assert judge.scorer.model.config._attn_implementation == "sdpa"

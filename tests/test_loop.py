@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-pytestmark = pytest.mark.slow  # real TRL training (tiny models) or the real SmolLM2
+pytestmark = pytest.mark.slow  # real TRL training (tiny_model models) or the real SmolLM2
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "loop_driver.py"
@@ -21,17 +21,10 @@ STAGES = ("generate", "label", "reward_model", "policy", "audit")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
 
 
-@pytest.fixture(scope="module")
-def tiny() -> str:
-    from rlaif_audit.judging.models import tiny_model
-
-    return str(tiny_model())
-
-
-def overrides(tiny: str, **extra: Any) -> dict[str, Any]:
+def overrides(tiny_model: str, **extra: Any) -> dict[str, Any]:
     """Smoke sizes on the tiny model; a paced judge so a kill can land mid-labeling; a checkpoint every step."""
-    values = {"policy": tiny, "evaluator": "paced-hf-judge",
-              "evaluator_options": {"model": tiny, "delay": 0.25, "batch_size": 2},
+    values = {"policy": tiny_model, "evaluator": "paced-hf-judge",
+              "evaluator_options": {"model": tiny_model, "delay": 0.25, "batch_size": 2},
               "label_batch_size": 2, "rl_steps": 4, "save_steps": 1, "n_bootstrap": 100}
     return values | extra
 
@@ -81,10 +74,10 @@ def policy_weights(folder: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory: pytest.TempPathFactory, tiny: str) -> Path:
+def reference_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: str) -> Path:
     """An uninterrupted run with a hook recorder and an observer that raises."""
     folder = tmp_path_factory.mktemp("loop") / "reference"
-    finish(driver("start", str(folder), json.dumps(overrides(tiny)), env={**ENV, "LOOP_DRIVER_RAISE": "1"}))
+    finish(driver("start", str(folder), json.dumps(overrides(tiny_model)), env={**ENV, "LOOP_DRIVER_RAISE": "1"}))
     return folder
 
 
@@ -193,10 +186,10 @@ def test_report_beside_the_policy_has_timings_evaluator_and_policy_audits(refere
     assert (reference_run / "gen-0" / "reward_model" / "report.json").exists()
 
 
-def test_kill_during_labeling_then_resume(tmp_path: Path, tiny: str, reference_run: Path) -> None:
+def test_kill_during_labeling_then_resume(tmp_path: Path, tiny_model: str, reference_run: Path) -> None:
     folder = tmp_path / "killed-labeling"
     path = folder / "gen-0" / "judgments.jsonl"
-    proc = driver("start", str(folder), json.dumps(overrides(tiny)))
+    proc = driver("start", str(folder), json.dumps(overrides(tiny_model)))
     kill_when(proc, lambda: len(lines(path)) >= 4)
     written = len(lines(path))
     assert 4 <= written < len(judgments(reference_run)), "killed mid-labeling"
@@ -207,14 +200,14 @@ def test_kill_during_labeling_then_resume(tmp_path: Path, tiny: str, reference_r
     assert manifest(folder)["attempts"]["gen-0/generate"] == 1
 
 
-def test_kill_during_training_then_resume_from_the_trl_checkpoint(tmp_path: Path, tiny: str,
+def test_kill_during_training_then_resume_from_the_trl_checkpoint(tmp_path: Path, tiny_model: str,
                                                                   reference_run: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
     folder = tmp_path / "killed-training"
     checkpoint = folder / "gen-0" / "policy_checkpoints" / "checkpoint-2" / "trainer_state.json"
-    proc = driver("start", str(folder), json.dumps(overrides(tiny)))
+    proc = driver("start", str(folder), json.dumps(overrides(tiny_model)))
     kill_when(proc, checkpoint.exists)
     assert not (folder / "gen-0" / "stages" / "policy.done.json").exists()
     finish(driver("resume", str(folder)))
@@ -241,10 +234,10 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path: Path, reference_run:
     assert {p: p.stat().st_mtime_ns for p in (folder / "gen-0").rglob("*") if p.is_file()} == before
 
 
-def test_direct_reward_with_rloo(tmp_path: Path, tiny: str) -> None:
+def test_direct_reward_with_rloo(tmp_path: Path, tiny_model: str) -> None:
     folder = tmp_path / "direct"
     finish(driver("start", str(folder), json.dumps(overrides(
-        tiny, reward="direct", algorithm="rloo", rl_steps=2, evaluator_options={"model": tiny}))))
+        tiny_model, reward="direct", algorithm="rloo", rl_steps=2, evaluator_options={"model": tiny_model}))))
     found = manifest(folder)
     assert "skipped" in found["stages"]["gen-0/reward_model"]["outputs"]
     assert not (folder / "gen-0" / "reward_model").exists()

@@ -8,14 +8,13 @@ from rlaif_audit.loop.config import build_config
 from rlaif_audit.loop.run import create_run
 
 
-def test_reward_model_accuracy_against_human_labels(tmp_path: Path, hh_path: Path, pm) -> None:
-    from rlaif_audit.judging.models import tiny_reward_model
+def test_reward_model_accuracy_against_human_labels(tmp_path: Path, hh_path: Path, pm, tiny_reward_model: str) -> None:
     from rlaif_audit.loop.ai_feedback import load_reward_model, score
     from rlaif_audit.loop.reward import accuracy_vs_humans
 
     config = build_config(preset="smoke", overrides={"human_data": str(hh_path), "human_limit": 12})
     run = create_run(tmp_path / "run", config, pm)
-    model, tokenizer = load_reward_model(tiny_reward_model())
+    model, tokenizer = load_reward_model(tiny_reward_model)
     result = accuracy_vs_humans(run, model, tokenizer)
     assert result["n"] == 12 and 0.0 <= result["value"] <= 1.0
     assert result["ci"][0] <= result["value"] <= result["ci"][1] and str(hh_path) in result["source"]

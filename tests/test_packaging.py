@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "rlaif_audit"
+TEST_HELPERS = PACKAGE / "testing.py"  # the pytest plugin: may also import the ``test`` extra (pytest)
 NEWER_STDLIB = {"tomllib": (3, 11)}
 """Standard modules added after the oldest Python a project might claim, and the version that added them."""
 
@@ -20,10 +21,10 @@ def project() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 
-def imported_modules() -> set[str]:
-    """Top-level names of every absolute import in the package (module level and inside functions)."""
+def imported_modules(paths: list[Path] | None = None) -> set[str]:
+    """Top-level names of every absolute import in the package, or in ``paths`` (module level and inside functions)."""
     names: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
+    for path in PACKAGE.rglob("*.py") if paths is None else paths:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(alias.name.split(".")[0] for alias in node.names)
@@ -32,21 +33,31 @@ def imported_modules() -> set[str]:
     return names
 
 
-def declared_distributions() -> set[str]:
-    """Normalised names of the distributions in ``dependencies``."""
-    names = (re.split(r"[\s<>=!~\[;]", spec, maxsplit=1)[0] for spec in project()["dependencies"])
+def declared_distributions(extra: str | None = None) -> set[str]:
+    """Normalised names of the distributions in ``dependencies`` (and in the optional ``extra``)."""
+    specs = project()["dependencies"] + (project()["optional-dependencies"][extra] if extra else [])
+    names = (re.split(r"[\s<>=!~\[;]", spec, maxsplit=1)[0] for spec in specs)
     return {name.lower().replace("_", "-") for name in names}
 
 
-def test_every_imported_third_party_package_is_declared() -> None:
-    third_party = imported_modules() - set(sys.stdlib_module_names) - {"rlaif_audit", "__future__"}
+def undeclared(modules: set[str], declared: set[str]) -> dict[str, list[str]]:
+    """Third-party modules among ``modules`` that no distribution in ``declared`` provides."""
+    third_party = modules - set(sys.stdlib_module_names) - {"rlaif_audit", "__future__"}
     providers = metadata.packages_distributions()
     missing = {}
     for module in sorted(third_party):
         distributions = {name.lower().replace("_", "-") for name in providers.get(module, [module])}
-        if not distributions & declared_distributions():
+        if not distributions & declared:
             missing[module] = sorted(distributions)
+    return missing
+
+
+def test_every_imported_third_party_package_is_declared() -> None:
+    core = [path for path in PACKAGE.rglob("*.py") if path != TEST_HELPERS]
+    missing = undeclared(imported_modules(core), declared_distributions())
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+    helpers = undeclared(imported_modules([TEST_HELPERS]), declared_distributions("test"))
+    assert not helpers, f"imported by rlaif_audit.testing but not declared (dependencies or the test extra): {helpers}"
 
 
 def test_requires_python_admits_only_versions_with_the_standard_modules_used() -> None:

@@ -87,7 +87,7 @@ def test_pm(pm):
 
 def synthetic_inputs(n: int = 60, orders: tuple[str, ...] = ("ab", "ba")):
     """Synthetic pairs with human labels, judged by the synthetic evaluator (first-slot bias 1.0)."""
-    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
+    from rlaif_audit.testing import make_synthetic_pairs, synthetic_frames, synthetic_judgments
 
     pairs, labels = make_synthetic_pairs(n, seed=3)
     frame, _ = synthetic_frames(n, seed=3)
@@ -402,8 +402,8 @@ def test_writing_one_report_to_two_folders_records_each_failure_once(test_pm, tm
 
 def test_headline_names_metrics_the_auditors_really_produce(pm):
     from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.default_plugins.evaluators.synthetic import make_synthetic_pairs, synthetic_frames, synthetic_judgments
     from rlaif_audit.host import auditors
+    from rlaif_audit.testing import make_synthetic_pairs, synthetic_frames, synthetic_judgments
 
     pairs, labels = make_synthetic_pairs(300, seed=5, n_annotators=3)
     frame, _ = synthetic_frames(300, seed=5, n_annotators=3)

@@ -13,7 +13,7 @@ from rlaif_audit.default_plugins.evaluators.reward_model import RewardModelJudge
 from rlaif_audit.auditing.stats import sigmoid
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.judging.labeling import judge_items
-from rlaif_audit.judging.models import tiny_model, tiny_reward_model
+from rlaif_audit.judging import models
 from rlaif_audit.records.types import PreferencePair
 
 
@@ -23,11 +23,6 @@ def make_pairs() -> list[PreferencePair]:
         PreferencePair("p1", [{"role": "user", "content": "Hi " * 40}], "Hello! " * 12, "Hey."),
         PreferencePair("p2", [], "A reply without context.", ""),
     ]
-
-
-@pytest.fixture(scope="module")
-def reward_model() -> str:
-    return str(tiny_reward_model())
 
 
 def direct_reward(folder: str, context: list[dict[str, str]], response: str) -> float:
@@ -43,15 +38,15 @@ def direct_reward(folder: str, context: list[dict[str, str]], response: str) -> 
         return float(model(torch.tensor([ids])).logits[0, 0])
 
 
-def test_both_orders_are_complementary_and_match_direct_scores(reward_model: str) -> None:
+def test_both_orders_are_complementary_and_match_direct_scores(tiny_reward_model: str) -> None:
     pairs = make_pairs()
-    judge = RewardModelJudge(model=reward_model, batch_size=2)
+    judge = RewardModelJudge(model=tiny_reward_model, batch_size=2)
     judgments = {(j.pair_id, j.order): j for j in judge.judge(judge_items(pairs))}
     assert len(judgments) == 2 * len(pairs)
     for pair in pairs:
         ab, ba = judgments[(pair.id, "ab")], judgments[(pair.id, "ba")]
         assert 0.0 <= ab.p_first <= 1.0 and ab.p_first + ba.p_first == pytest.approx(1.0, abs=1e-9)
-        r_a, r_b = (direct_reward(reward_model, pair.context, text) for text in (pair.a, pair.b))
+        r_a, r_b = (direct_reward(tiny_reward_model, pair.context, text) for text in (pair.a, pair.b))
         assert ab.p_first == pytest.approx(sigmoid(r_a - r_b), abs=1e-4)
         raw = json.loads(ab.raw)
         assert raw["r_first"] == pytest.approx(r_a, abs=1e-4) and raw["truncated_tokens"] == [0, 0]
@@ -63,29 +58,29 @@ def test_sigmoid_is_stable() -> None:
     assert sigmoid(2.0) == pytest.approx(1 / (1 + math.exp(-2.0)))
 
 
-def test_truncation_is_recorded(reward_model: str) -> None:
+def test_truncation_is_recorded(tiny_reward_model: str) -> None:
     pair = PreferencePair("long", [{"role": "user", "content": "word " * 300}], "yes", "no")
-    judgments = list(RewardModelJudge(model=reward_model, max_length=64).judge(judge_items([pair])))
+    judgments = list(RewardModelJudge(model=tiny_reward_model, max_length=64).judge(judge_items([pair])))
     assert all(min(json.loads(j.raw)["truncated_tokens"]) > 0 for j in judgments)
 
 
-def test_identity_follows_the_weights(reward_model: str, tmp_path: Path) -> None:
+def test_identity_follows_the_weights(tiny_reward_model: str, tmp_path: Path) -> None:
     other = tmp_path / "rm"
-    shutil.copytree(tiny_reward_model(seed=1), other)
-    first = RewardModelJudge(model=reward_model)
-    assert first.identity_hash() == RewardModelJudge(model=reward_model, batch_size=3).identity_hash()
+    shutil.copytree(models.tiny_reward_model(seed=1), other)
+    first = RewardModelJudge(model=tiny_reward_model)
+    assert first.identity_hash() == RewardModelJudge(model=tiny_reward_model, batch_size=3).identity_hash()
     assert first.identity_hash() != RewardModelJudge(model=str(other)).identity_hash()
     assert len(first.identity()["weights_sha256"]) == 64
 
 
-def test_a_causal_lm_with_several_outputs_is_refused(tmp_path: Path) -> None:
+def test_a_causal_lm_with_several_outputs_is_refused(tmp_path: Path, tiny_model: str) -> None:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     folder = tmp_path / "two-labels"
-    config = AutoConfig.from_pretrained(str(tiny_model()))
+    config = AutoConfig.from_pretrained(tiny_model)
     config.num_labels = 2
     AutoModelForSequenceClassification.from_config(config).save_pretrained(str(folder))
-    AutoTokenizer.from_pretrained(str(tiny_model())).save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(str(folder))
     judge = RewardModelJudge(model=str(folder))
     with pytest.raises(ConfigError, match="2 outputs"):
         list(judge.judge(judge_items(make_pairs())))

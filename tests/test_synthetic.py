@@ -8,13 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rlaif_audit.default_plugins.evaluators.synthetic import (
-    SyntheticEvaluator,
-    make_synthetic_pairs,
-    synthetic_frames,
-    synthetic_judgments,
-    text_quality,
-)
+from rlaif_audit.default_plugins.evaluators.synthetic import SyntheticEvaluator
+from rlaif_audit.judging.bias_injection import text_quality
+from rlaif_audit.testing import make_synthetic_pairs, synthetic_frames, synthetic_judgments
 
 
 def judge_all(evaluator: SyntheticEvaluator, pairs: list) -> pd.DataFrame:
