@@ -82,3 +82,38 @@ def test_a_third_party_auditor_reaches_the_output_and_the_reports(installed: Non
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "![sorted debiased P(A)](figures/prefer-a-sorted_p_a.png)" in markdown
     assert (out / "figures" / "prefer-a-sorted_p_a.png").is_file()
+
+
+@pytest.mark.parametrize("filename", ["../../escaped.txt", "/tmp/rlaif-audit-escaped.txt", "a/b/c.txt", "..",
+                                      "", "sub\\..\\x.txt", ".hidden"])
+def test_a_format_cannot_write_outside_the_report_folder(tmp_path: Path, filename: str) -> None:
+    """A format whose file name leaves the folder is a recorded report error; the others are still written."""
+    from rlaif_audit import hookimpl
+    from rlaif_audit.host import get_plugin_manager
+    from rlaif_audit.reporting.builder import write_report
+    from rlaif_audit.reporting.format import ReportFormat
+    from rlaif_audit.reporting.report import Report
+
+    class Escaper(ReportFormat):
+        name = "escaper"
+        description = "writes where it should not"
+
+        def render(self, report: Report) -> str:
+            return "escaped"
+
+    Escaper.filename = filename
+
+    class EscaperPlugin:
+        @hookimpl
+        def register_report_formats(self, register):
+            register(Escaper)
+
+    pm = get_plugin_manager()
+    pm.register(EscaperPlugin(), name="escaper-plugin")
+    folder = tmp_path / "deep" / "report"
+    report = Report(title="t")
+    written = write_report(report, folder, pm, ["escaper", "json"])
+    assert "escaper" not in written and written["json"] == folder / "report.json"
+    assert [(e.format, "refused to write" in e.error) for e in report.report_errors] == [("escaper", True)]
+    assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/rlaif-audit-escaped.txt").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["report.json", "review_queue.jsonl"]

@@ -64,8 +64,8 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
         click.echo(f"{status}: {', '.join(names)} — {reason}")
     for err in report.report_errors:
         click.echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
-    main_file = written.get("html") or written.get("markdown") or written.get("json")
-    others = ", ".join(p.name for k, p in written.items() if p != main_file)
+    main_file = next(iter(written.values())) if len(written) > 1 else None  # the most readable format written
+    others = ", ".join(p.name for p in written.values() if p != main_file)
     click.echo(f"report: {main_file} (also {others})" if main_file else f"report files: {others}")
 
 

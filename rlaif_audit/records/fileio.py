@@ -39,19 +39,50 @@ def make_temp_dir(final: Path, suffix: str = ".tmp-") -> Path:
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and an atomic rename; the file gets the user's umask."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path | str, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` through a temporary file, fsync and an atomic rename, with the user's umask."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, user_mode())  # mkstemp makes it 0600: reports are meant to be read by colleagues
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def inside(folder: Path | str, relative: str) -> Path:
+    """``folder/relative`` when ``relative`` is a plain relative path that stays inside ``folder``; else a PluginError.
+
+    Names from plugins and data (report file names, figure names) go through here before they touch the disk: no
+    absolute path, no ``..``, no drive, no empty or hidden part, no backslash or NUL.
+    """
+    from pathlib import PurePosixPath
+
+    from rlaif_audit.errors import PluginError
+
+    parts = PurePosixPath(relative).parts if isinstance(relative, str) else ()
+    bad = (not parts or relative.startswith("/") or any(p in ("..", ".") or p.startswith(".") for p in parts)
+           or any(c in relative for c in "\\\0:") or len(parts) > 2)
+    if bad:
+        raise PluginError(f"refused to write {relative!r}: a report file name must be a plain name (or one "
+                          "sub-folder and a name) inside the report folder")
+    return Path(folder).joinpath(*parts)
+
+
+def write_inside(folder: Path | str, relative: str, content: str | bytes) -> Path:
+    """Write ``content`` atomically to ``folder/relative``, refusing any name that would leave ``folder``."""
+    path = inside(folder, relative)
+    atomic_write_bytes(path, content.encode("utf-8") if isinstance(content, str) else content)
+    return path
 
 
 def atomic_write_json(path: Path | str, obj: Any) -> None:

@@ -173,6 +173,9 @@ def write_report(
 ) -> dict[str, Path]:
     """Write every (or the named) report format atomically; a failing format is recorded in ``report_errors``.
 
+    Returns ``{format name: path}`` with the most readable format (highest ``reader_rank``) first and the review
+    queue last.
+
     Formats that declare ``writes_last`` (report.json) come last, so they list the other formats' failures.
     """
     from rlaif_audit.host import report_formats
@@ -189,4 +192,5 @@ def write_report(
             written[name] = classes[name]().write(report, folder)
         except Exception as exc:  # noqa: BLE001 - one broken format must not stop the others
             report.report_errors.append(ReportError(name, registry.items[name].plugin, f"{type(exc).__name__}: {exc}"))
-    return written
+    by_rank = sorted((n for n in written if n in classes), key=lambda n: -getattr(classes[n], "reader_rank", 0))
+    return {**{name: written[name] for name in by_rank}, "review_queue": written["review_queue"]}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rlaif_audit.records.fileio import write_inside
 from rlaif_audit.reporting.plots import KIND_TITLES, BarPlot, LinePlot, Plot, plot_for
 
 if TYPE_CHECKING:
@@ -226,9 +227,7 @@ def write_png(spec: FigureSpec, folder: Path) -> str | None:
     buffer = io.BytesIO()
     with matplotlib.rc_context(RC):
         draw(plot).savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    path = Path(folder) / spec.png_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())  # one write of the finished image
+    write_inside(folder, spec.png_path, buffer.getvalue())  # figure names come from plugins: kept inside
     return spec.png_path
 
 

@@ -17,15 +17,15 @@ class ReportFormat:
     filename: ClassVar[str] = ""
     writes_last: ClassVar[bool] = False
     """Written after the other formats, so that what it writes lists their failures (``report_errors``)."""
+    reader_rank: ClassVar[int] = 0
+    """How readable for a person: the written format of highest rank is the file the commands name first."""
 
     def render(self, report: Report) -> str:
         """Return the file's text for ``report``."""
         raise NotImplementedError
 
     def write(self, report: Report, folder: Path) -> Path:
-        """Write atomically into ``folder`` and return the path written."""
-        from rlaif_audit.records.fileio import atomic_write_text
+        """Write atomically into ``folder`` (never outside it: see ``fileio.inside``) and return the path written."""
+        from rlaif_audit.records.fileio import write_inside
 
-        path = Path(folder) / self.filename
-        atomic_write_text(path, self.render(report))
-        return path
+        return write_inside(folder, self.filename, self.render(report))

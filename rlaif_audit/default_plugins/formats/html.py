@@ -127,6 +127,7 @@ class HtmlReport(ReportFormat):
     name = "html"
     description = "Self-contained HTML report with inline SVG plots."
     filename = "report.html"
+    reader_rank = 2
 
     def render(self, report: Report) -> str:
         return template().render(**page_context(report))

@@ -117,6 +117,7 @@ class MarkdownReport(ReportFormat):
     name = "markdown"
     description = "Human-readable Markdown report with PNG figures and a model-card section."
     filename = "report.md"
+    reader_rank = 1
 
     def render(self, report: Report) -> str:
         lines = [f"# {md_cell(report.title)}", ""]
