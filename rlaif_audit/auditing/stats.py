@@ -319,6 +319,39 @@ def proportion_metric(successes: float, n: int) -> Metric:
     return Metric(value, wilson_interval(successes, n), int(n), "Wilson score 95% CI (pairs independent)")
 
 
+class Columns:
+    """Named blocks of a per-pair value matrix: statistics address their sums by name, never by column position.
+
+    ``Columns({"correct": correct, "confusion": confusion_9})`` stacks the blocks (1-D blocks are one column);
+    ``values`` goes to :class:`SumBootstrap`; ``sums(s, "confusion")`` is that block of any array of column sums
+    (the full sample's or the replicates'), a single column for a one-column block. With ``groups``, the
+    bootstrap's sums hold one copy of every column per group; ``sums(s, name, group)`` reads that group's.
+    """
+
+    def __init__(self, blocks: dict[str, np.ndarray]) -> None:
+        self.slices: dict[str, slice] = {}
+        parts, start = [], 0
+        for name, block in blocks.items():
+            block = np.asarray(block, dtype=float)
+            block = block.reshape(len(block), -1)
+            self.slices[name] = slice(start, start + block.shape[1])
+            parts.append(block)
+            start += block.shape[1]
+        self.values = np.hstack(parts)
+        self.width = start
+
+    def sums(self, sums: np.ndarray, name: str, group: int = 0) -> np.ndarray:
+        """The named block of ``sums`` (of ``group``), ``(..., block width)``; a one-column block as ``(...)``."""
+        where, offset = self.slices[name], group * self.width
+        if where.stop - where.start == 1:
+            return sums[..., offset + where.start]
+        return sums[..., offset + where.start : offset + where.stop]
+
+    def ratio(self, numerator: str, denominator: str, group: int = 0) -> StatFn:
+        """The statistic ``sums[numerator] / sums[denominator]`` of two one-column blocks (of ``group``)."""
+        return lambda sums: self.sums(sums, numerator, group) / self.sums(sums, denominator, group)
+
+
 def ratio(numerator: int, denominator: int) -> StatFn:
     """The statistic ``sums[numerator] / sums[denominator]``."""
     return lambda sums: sums[..., numerator] / sums[..., denominator]

@@ -83,22 +83,21 @@ def method_notes(ctx: AuditContext) -> list[str]:
 # --------------------------------------------------------------------------------------------- agreement stats
 
 
-def per_pair_values(judge: np.ndarray, human: np.ndarray, human_p_a: np.ndarray) -> np.ndarray:
-    """Columns: valid_no_ties, correct_no_ties, correct_3way, score_ties_half, 9 confusion indicators."""
+def per_pair_values(judge: np.ndarray, human: np.ndarray, human_p_a: np.ndarray) -> dict[str, np.ndarray]:
+    """Per pair: decisive (neither side a tie), correct without ties, correct 3-way, tie-half score, 3×3 confusion."""
     import numpy as np
 
     from rlaif_audit.records.preference import CHOICE_TIE, choice_score, ties_half_agreement
 
     decisive = (judge != CHOICE_TIE) & (human != CHOICE_TIE)
     confusion = (judge[:, None, None] == np.arange(3)[None, :, None]) & (human[:, None, None] == np.arange(3))
-    return np.column_stack([
-        decisive, decisive & (judge == human), judge == human,
-        ties_half_agreement(choice_score(judge), human_p_a), confusion.reshape(len(judge), 9),
-    ]).astype(float)
+    return {"decisive": decisive, "correct_no_ties": decisive & (judge == human), "correct_3way": judge == human,
+            "score_ties_half": ties_half_agreement(choice_score(judge), human_p_a),
+            "confusion": confusion.reshape(len(judge), 9)}
 
 
-def leave_one_out(counts: np.ndarray, judge: np.ndarray) -> np.ndarray:
-    """Per pair: [annotator agreement credits, annotators, judge credits, annotators] against LOO majorities.
+def leave_one_out(counts: np.ndarray, judge: np.ndarray) -> dict[str, np.ndarray]:
+    """Per pair: annotators' and the judge's agreement credits against leave-one-out majorities, and annotators.
 
     For each annotator, the others' majority is the set of most frequent labels among the others; a match
     earns ``1 / size_of_that_set`` (a split earns fractional credit rather than an arbitrary tie-break).
@@ -120,43 +119,41 @@ def leave_one_out(counts: np.ndarray, judge: np.ndarray) -> np.ndarray:
         judge_hit = np.take_along_axis(modes, np.clip(judge, 0, 2)[:, None], axis=1)[:, 0] & (judge >= 0)
         judge_credit += weight * judge_hit / n_modes
     total = np.where(eligible, m, 0.0)
-    return np.column_stack([human_credit, total, judge_credit, total])
+    return {"human_credit": human_credit, "judge_credit": judge_credit, "annotators": total}
 
 
 def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -> None:
     """Accuracy, κ, α and the human ceiling with one shared bootstrap."""
-    import numpy as np
 
     from rlaif_audit.auditing.context import human_choice, option
     from rlaif_audit.records.preference import choice_codes
     from rlaif_audit.auditing.stats import SumBootstrap, alpha_from_coincidence, coincidence_rows, cohen_kappa_from_confusion
-    from rlaif_audit.auditing.stats import family_rng, ratio
+    from rlaif_audit.auditing.stats import Columns, family_rng
 
     judge = choice_codes(p_a, float(option(ctx, "tie_band")))
     human = human_choice(ctx)
     rows = (judge >= 0) & (human >= 0)
     counts = ctx.pairs[["human_n_a", "human_n_b", "human_n_tie"]].to_numpy(dtype=float)[rows]
-    values = np.column_stack([
-        per_pair_values(judge[rows], human[rows], ctx.pairs["human_p_a"].to_numpy(float)[rows]),
-        coincidence_rows(counts), leave_one_out(counts, judge[rows]),
-    ])
-    boot = SumBootstrap(values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "agreement"))
-    total = boot.total
+    cols = Columns({**per_pair_values(judge[rows], human[rows], ctx.pairs["human_p_a"].to_numpy(float)[rows]),
+                    "coincidence": coincidence_rows(counts), **leave_one_out(counts, judge[rows])})
+    boot = SumBootstrap(cols.values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "agreement"))
     ci = option(ctx, "ci_method")
     n = int(rows.sum())
+    block = cols.sums
     stats: dict[str, tuple[Callable[[Any], Any], int]] = {
-        "accuracy_without_ties": (ratio(1, 0), int(total[0])),
-        "accuracy_with_ties": (lambda s: s[..., 2] / n, n),
-        "accuracy_ties_half": (lambda s: s[..., 3] / n, n),
-        "cohen_kappa": (lambda s: cohen_kappa_from_confusion(s[..., 4:13], 3), n),
+        "accuracy_without_ties": (cols.ratio("correct_no_ties", "decisive"), int(block(boot.total, "decisive"))),
+        "accuracy_with_ties": (lambda s: block(s, "correct_3way") / n, n),
+        "accuracy_ties_half": (lambda s: block(s, "score_ties_half") / n, n),
+        "cohen_kappa": (lambda s: cohen_kappa_from_confusion(block(s, "confusion"), 3), n),
     }
     multi = int((counts.sum(axis=1) >= 2).sum())
     if multi:
+        human_ceiling, judge_loo = cols.ratio("human_credit", "annotators"), cols.ratio("judge_credit", "annotators")
         stats.update({
-            "krippendorff_alpha": (lambda s: alpha_from_coincidence(s[..., 13:22], 3), multi),
-            "human_ceiling": (ratio(22, 23), multi),
-            "judge_accuracy_loo": (ratio(24, 25), multi),
-            "ceiling_fraction": (lambda s: (s[..., 24] / s[..., 25]) / (s[..., 22] / s[..., 23]), multi),
+            "krippendorff_alpha": (lambda s: alpha_from_coincidence(block(s, "coincidence"), 3), multi),
+            "human_ceiling": (human_ceiling, multi),
+            "judge_accuracy_loo": (judge_loo, multi),
+            "ceiling_fraction": (lambda s: judge_loo(s) / human_ceiling(s), multi),
         })
         result.notes.append(
             f"Human ceiling on the {multi} pairs with several annotators: each annotator against the majority of the "
@@ -205,23 +202,25 @@ def breakdown_rows(ctx: AuditContext, p_a: np.ndarray) -> list[dict[str, Any]]:
 
     from rlaif_audit.auditing.context import human_choice, option
     from rlaif_audit.records.preference import choice_codes
-    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+    from rlaif_audit.auditing.stats import Columns, SumBootstrap, family_rng
 
     judge = choice_codes(p_a, float(option(ctx, "tie_band")))
     human = human_choice(ctx)
     usable = (judge >= 0) & (human >= 0)
-    values = per_pair_values(judge[usable], human[usable], ctx.pairs["human_p_a"].to_numpy(float)[usable])
-    values = np.column_stack([values[:, [0, 1, 3]], np.ones(int(usable.sum()))])
+    per_pair = per_pair_values(judge[usable], human[usable], ctx.pairs["human_p_a"].to_numpy(float)[usable])
+    cols = Columns({name: per_pair[name] for name in ("decisive", "correct_no_ties", "score_ties_half")}
+                   | {"pairs": np.ones(int(usable.sum()))})
     rows, ci = [], option(ctx, "ci_method")
     for name, codes, labels in breakdown_columns(ctx):
         level = codes[usable]
         known = level >= 0  # a missing metadata value has no level
-        boot = SumBootstrap(values[known], n_bootstrap=ctx.n_bootstrap, groups=level[known], n_groups=len(labels),
-                            rng=family_rng(ctx.seed, f"breakdown:{name}"))
+        boot = SumBootstrap(cols.values[known], n_bootstrap=ctx.n_bootstrap, groups=level[known],
+                            n_groups=len(labels), rng=family_rng(ctx.seed, f"breakdown:{name}"))
         for index, label in enumerate(labels):
-            col = 4 * index
-            without = boot.metric(lambda s, c=col: s[..., c + 1] / s[..., c], int(boot.total[col]), ci)
-            half = boot.metric(lambda s, c=col: s[..., c + 2] / s[..., c + 3], int(boot.total[col + 3]), ci)
+            without = boot.metric(cols.ratio("correct_no_ties", "decisive", index),
+                                  int(cols.sums(boot.total, "decisive", index)), ci)
+            half = boot.metric(cols.ratio("score_ties_half", "pairs", index), int(cols.sums(boot.total, "pairs", index)),
+                               ci)
             rows.append({"by": name, "level": label, "n": half.n, "accuracy_without_ties": without.value,
                          "ci_without_ties": without.ci, "n_without_ties": without.n,
                          "accuracy_ties_half": half.value, "ci_ties_half": half.ci})

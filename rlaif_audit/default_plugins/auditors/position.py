@@ -117,18 +117,19 @@ def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: Aud
     from scipy.stats import binomtest
 
     from rlaif_audit.auditing.context import option
-    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+    from rlaif_audit.auditing.stats import Columns, SumBootstrap, family_rng
 
     ab, ba = codes["ab"], codes["ba"]
-    first_wins = (ab == FIRST).astype(float) + (ba == FIRST)
-    decisive = np.isin(ab, (FIRST, SECOND)).astype(float) + np.isin(ba, (FIRST, SECOND))
-    values = np.column_stack([first_wins, decisive, codes["biased_first"], codes["biased_second"]]).astype(float)
-    boot = SumBootstrap(values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:slot"))
+    cols = Columns({"first_wins": (ab == FIRST).astype(float) + (ba == FIRST),
+                    "decisive": np.isin(ab, (FIRST, SECOND)).astype(float) + np.isin(ba, (FIRST, SECOND)),
+                    "biased_first": codes["biased_first"], "biased_second": codes["biased_second"]})
+    boot = SumBootstrap(cols.values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:slot"))
     ci = option(ctx, "ci_method")
-    wins, total, n_first, n_second = (int(v) for v in boot.total)
-    result.metrics["first_slot_preference"] = boot.metric(lambda s: s[..., 0] / s[..., 1], total, ci, (0.0, 1.0))
+    wins, total, n_first, n_second = (int(cols.sums(boot.total, name)) for name in cols.slices)
+    first, second = (lambda s: cols.sums(s, "biased_first")), (lambda s: cols.sums(s, "biased_second"))
+    result.metrics["first_slot_preference"] = boot.metric(cols.ratio("first_wins", "decisive"), total, ci, (0.0, 1.0))
     result.metrics["preference_fairness"] = boot.metric(
-        lambda s: (s[..., 3] - s[..., 2]) / (s[..., 3] + s[..., 2]), n_first + n_second, ci, (-1.0, 1.0))
+        lambda s: (second(s) - first(s)) / (second(s) + first(s)), n_first + n_second, ci, (-1.0, 1.0))
     result.tables["tests"] = [
         {"test": "first-slot binomial test (H0: P(first) = 0.5)", "successes": wins, "n": total,
          "p_value": float(binomtest(wins, total, 0.5).pvalue) if total else None,
