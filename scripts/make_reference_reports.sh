@@ -36,6 +36,7 @@ fi
 clean() {
   mkdir -p "$1"
   find "$1" -maxdepth 1 -type f ! -name judgments.jsonl ! -name pairs.jsonl -delete
+  rm -rf "$1/figures"
 }
 
 # Audit into reports/NAME (all registered report formats, default bootstrap) and list what is there.
@@ -45,7 +46,7 @@ audit() {
   clean "reports/$name"
   "${RLAIF[@]}" audit "$@" -o "reports/$name"
   echo "wrote reports/$name:"
-  for file in "reports/$name"/*; do
+  find "reports/$name" -type f | sort | while read -r file; do
     printf '  %9d bytes  %s\n' "$(wc -c <"$file")" "$file"
   done
   echo
