@@ -68,7 +68,7 @@ def time_report(n_pairs: int, n_bootstrap: int) -> dict[str, Any]:
 def time_alpaca(n_annotations: int) -> dict[str, Any]:
     import random
 
-    from rlaif_audit.auditing.win_rates import generator_win_rates
+    from rlaif_audit.auditing.head_to_head import generator_win_rates
     from rlaif_audit.default_plugins.importers.alpaca_eval import read_alpaca_eval
 
     rng = random.Random(0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rlaif_audit.auditing.win_rates import alpaca_eval_head2head, generator_win_rates
+from rlaif_audit.auditing.head_to_head import alpaca_eval_head2head, generator_win_rates
 from rlaif_audit.data.inputs import AuditInputs, detect_format
 from rlaif_audit.default_plugins.importers.alpaca_eval import alpaca_human_labels, read_alpaca_eval
 from rlaif_audit.default_plugins.importers.fastchat import fastchat_human_labels, read_fastchat

@@ -373,7 +373,7 @@ def test_figure_text_is_escaped_in_the_svg():
                                   {"kind": "reliability", "bins": [{"conf": None}]}, "text", None])
 def test_figures_with_odd_data_render_nothing_instead_of_raising(junk):
     from rlaif_audit.reporting.figures import FigureSpec, figure_svg
-    from rlaif_audit.reporting.plots import PLOT_KINDS
+    from rlaif_audit.reporting.chart_data import PLOT_KINDS
 
     for kind in [*PLOT_KINDS, "unknown-kind"]:
         spec = FigureSpec("test", "whatever", kind, "whatever", junk)

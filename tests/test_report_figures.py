@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rlaif_audit.reporting.figures import FigureSpec, figure_svg, write_png
-from rlaif_audit.reporting.plots import PLOT_KINDS
+from rlaif_audit.reporting.chart_data import PLOT_KINDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SVG_NS = "{http://www.w3.org/2000/svg}"

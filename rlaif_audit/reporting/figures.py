@@ -2,7 +2,7 @@
 the report (``figures/<auditor>-<name>.png``) for report.md and model cards, which show images but not inline SVG.
 
 Which figures a report has comes from the auditors' declarations (``figure_kinds``, ``table_figures``); how each
-kind reads its data is in :mod:`rlaif_audit.reporting.plots`. matplotlib is imported only when a figure is drawn.
+kind reads its data is in :mod:`rlaif_audit.reporting.chart_data`. matplotlib is imported only when a figure is drawn.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.records.fileio import write_inside
-from rlaif_audit.reporting.plots import KIND_TITLES, BarPlot, LinePlot, Plot, plot_for
+from rlaif_audit.reporting.chart_data import KIND_TITLES, BarPlot, LinePlot, Plot, plot_for
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

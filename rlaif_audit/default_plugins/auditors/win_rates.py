@@ -34,7 +34,7 @@ class WinRatesAuditor(Auditor):
     )
 
     def audit(self, ctx: AuditContext) -> AuditResult:
-        from rlaif_audit.auditing.win_rates import generator_win_rates
+        from rlaif_audit.auditing.head_to_head import generator_win_rates
 
         rule = str(ctx.options.get("source_format", "rlaif"))
         rates = generator_win_rates(ctx.judgments, generator_table(ctx), rule)

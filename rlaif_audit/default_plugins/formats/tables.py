@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from rlaif_audit.reporting.plots import finite
+from rlaif_audit.reporting.chart_data import finite
 from rlaif_audit.reporting.text import fmt_ci, fmt_number, identity_text
 
 if TYPE_CHECKING:
