@@ -83,6 +83,19 @@ def test_ppi_covers_where_the_biased_judge_alone_does_not():
     assert width["ppi++"] < width["human-only"], width  # the AI labels buy precision
 
 
+def test_power_tuning_never_does_worse_than_human_labels_alone():
+    """A judge whose P(A) is mostly noise: plain PPI is wider than human-only; PPI++ tunes λ down and is not."""
+    from rlaif_audit.testing import biased_judge_sample
+
+    sample = biased_judge_sample(300, 200, 2000, seed=11, noise=4.0)
+    y, f, f_u = sample["y"], sample["f"], sample["f_unlabeled"]
+    lam = tuned_lambda(y, f, f_u)
+    width = {"ppi++": ppi_mean(y, f, f_u, lam)[1].mean(), "ppi": ppi_mean(y, f, f_u, np.ones(len(y)))[1].mean(),
+             "human-only": mean_of(y)[1].mean()}
+    assert lam.mean() < 0.6
+    assert width["ppi++"] < width["human-only"] < width["ppi"], width
+
+
 # --------------------------------------------------------------------------------------------- the auditor
 
 
@@ -160,7 +173,10 @@ def test_auditor_in_a_real_audit_matches_ppi_py(labelled, tmp_path):
     assert [row["key"] for row in report["headline"] if row["auditor"] == "human-corrected"] == [
         "human-corrected.win_rate", "human-corrected.preference_rate"]
     assert any("Angelopoulos et al. 2023" in note for note in report["method_notes"])
-    assert len(outcome["tables"]["estimates"]) == 8
+    rows = {(row["estimand"], row["method"]): row for row in outcome["tables"]["estimates"]}
+    assert len(rows) == 8 and rows["win_rate", "ai-only"]["effective_human_labels"] is None
+    ppi_plus, human_only = rows["win_rate", "ppi++"], rows["win_rate", "human-only"]
+    assert ppi_plus["effective_human_labels"] == pytest.approx(90 * (human_only["se"] / ppi_plus["se"]) ** 2)
 
 
 def test_auditor_skips_when_every_pair_or_too_few_pairs_are_labelled(labelled, tmp_path):

@@ -38,7 +38,8 @@ class HumanCorrectedAuditor(Auditor):
       majority prefers A, the judge's choice (A when P(A) > ½ + tie_band) as the prediction: the AI rate
       corrected by the judge's disagreements with humans on the labelled slice.
 
-    Table ``estimates``: every estimate with its se, λ, sample sizes and effective number of human labels.
+    Table ``estimates``: every estimate with its se, λ, sample sizes and effective number of human labels
+    (n·(se_human-only / se)²; none for the AI-only estimate, whose error is bias rather than noise).
     """
 
     name = "human-corrected"
@@ -65,7 +66,8 @@ class HumanCorrectedAuditor(Auditor):
         reason = skip_reason(int(labelled.sum()), int(unlabelled.sum()))
         if reason:
             return AuditResult(status="skipped", reason=reason)
-        result = AuditResult(notes=[single_note] if single_note else [])
+        result = AuditResult(notes=([single_note] if single_note else []) + [
+            f"{name}: {definition}." for name, definition in ESTIMANDS.items()])
         for estimand, (target, prediction) in targets(ctx, p_a, human).items():
             add_estimates(result, estimand, target[labelled], prediction[labelled], prediction[unlabelled])
         dropped = int((~usable).sum())
@@ -107,7 +109,8 @@ def add_estimates(result: AuditResult, estimand: str, target: np.ndarray, predic
     for estimate in estimates:
         metric = estimate_metric(estimate)
         result.metrics[estimand + SUFFIXES[estimate.method]] = metric
-        table.append(estimate_row(estimand, estimate, metric, effective_labels(estimate, human_only)))
+        effective = None if estimate.method == "ai-only" else effective_labels(estimate, human_only)
+        table.append(estimate_row(estimand, estimate, metric, effective))
 
 
 def estimate_metric(estimate: MeanEstimate) -> Metric:
@@ -140,7 +143,7 @@ def describe(estimate: MeanEstimate) -> str:
 
 def estimate_row(estimand: str, estimate: MeanEstimate, metric: Metric, effective: float | None) -> dict[str, Any]:
     """One row of the ``estimates`` table."""
-    return {"estimand": estimand, "definition": ESTIMANDS[estimand], "method": estimate.method,
+    return {"estimand": estimand, "method": estimate.method,
             "value": estimate.value, "ci_low": None if metric.ci is None else metric.ci[0],
             "ci_high": None if metric.ci is None else metric.ci[1], "se": estimate.se, "lambda": estimate.lam,
             "n_labelled": estimate.n_labeled, "n_ai_only": estimate.n_unlabeled,
