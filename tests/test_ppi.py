@@ -173,6 +173,8 @@ def test_auditor_in_a_real_audit_matches_ppi_py(labelled, tmp_path):
     assert [row["key"] for row in report["headline"] if row["auditor"] == "human-corrected"] == [
         "human-corrected.win_rate", "human-corrected.preference_rate"]
     assert any("Angelopoulos et al. 2023" in note for note in report["method_notes"])
+    assert (f"win_rate: the judge's prediction correlates with the human label at {np.corrcoef(y, f)[0, 1]:.3f} on "
+            "the labelled pairs (`rlaif-audit plan win-rate --correlation`).") in outcome["notes"]
     rows = {(row["estimand"], row["method"]): row for row in outcome["tables"]["estimates"]}
     assert len(rows) == 8 and rows["win_rate", "ai-only"]["effective_human_labels"] is None
     ppi_plus, human_only = rows["win_rate", "ppi++"], rows["win_rate", "human-only"]

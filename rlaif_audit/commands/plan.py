@@ -45,7 +45,7 @@ def plan_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def agreement_command(p0: float, drop: float, alpha: float, power: float, alternative: str, design: str,
                       as_json: bool) -> None:
-    """Human labels needed to detect a drop in the judge's agreement with humans."""
+    """Labels needed to detect a drop in agreement with humans."""
     from rlaif_audit.auditing.power import agreement_plan
 
     if drop >= p0:
@@ -60,11 +60,12 @@ def agreement_command(p0: float, drop: float, alpha: float, power: float, altern
 
 @plan_group.command(name="win-rate")
 @click.option("--half-width", type=SHARE, required=True,
-              help="The 95% CI half-width wanted, as a share (0.03 = ±3 points).")
+              help="The CI half-width wanted, as a share (0.03 = ±3 points).")
 @click.option("--rate", type=SHARE, default=0.5, show_default=True,
               help="The win rate you expect (0.5 is the worst case: the most labels).")
 @click.option("--correlation", type=click.FloatRange(-1.0, 1.0), default=None,
-              help="Correlation of the judge's prediction with the human label, for PPI (from a pilot).")
+              help="Correlation of the judge's prediction with the human label, for PPI (from a pilot; the "
+              "human-corrected auditor's notes print it).")
 @click.option("--agreement", type=click.FloatRange(0.0, 1.0), default=None,
               help="Instead of --correlation: the judge's agreement rate with humans (binary labels).")
 @click.option("--n-ai", type=click.IntRange(min=1), default=None,
@@ -73,7 +74,7 @@ def agreement_command(p0: float, drop: float, alpha: float, power: float, altern
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def win_rate_command(half_width: float, rate: float, correlation: float | None, agreement: float | None,
                      n_ai: int | None, level: float, as_json: bool) -> None:
-    """Human labels needed for a win-rate CI of a given half-width, human-only or with PPI."""
+    """Labels needed for a win-rate CI of a given half-width."""
     from rlaif_audit.auditing.power import correlation_from_agreement, win_rate_plan
 
     if correlation is not None and agreement is not None:

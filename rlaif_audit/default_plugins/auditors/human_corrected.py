@@ -104,6 +104,10 @@ def add_estimates(result: AuditResult, estimand: str, target: np.ndarray, predic
     from rlaif_audit.auditing.ppi import effective_labels, mean_estimates
 
     estimates = mean_estimates(target, prediction, prediction_unlabelled)
+    correlation = prediction_correlation(target, prediction)
+    if correlation is not None:
+        result.notes.append(f"{estimand}: the judge's prediction correlates with the human label at "
+                            f"{correlation:.3f} on the labelled pairs (`rlaif-audit plan win-rate --correlation`).")
     human_only = next(e for e in estimates if e.method == "human-only")
     table = result.tables.setdefault("estimates", [])
     for estimate in estimates:
@@ -111,6 +115,15 @@ def add_estimates(result: AuditResult, estimand: str, target: np.ndarray, predic
         result.metrics[estimand + SUFFIXES[estimate.method]] = metric
         effective = None if estimate.method == "ai-only" else effective_labels(estimate, human_only)
         table.append(estimate_row(estimand, estimate, metric, effective))
+
+
+def prediction_correlation(target: np.ndarray, prediction: np.ndarray) -> float | None:
+    """Pearson correlation of the human target and the judge's prediction; None when either is constant."""
+    import numpy as np
+
+    if target.std() == 0 or prediction.std() == 0:
+        return None
+    return float(np.corrcoef(target, prediction)[0, 1])
 
 
 def estimate_metric(estimate: MeanEstimate) -> Metric:
