@@ -135,6 +135,14 @@ def test_plan_agreement_json():
     assert exact["achieved"] >= 0.8
 
 
+def test_plan_agreement_two_sample_json():
+    result = run_cli(["plan", "agreement", "--p0", "0.8", "--drop", "0.05", "--design", "two-sample", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)["rows"]
+    assert row["n_labels"] == planner.normal_n_two_sample(0.8, 0.05, 0.05, 0.8) == 862
+    assert abs(row["achieved"] - 0.8) < 0.005
+
+
 def test_plan_win_rate_table():
     result = run_cli(["plan", "win-rate", "--half-width", "0.03", "--agreement", "0.8", "--n-ai", "5000"])
     assert result.exit_code == 0, result.output

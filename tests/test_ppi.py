@@ -192,3 +192,17 @@ def test_auditor_skips_when_every_pair_or_too_few_pairs_are_labelled(labelled, t
     assert few["status"] == "skipped"
     assert few["reason"] == ("needs at least 30 human-labelled and 30 AI-only judged pairs; found 12 labelled and "
                              "228 AI-only")
+
+
+def test_a_zero_variance_estimate_is_never_a_zero_width_interval():
+    from rlaif_audit.auditing.ppi import MeanEstimate
+    from rlaif_audit.auditing.stats import wilson_interval
+    from rlaif_audit.default_plugins.auditors.human_corrected import estimate_metric
+
+    at_boundary = estimate_metric(MeanEstimate("human-only", 1.0, 0.0, 40, 0, 0.0))
+    assert at_boundary.ci == pytest.approx(wilson_interval(40, 40)) and at_boundary.ci[0] < 1.0
+    assert "zero variance: Wilson interval at the boundary" in at_boundary.method
+    inside = estimate_metric(MeanEstimate("ppi", 0.4, 0.0, 40, 100, 1.0))
+    assert inside.ci is None and "zero variance: no interval" in inside.method
+    clipped = estimate_metric(MeanEstimate("ppi++", 0.98, 0.02, 40, 100, 0.5))
+    assert clipped.ci == pytest.approx((0.98 - Z95 * 0.02, 1.0))
