@@ -173,6 +173,7 @@ def test_auditor_in_a_real_audit_matches_ppi_py(labelled, tmp_path):
     assert [row["key"] for row in report["headline"] if row["auditor"] == "human-corrected"] == [
         "human-corrected.win_rate", "human-corrected.preference_rate"]
     assert any("Angelopoulos et al. 2023" in note for note in report["method_notes"])
+    assert not any("no random sample" in note for note in outcome["notes"])  # the 90 labelled pairs are random
     assert (f"win_rate: the judge's prediction correlates with the human label at {np.corrcoef(y, f)[0, 1]:.3f} on "
             "the labelled pairs (`rlaif-audit plan win-rate --correlation`).") in outcome["notes"]
     rows = {(row["estimand"], row["method"]): row for row in outcome["tables"]["estimates"]}
@@ -192,6 +193,19 @@ def test_auditor_skips_when_every_pair_or_too_few_pairs_are_labelled(labelled, t
     assert few["status"] == "skipped"
     assert few["reason"] == ("needs at least 30 human-labelled and 30 AI-only judged pairs; found 12 labelled and "
                              "228 AI-only")
+
+
+def test_labels_that_are_no_random_sample_are_flagged():
+    """Labelling the pairs the judge is least sure of (as the review queue does) is no random sample."""
+    from rlaif_audit.default_plugins.auditors.human_corrected import sampling_check
+
+    rng = np.random.default_rng(4)
+    p_a = rng.beta(2, 2, 600)
+    uncertain = np.argsort(np.abs(p_a - 0.5))[:100]
+    rest = np.setdiff1d(np.arange(600), uncertain)
+    assert "look like no random sample" in sampling_check(p_a[uncertain], p_a[rest])
+    random = rng.permutation(600)
+    assert sampling_check(p_a[random[:100]], p_a[random[100:]]) is None
 
 
 def test_a_zero_variance_estimate_is_never_a_zero_width_interval():

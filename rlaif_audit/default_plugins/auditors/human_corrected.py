@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 MIN_PAIRS = 30
 """Fewest human-labelled pairs, and fewest AI-only pairs, for the normal-theory PPI interval."""
+SAMPLING_P = 0.01
+"""Below this KS p-value the labelled pairs' judge P(A) differ from the AI-only pairs': the report warns."""
 SUFFIXES = {"ppi++": "", "ppi": "_ppi", "human-only": "_human_only", "ai-only": "_ai_only"}
 """Metric name suffix of each estimate (PPI++ carries the plain name: it is the one to read)."""
 ESTIMANDS = {
@@ -70,6 +72,9 @@ class HumanCorrectedAuditor(Auditor):
             f"{name}: {definition}." for name, definition in ESTIMANDS.items()])
         for estimand, (target, prediction) in targets(ctx, p_a, human).items():
             add_estimates(result, estimand, target[labelled], prediction[labelled], prediction[unlabelled])
+        sampling_note = sampling_check(p_a[labelled], p_a[unlabelled])
+        if sampling_note:
+            result.notes.append(sampling_note)
         dropped = int((~usable).sum())
         if dropped:
             result.notes.append(f"{dropped} pairs without a usable judge preference (a failed order) are left out")
@@ -84,6 +89,18 @@ def skip_reason(n_labelled: int, n_unlabelled: int) -> str | None:
         return (f"needs at least {MIN_PAIRS} human-labelled and {MIN_PAIRS} AI-only judged pairs; found "
                 f"{n_labelled} labelled and {n_unlabelled} AI-only")
     return None
+
+
+def sampling_check(labelled: np.ndarray, unlabelled: np.ndarray) -> str | None:
+    """A warning when the judge's P(A) on the labelled pairs is distributed unlike the AI-only pairs' (KS test)."""
+    from scipy.stats import ks_2samp
+
+    test = ks_2samp(labelled, unlabelled)
+    if test.pvalue >= SAMPLING_P:
+        return None
+    return (f"WARNING: the judge's P(A) on the labelled pairs is distributed unlike on the AI-only pairs "
+            f"(two-sample KS p = {test.pvalue:.2g}): the labelled pairs look like no random sample (e.g. the review "
+            "queue's least certain pairs), and the PPI intervals assume one")
 
 
 def targets(ctx: AuditContext, p_a: np.ndarray, human: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
