@@ -62,9 +62,11 @@ def estimate(measure: Measure, rows: Rows) -> float:
 def cluster_bootstrap(rows: Rows, measure: Measure, seed: int, n_boot: int, family: str) -> Metric:
     """The measure with a percentile CI from resampling prompts (all samples of a drawn prompt kept together).
 
-    The rows' per-prompt column sums go through the vectorised ``stats.SumBootstrap``, whose units are the
-    prompts here, so no Python loop runs per resample (mode collapse on 60 prompts × 4 samples of 120 words,
-    B = 500: 1.4 s, against 37 s for the per-resample loop this replaced).
+    Valid for measures that are smooth functions of per-prompt sums (every measure here: a statistic pooled
+    over prompts, such as the number of distinct n-grams, is not — a prompt drawn twice repeats its n-grams).
+    The per-prompt sums go through the vectorised ``stats.SumBootstrap``, whose units are the prompts here,
+    so no Python loop runs per resample (mode collapse on 60 prompts × 4 samples of 120 words, B = 500:
+    0.85 s, against 37 s for a per-resample loop).
     """
     prompts, n_prompts = prompt_codes(rows)
     table, stat = measure(rows, prompts, n_prompts)
