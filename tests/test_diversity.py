@@ -107,7 +107,6 @@ def nltk_bleu(hypothesis: tuple[str, ...], references: list[tuple[str, ...]]) ->
 
 
 def test_bleu_and_self_bleu_match_nltk() -> None:
-    pytest.importorskip("nltk")
     rng = np.random.default_rng(7)
     for _ in range(300):
         m = int(rng.integers(2, 6))
@@ -122,7 +121,6 @@ def test_bleu_and_self_bleu_match_nltk() -> None:
 
 
 def test_mode_collapse_reports_self_bleu_per_prompt() -> None:
-    pytest.importorskip("nltk")
     rng = np.random.default_rng(8)
     groups = [[" ".join(f"w{w}" for w in rng.integers(0, 6, 10)) for _ in range(3)] for _ in range(5)]
     rows = rows_of(groups, [[f"x{p} y{i} z" for i in range(3)] for p in range(5)])
