@@ -124,6 +124,11 @@ def win(p_policy: float | None) -> float | None:
     return CHOICE_SCORES[choice_codes(p_policy)]
 
 
+TREND_METHOD = "OLS slope per step; AR(1)-prewhitened Newey–West (HAC) t 95% CI over log rows"
+MIN_TREND_ROWS = 5
+"""Fewest log rows for a trend CI (t with n − 3 degrees of freedom; fewer rows give the slope alone)."""
+
+
 def trend(log: Rows, key: str) -> Metric | None:
     """Least-squares slope of a logged value per optimiser step, with an autocorrelation-robust 95% CI.
 
@@ -137,7 +142,7 @@ def trend(log: Rows, key: str) -> Metric | None:
         return None
     steps, values = (np.array(column, dtype=float) for column in zip(*points))
     slope, se = hac_slope(steps, values)
-    if len(points) < 5 or not math.isfinite(se):
+    if len(points) < MIN_TREND_ROWS or not math.isfinite(se):
         return Metric(slope, None, len(points), TREND_METHOD + " (too few logged steps for a CI)")
     from scipy import stats
 
@@ -145,7 +150,6 @@ def trend(log: Rows, key: str) -> Metric | None:
     return Metric(slope, (slope - half, slope + half), len(points), TREND_METHOD)
 
 
-TREND_METHOD = "OLS slope per step; AR(1)-prewhitened Newey–West (HAC) t 95% CI over log rows"
 def curve(log: Rows, keys: Sequence[str], title: str) -> dict[str, Any] | None:
     """A line figure of logged values against the optimiser step."""
     rows = [r for r in log if any(_finite(r.get(k)) for k in keys)]
@@ -300,7 +304,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
 
 
 def entropy_of(tokens: Sequence[str]) -> float:
-    """Shannon entropy (bits) of the tokens' empirical distribution, log₂ T − Σ c·log₂ c / T (NaN without tokens)."""
+    """Shannon entropy (bits) of the tokens' empirical distribution: log₂ T − Σ c·log₂ c / T (NaN if none)."""
     counts = np.fromiter(Counter(tokens).values(), dtype=float)
     total = counts.sum()
     return float(np.log2(total) - np.sum(counts * np.log2(counts)) / total) if len(counts) else math.nan
@@ -312,7 +316,7 @@ def unigram_entropy(texts: Sequence[str]) -> float:
 
 
 def expected_distinct(total: float, vocabulary: float) -> float:
-    """Expected distinct n-grams among ``total`` draws from ``vocabulary`` equally likely ones: V·[1 − ((V−1)/V)^C]."""
+    """Expected distinct n-grams in ``total`` draws from ``vocabulary`` equiprobable ones: V·[1 − ((V−1)/V)^C]."""
     return vocabulary * -math.expm1(total * math.log1p(-1 / vocabulary)) if vocabulary > 1 else min(total, 1.0)
 
 
