@@ -110,6 +110,27 @@ def test_mt_bench_votes_use_every_annotator_without_expert_ids() -> None:
     assert expert_votes(np.array(["expert_0", "author_1", "Expert_2"])).tolist() == [True, False, True]
 
 
+def test_fastchat_win_rates_count_repeated_matches_like_show_result(tmp_path: Path) -> None:
+    """A match judged twice counts twice (show_result scores every line), per baseline and pairwise-all."""
+    judgments, _human, matches, _votes = fastchat_files(tmp_path, seed=4)
+    rng = np.random.default_rng(5)
+    repeats = [dict(matches[i], g1_winner="model_2", g2_winner="model_2") for i in rng.choice(len(matches), 40)]
+    judgments.write_text("".join(json.dumps(m) + "\n" for m in matches + repeats), encoding="utf-8")
+    report = run_audit(["audit", judgments, "--auditors", "win-rates", "--n-bootstrap", 0, "-o", tmp_path / "out"])
+    table = pd.DataFrame(matches + repeats)
+    everyone = fastchat_llm_judge.show_result_pairwise(table)
+    per = {row["generator"]: row for row in report["generators"]["per_generator"]}
+    assert set(per) == set(everyone.index)
+    for model, row in everyone.iterrows():
+        assert per[model]["win_rate"] == pytest.approx(100 * row["win_rate_adjusted"])
+        assert per[model]["n_total"] == row["win"] + row["loss"] + row["tie"]
+    baseline = fastchat_llm_judge.show_result_pairwise(table, baseline_model=MODELS[0])
+    head = {row["generator"]: row for row in report["generators"]["head_to_head"]}
+    for model, row in baseline.iterrows():
+        assert head[model]["baseline"] == MODELS[0]
+        assert head[model]["win_rate"] == pytest.approx(100 * row["win_rate_adjusted"])
+
+
 # -------------------------------------------------------------------------------------------------- judgebench
 
 
