@@ -214,3 +214,75 @@ def test_alpaca_eval_ties_in_the_human_ceiling_score_half() -> None:
     others = np.array([[2.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 2.0, 0.0]])  # counts of a, b, tie
     assert alpaca_mode(others).tolist() == [1.0, 1.0, 2.0]  # a 1–1–1 split resolves as AlpacaEval's to output_1
     assert alpaca_score(np.array([1.5, 1.5, 1.0]), alpaca_mode(others)).tolist() == [0.5, 0.5, 0.0]
+
+
+# ----------------------------------------------------------------------------------- length-controlled win rate
+
+
+def lc_annotations(folder: Path, seed: int = 0) -> tuple[Path, dict[str, pd.DataFrame], pd.Series]:
+    """AlpacaEval annotations of two models against one baseline whose judge prefers longer outputs."""
+    from reference import alpaca_eval_glm_winrate  # noqa: F401  (imported here: it needs patsy)
+
+    rng = np.random.default_rng(seed)
+    n = 160
+    difficulty = pd.Series(rng.normal(0, 1, n))
+    records, per_model = [], {}
+    for model, skill, longest in (("verbose", 0.0, 3000), ("terse", 0.4, 800)):
+        rows = []
+        for i in range(n):
+            len_base, len_model = int(rng.integers(200, 800)), int(rng.integers(200, longest))
+            z = skill - 0.8 * difficulty[i] + 2.0 * np.tanh((len_model - len_base) / 600)
+            preference = float(2.0 if rng.random() < 1 / (1 + np.exp(-z)) else 1.0)
+            if i % 17 == 0:
+                preference = 1.5
+            rows.append({"instruction": f"Instruction {i}?", "output_1": "b" * len_base,
+                         "output_2": f"{model} " + "m" * len_model, "generator_1": "baseline", "generator_2": model,
+                         "annotator": "judge", "preference": preference})
+        records += rows
+        per_model[model] = pd.DataFrame(rows)
+    path = folder / "annotations.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path, per_model, difficulty
+
+
+@pytest.mark.parametrize("with_difficulty", [True, False])
+def test_length_controlled_win_rate_matches_alpaca_eval_glm(tmp_path: Path, with_difficulty: bool) -> None:
+    """LC win rate per model = AlpacaEval's glm_winrate GLM (noreg with difficulties, minimal without)."""
+    from reference.alpaca_eval_glm_winrate import length_controlled_winrate
+
+    path, per_model, difficulty = lc_annotations(tmp_path)
+    args = ["audit", path, "--auditors", "win-rates", "--n-bootstrap", 0, "-o", tmp_path / "out"]
+    if with_difficulty:
+        table = tmp_path / "difficulty.csv"
+        pd.DataFrame({"instruction": [f"Instruction {i}?" for i in difficulty.index],
+                      "instruction_difficulty": difficulty}).to_csv(table, index=False)
+        args[2:2] = ["--instruction-difficulty", table]
+    report = run_audit(args)
+    section = report["generators"]
+    head = {row["generator"]: row for row in section["head_to_head"]}
+    glm = "length_controlled_noreg" if with_difficulty else "length_controlled_minimal"
+    for model, frame in per_model.items():
+        expected = length_controlled_winrate(frame, difficulty, glm)
+        assert head[model]["lc_glm"] == glm
+        assert head[model]["length_controlled_win_rate"] == pytest.approx(expected["length_controlled_winrate"],
+                                                                          rel=1e-6)
+        if with_difficulty:
+            assert head[model]["lc_standard_error"] == pytest.approx(expected["lc_standard_error"], rel=1e-6)
+    verbose = head["verbose"]  # equal skill: the length bias inflates the raw win rate, the LC one is nearer 50
+    assert abs(verbose["length_controlled_win_rate"] - 50) < abs(verbose["win_rate"] - 50) - 10
+    statement = section["length_controlled"]["statement"]
+    assert ("difficulty.csv" in statement) if with_difficulty else ("WITHOUT the difficulty term" in statement)
+
+
+def test_instruction_difficulty_file_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    from rlaif_audit.cli import build_cli
+
+    path, _per_model, _difficulty = lc_annotations(tmp_path)
+    table = tmp_path / "difficulty.jsonl"
+    table.write_text('{"instruction": "Instruction 0?", "instruction_difficulty": 0.1}\n'
+                     '{"instruction": "Instruction 1?", "instruction_difficulty": "hard"}\n', encoding="utf-8")
+    result = CliRunner().invoke(build_cli(), ["audit", str(path), "--instruction-difficulty", str(table),
+                                              "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "difficulty.jsonl:2: field 'instruction_difficulty': must be a finite number" in result.output
+    assert not (tmp_path / "out").exists()
