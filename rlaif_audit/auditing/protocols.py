@@ -46,7 +46,7 @@ class Protocol:
 
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
-    Protocol("rlaif-audit", "this tool (docs/audit.md)",
+    Protocol("rlaif-audit", "this tool; see docs/audit.md",
              "position-debiased choice; with/without ties, κ, α, leave-one-out human ceiling with fractional credit"),
     Protocol("alpaca-eval", "AlpacaEval, src/alpaca_eval/analyze.py (Analyzer, absolute scoring rule)",
              "mode of annotators, tie ½, leave-one-out human agreement, bias and variance"),
