@@ -207,6 +207,28 @@ def test_alpaca_eval_protocol_reproduces_the_analyzer(tmp_path: Path, weighted: 
     assert report["auditors"]["agreement"]["metrics"]["alpaca_eval_human_ceiling"]["n"] == n_four < 120
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_alpaca_eval_bias_and_variance_from_judge_cross_annotations(tmp_path: Path, weighted: bool) -> None:
+    """With the judge's repeated annotations (index 0..2): bias, variance and agreement = AlpacaEval's Analyzer."""
+    judge_path, human_path, judge, humans = alpaca_files(tmp_path, seed=7, weighted=weighted)
+    rng = np.random.default_rng(8)
+    repeats = []
+    for index in range(3):
+        noise = rng.normal(0, 0.35, len(judge))
+        shifted = np.clip(judge["preference"] + noise, 1, 2) if weighted else \
+            np.where(rng.random(len(judge)) < 0.3, rng.choice([1.0, 1.5, 2.0], len(judge)), judge["preference"])
+        repeats.append(judge.assign(preference=shifted, index=index))
+    cross = pd.concat(repeats, ignore_index=True)
+    judge_path.write_text(cross.to_json(orient="records"), encoding="utf-8")
+    report = run_audit(["audit", judge_path, "--human", human_path, "--protocol", "alpaca-eval", "--auditors",
+                        "agreement", "--n-bootstrap", 50, "-o", tmp_path / "out"])
+    analyzer = alpaca_eval_analyze.Analyzer(humans, None, n_annotators=4)
+    assert metric(report, "alpaca_eval_bias") == pytest.approx(analyzer.estimate_bias(cross.copy()))
+    assert metric(report, "alpaca_eval_variance") == pytest.approx(analyzer.estimate_variance(cross.copy()))
+    expected = analyzer.agreement_of_annotations(cross.copy(), n_majority_vote_1=1)["score"]
+    assert metric(report, "alpaca_eval_human_agreement") == pytest.approx(expected)
+
+
 def test_alpaca_eval_ties_in_the_human_ceiling_score_half() -> None:
     """A human tie against the others' decisive mode earns ½ (AlpacaEval), not 0 (exact match)."""
     from rlaif_audit.auditing.protocols import alpaca_mode, alpaca_score

@@ -278,11 +278,11 @@ def alpaca_eval_scores(ctx: AuditContext) -> ProtocolScores:
     from rlaif_audit.auditing.context import judge_preference
 
     p_a, _ = judge_preference(ctx)
-    prediction = 2.0 - p_a  # P(A) → AlpacaEval's preference (1: A = output_1 better)
+    repeats = judge_repeats(ctx)
+    judge = (2.0 - p_a)[:, None] if repeats is None else repeats  # P(A) → preference (1: A = output_1 better)
     rows, codes, _annotators = label_positions(ctx)
     n_pairs = len(p_a)
-    per_pair = np.bincount(rows, minlength=n_pairs)
-    k = int(min(ALPACA_N_ANNOTATORS, per_pair.max(initial=0)))
+    k = int(min(ALPACA_N_ANNOTATORS, np.bincount(rows, minlength=n_pairs).max(initial=0)))
     scores = ProtocolScores(headline=("alpaca_eval_human_agreement", "alpaca_eval_human_ceiling"))
     if k < 1:
         return scores
@@ -290,25 +290,28 @@ def alpaca_eval_scores(ctx: AuditContext) -> ProtocolScores:
     complete = (matrix >= 0).all(axis=1)
     onehot = (matrix[:, :, None] == np.arange(3)).astype(float)
     counts = onehot.sum(axis=1)
-    values = np.asarray(ALPACA_PREFERENCE)[np.clip(matrix, 0, 2)]
-    judged = complete & np.isfinite(prediction)
-    agreement = np.where(judged, alpaca_score(prediction, alpaca_mode(counts)), 0.0)
-    scores.ratios["alpaca_eval_human_agreement"] = (agreement, judged.astype(float))
+    target = alpaca_mode(counts)
+    judged = complete & np.isfinite(judge).any(axis=1)
+    with np.errstate(invalid="ignore"):
+        agreement = np.nanmean(np.where(np.isfinite(judge), alpaca_score(judge, target[:, None]), np.nan), axis=1)
+    scores.ratios["alpaca_eval_human_agreement"] = (np.where(judged, agreement, 0.0), judged.astype(float))
     if k >= 2:
+        values = np.asarray(ALPACA_PREFERENCE)[np.clip(matrix, 0, 2)]
         loo = np.mean([alpaca_score(values[:, i], alpaca_mode(counts - onehot[:, i])) for i in range(k)], axis=0)
         scores.ratios["alpaca_eval_human_ceiling"] = (np.where(complete, loo, 0.0), complete.astype(float))
+    if repeats is not None:
+        scores.ratios.update(alpaca_bias_variance(repeats, target, complete))
     scores.notes.append(
         f"alpaca-eval protocol (AlpacaEval Analyzer, absolute scoring rule): {int(complete.sum())} pair(s) with at "
         f"least {k} human annotations (the first {k} in file order; AlpacaEval uses 4); the target is the mode of "
         "the annotators with AlpacaEval's tie-break (Series.sample(random_state=123): a 1–2 split resolves to "
-        "output_2 = B), the judge's preference is 2 − P(A), score = 1 − |target − preference| (a tie scores ½). "
-        "alpaca_eval_human_ceiling is each annotator against the mode of the others (AlpacaEval's 'Human "
-        "agreement' of humans). Bias and variance need several annotations of each pair by the judge; " +
-        ("they are below." if judge_repeats(ctx) is not None else
-         "this judgment file has one per pair, so they are not measured."))
-    repeats = judge_repeats(ctx)
-    if repeats is not None:
-        scores.ratios.update(alpaca_bias_variance(repeats, counts, complete))
+        "output_2 = B), the judge's preference is 2 − P(A) (each of its annotations when it annotated a pair several "
+        "times), score = 1 − |target − preference| (a tie scores ½). alpaca_eval_human_ceiling is each annotator "
+        "against the mode of the others (AlpacaEval's 'Human agreement' of humans). " +
+        ("Bias: the judge's mode (median for weighted preferences) against the humans' mode; variance: each judge "
+         "annotation against the mode of its others (errors, 1 − score)." if repeats is not None else
+         "Bias and variance need several annotations of each pair by the judge (AlpacaEval cross-annotations, "
+         "told apart by 'index'); this judgment file has one per pair, so they are not measured."))
     return scores
 
 
@@ -329,29 +332,37 @@ def judge_repeats(ctx: AuditContext) -> np.ndarray | None:
     return out
 
 
-def preference_counts(preferences: np.ndarray) -> np.ndarray:
-    """(n, 3) counts of a (1), b (2) and tie (1.5) among rows of discrete preferences (NaN ignored)."""
+def alpaca_estimator(preferences: np.ndarray) -> np.ndarray:
+    """AlpacaEval's Bayes estimator per row (absolute rule): the mode when every value is 1, 1.5 or 2, else the
+    median (NaN ignored)."""
+    import warnings
+
     import numpy as np
 
-    return np.stack([(preferences == value).sum(axis=1) for value in ALPACA_PREFERENCE], axis=1).astype(float)
+    finite = np.isfinite(preferences)
+    discrete = np.all(~finite | np.isin(preferences, ALPACA_PREFERENCE), axis=1)
+    counts = np.stack([(preferences == value).sum(axis=1) for value in ALPACA_PREFERENCE], axis=1).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+        median = np.nanmedian(preferences, axis=1)
+    return np.where(discrete, alpaca_mode(counts), median)
 
 
-def alpaca_bias_variance(repeats: np.ndarray, human_counts: np.ndarray,
+def alpaca_bias_variance(repeats: np.ndarray, target: np.ndarray,
                          complete: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """AlpacaEval's bias (mode of the judge's annotations vs the humans' mode: error) and variance (each judge
-    annotation vs the mode of its others: error), for discrete judge annotations."""
+    """AlpacaEval's bias (error of the judge's estimator against the humans' mode, on pairs with the humans'
+    annotations) and variance (error of each judge annotation against the estimator of its other annotations, on
+    every pair the judge annotated fully: it needs no humans)."""
     import numpy as np
 
-    judge_counts = preference_counts(repeats)
-    several = complete & (judge_counts.sum(axis=1) == repeats.shape[1])
-    bias = 1.0 - alpaca_score(alpaca_mode(judge_counts), alpaca_mode(human_counts))
-    errors = []
-    for i in range(repeats.shape[1]):
-        own = preference_counts(repeats[:, i : i + 1])
-        errors.append(1.0 - alpaca_score(repeats[:, i], alpaca_mode(judge_counts - own)))
-    variance = np.mean(errors, axis=0)
+    full = np.isfinite(repeats).all(axis=1)
+    several = complete & full
+    bias = 1.0 - alpaca_score(alpaca_estimator(repeats), target)
+    others = [np.delete(repeats, i, axis=1) for i in range(repeats.shape[1])]
+    variance = np.mean([1.0 - alpaca_score(repeats[:, i], alpaca_estimator(rest)) for i, rest in enumerate(others)],
+                       axis=0)
     return {"alpaca_eval_bias": (np.where(several, bias, 0.0), several.astype(float)),
-            "alpaca_eval_variance": (np.where(several, variance, 0.0), several.astype(float))}
+            "alpaca_eval_variance": (np.where(full, variance, 0.0), full.astype(float))}
 
 
 SCORERS = {"alpaca-eval": alpaca_eval_scores, "mt-bench": mt_bench_scores, "judgebench": judgebench_scores}
