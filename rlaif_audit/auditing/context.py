@@ -34,6 +34,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "breakdown_max_levels": 20,
     "top_disagreements": 20,
     "length_threshold": 30,
+    "protocol": "rlaif-audit",
 }
 
 STATUSES = ["missing", "ok", "failed"]

@@ -115,7 +115,7 @@ def _generator_frame(judgments: pd.DataFrame, generators: pd.DataFrame | dict[st
     present = generators["generator_a"].notna() & generators["generator_b"].notna()
     frame = pd.DataFrame({"pair_id": generators["pair_id"].astype(str), "a": generators["generator_a"].astype(str),
                           "b": generators["generator_b"].astype(str)})[present.to_numpy()]
-    for column in ("len_a", "len_b"):
+    for column in ("len_a", "len_b", "instruction_difficulty"):
         if column in generators.columns:
             frame[column] = pd.to_numeric(generators[column], errors="coerce")[present.to_numpy()].to_numpy()
     scores = pair_scores_b(judgments, rule)
@@ -135,13 +135,24 @@ def _per_generator_row(generator: str, preferences: Any) -> dict[str, Any]:
     return row
 
 
+def _length_controlled(group: pd.DataFrame, difficulty: bool) -> dict[str, Any]:
+    """AlpacaEval's length-controlled win rate of one head-to-head group (model vs baseline)."""
+    from rlaif_audit.auditing.length_controlled import length_controlled_win_rate
+
+    return length_controlled_win_rate(group["preference"].to_numpy(float), group["model_len"].to_numpy(float),
+                                      group["baseline_len"].to_numpy(float),
+                                      group["instruction_difficulty"].to_numpy(float) if difficulty else None)
+
+
 def generator_win_rates(judgments: pd.DataFrame, generators: pd.DataFrame | dict[str, tuple[Any, Any]],
-                        rule: str) -> dict[str, Any]:
+                        rule: str, length_controlled: bool = False) -> dict[str, Any]:
     """Head-to-head win rates (AlpacaEval's get_winrate per model vs baseline) and per-generator rates (FastChat).
 
     ``generators``: a table with ``pair_id``, ``generator_a``, ``generator_b`` and optionally ``len_a``/``len_b``
-    (characters, for AlpacaEval's ``avg_length`` column: int of the mean length of the model's outputs), or a
-    dict pair id → (generator of A, generator of B).
+    (characters, for AlpacaEval's ``avg_length`` column: int of the mean length of the model's outputs) and
+    ``instruction_difficulty``, or a dict pair id → (generator of A, generator of B). ``length_controlled`` adds
+    AlpacaEval's length-controlled win rate to each head-to-head row (needs lengths; see
+    :mod:`rlaif_audit.auditing.length_controlled`), with the difficulty term when the table has it.
     """
     import numpy as np
     import pandas as pd
@@ -155,8 +166,11 @@ def generator_win_rates(judgments: pd.DataFrame, generators: pd.DataFrame | dict
     frame["preference"] = 1.0 + np.where(model_is_a, 1.0 - frame["score_b"], frame["score_b"])
     if lengths:
         frame["model_len"] = np.where(model_is_a, frame["len_a"], frame["len_b"])
+        frame["baseline_len"] = np.where(model_is_a, frame["len_b"], frame["len_a"])
+    difficulty = "instruction_difficulty" in frame.columns
     head_rows = [{"generator": model, "baseline": base, **alpaca_eval_head2head(group["preference"].to_numpy()),
-                  **_avg_length(group["model_len"].tolist() if lengths else None)}
+                  **_avg_length(group["model_len"].tolist() if lengths else None),
+                  **(_length_controlled(group, difficulty) if length_controlled and lengths else {})}
                  for (model, base), group in frame.groupby(["model", "baseline"], sort=False)]
     sides = pd.concat([pd.DataFrame({"generator": frame["b"], "preference": 1.0 + frame["score_b"]}),
                        pd.DataFrame({"generator": frame["a"], "preference": 2.0 - frame["score_b"]})])

@@ -21,13 +21,17 @@ class AgreementAuditor(Auditor):
     * ``accuracy_without_ties`` — MT-Bench "without ties": pairs where the judge or the human majority says
       tie are dropped; share of the rest where the choices match.
     * ``accuracy_with_ties`` — MT-Bench "with ties": exact match over a/b/tie on every pair.
-    * ``accuracy_ties_half`` — AlpacaEval scoring: ``1 − |judge − human|`` with the judge's choice on the
-      P(A) scale (a=1, tie=½, b=0) and the human share preferring A (ties half) as target.
+    * ``accuracy_ties_half`` — ties half: ``1 − |judge − human|`` with the judge's choice on the P(A) scale
+      (a=1, tie=½, b=0) and the human *share* preferring A (ties half) as target. With several annotators this
+      is not AlpacaEval's number (AlpacaEval scores against the annotators' mode): ``--protocol alpaca-eval``.
     * ``cohen_kappa`` — κ between judge choice and human majority (3 categories).
     * With several annotators on some pairs: ``krippendorff_alpha`` (nominal, humans only),
       ``human_ceiling`` (each annotator vs the majority of the others, leave-one-out; a split majority
       gives fractional credit instead of a fixed tie-break), ``judge_accuracy_loo`` (the judge against the
       same leave-one-out majorities) and ``ceiling_fraction`` = judge_accuracy_loo / human_ceiling.
+    * With ``ctx.options['protocol']`` other than ``rlaif-audit``: that protocol's metrics
+      (``alpaca_eval_*``, ``mt_bench_*``, ``judgebench_*``; see :mod:`rlaif_audit.auditing.protocols`), the
+      same bootstrap, and its headline metrics added to the report's headline.
     * With ``ctx.compare``: ``accuracy_difference`` (this judge − the other, exact match, paired) and a
       McNemar exact test in ``tables["mcnemar"]``.
 
@@ -60,6 +64,7 @@ class AgreementAuditor(Auditor):
         result = AuditResult(tables={"review_queue": queue})
         result.notes += [n for n in [single_note] if n] + method_notes(ctx)
         agreement_metrics(ctx, p_a, result)
+        protocol_metrics(ctx, result)
         result.tables["breakdown"] = breakdown_rows(ctx, p_a)
         result.tables["confident_disagreements"] = confident_disagreements(ctx, p_a)
         if ctx.compare is not None:
@@ -68,14 +73,19 @@ class AgreementAuditor(Auditor):
 
 
 def method_notes(ctx: AuditContext) -> list[str]:
-    """How ties, choices and intervals are defined."""
+    """How ties, choices and intervals are defined, and which protocol is used."""
     from rlaif_audit.auditing.context import option
+    from rlaif_audit.auditing.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+    protocol = PROTOCOLS[str(ctx.options.get("protocol") or DEFAULT_PROTOCOL)]
 
     return [
         "Judge choice: A when the position-debiased P(A) > ½ + tie_band, B when < ½ − tie_band, tie otherwise "
         f"(tie_band = {option(ctx, 'tie_band')}); human choice: the annotators' majority (tie at an even split).",
         "accuracy_without_ties drops pairs where either side says tie (MT-Bench); accuracy_with_ties counts tie as "
-        "a third category; accuracy_ties_half gives a tie half credit (AlpacaEval).",
+        "a third category; accuracy_ties_half gives a tie half credit against the human share (AlpacaEval's "
+        "protocol scores against the annotators' mode: --protocol alpaca-eval).",
+        f"Protocol: {protocol.name} ({protocol.source}).",
         f"Intervals: pair-clustered bootstrap ({option(ctx, 'ci_method')}), B = {ctx.n_bootstrap}, seed {ctx.seed}.",
     ]
 
@@ -168,6 +178,34 @@ def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -
     if n < len(p_a):
         result.notes.append(f"{len(p_a) - n} judged pair(s) lack a usable judge choice or human label and are "
                             "left out.")
+
+
+def protocol_metrics(ctx: AuditContext, result: AuditResult) -> None:
+    """The chosen protocol's metrics (ratios of per-pair totals) with a pair-clustered bootstrap, notes, tables."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import option
+    from rlaif_audit.auditing.protocols import protocol_scores
+    from rlaif_audit.auditing.stats import Columns, SumBootstrap, family_rng
+    from rlaif_audit.reporting.report import HeadlineRow
+
+    scores = protocol_scores(ctx)
+    if scores is None:
+        return
+    result.notes += scores.notes
+    result.tables.update(scores.tables)
+    if not scores.ratios:
+        return
+    blocks = {f"{name}:{part}": values for name, pair in scores.ratios.items() for part, values in zip("nd", pair)}
+    used = np.column_stack([pair[1] for pair in scores.ratios.values()]).sum(axis=1) > 0
+    cols = Columns({key: values[used] for key, values in blocks.items()})
+    boot = SumBootstrap(cols.values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "protocol"))
+    for name in scores.ratios:
+        size = int(round(float(cols.sums(boot.total, f"{name}:d"))))
+        result.metrics[name] = boot.metric(cols.ratio(f"{name}:n", f"{name}:d"), size, option(ctx, "ci_method"),
+                                           (0.0, 1.0))
+    result.headline += [HeadlineRow.of("agreement", name, result.metrics[name]) for name in scores.headline
+                        if name in result.metrics and result.metrics[name].value is not None]
 
 
 # --------------------------------------------------------------------------------------------------- tables
