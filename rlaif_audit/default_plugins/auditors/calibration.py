@@ -46,7 +46,7 @@ class CalibrationAuditor(Auditor):
     def audit(self, ctx: AuditContext) -> AuditResult:
         import numpy as np
 
-        from rlaif_audit.auditing.context import has_human_labels, judge_preference
+        from rlaif_audit.auditing.context import has_human_labels, judge_preference, note_failed_orders
 
         if not has_human_labels(ctx):
             return AuditResult(status="skipped", reason=NO_HUMANS)
@@ -57,6 +57,7 @@ class CalibrationAuditor(Auditor):
         rows = np.isfinite(p_a) & np.isfinite(human)
         result = AuditResult(notes=[single_note] if single_note else [])
         calibrate(ctx, p_a[rows], human[rows], result)
+        note_failed_orders(ctx, rows, result, "the calibration metrics")
         return result
 
 

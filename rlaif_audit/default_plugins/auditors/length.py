@@ -44,7 +44,7 @@ class LengthAuditor(Auditor):
     def audit(self, ctx: AuditContext) -> AuditResult:
         import numpy as np
 
-        from rlaif_audit.auditing.context import has_human_labels, judge_preference, option
+        from rlaif_audit.auditing.context import has_human_labels, judge_preference, note_failed_orders, option
         from rlaif_audit.records.preference import choice_codes
 
         p_a, single_note = judge_preference(ctx)
@@ -62,6 +62,7 @@ class LengthAuditor(Auditor):
             result.notes.append("No human labels: only the judge's shares are reported; the excess over humans and "
                                 "the regression that separates length from quality need human labels.")
         result.figures["length_curve"] = length_curve(ctx, judge, human, rows)
+        note_failed_orders(ctx, rows, result, "the length metrics")
         flag_bias(result)
         return result
 

@@ -41,7 +41,20 @@ class WinRatesAuditor(Auditor):
         if rates.get("status") != "ok":
             return AuditResult(status="skipped", reason=rates.get("reason"))
         section = {key: value for key, value in rates.items() if key != "status"}
+        section.update(dropped_failed_orders(ctx))
         return AuditResult(section=section, headline=headline_rows(self.section or self.name, rates["head_to_head"]))
+
+
+def dropped_failed_orders(ctx: AuditContext) -> dict[str, Any]:
+    """``{"dropped_pairs": [...]}``: pairs naming their generators left out because an order failed; {} when none."""
+    from rlaif_audit.auditing.context import failed_order
+
+    named = (ctx.pairs["generator_a"].notna() & ctx.pairs["generator_b"].notna()).to_numpy()
+    dropped = int((failed_order(ctx) & named).sum())
+    if not dropped:
+        return {}
+    return {"dropped_pairs": [{"reason": "an order failed to parse (null verdict)", "pairs": dropped,
+                               "left_out_of": "the win rates"}]}
 
 
 def generator_table(ctx: AuditContext) -> pd.DataFrame:
