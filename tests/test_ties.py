@@ -295,3 +295,17 @@ def test_the_tie_band_flag_reaches_the_judge_choice(tmp_path: Path) -> None:
 def test_a_tie_band_of_one_half_or_more_is_refused(tmp_path: Path) -> None:
     result = run_cli(["audit", tmp_path / "j.jsonl", "-o", tmp_path / "out", "--tie-band", "0.5"])
     assert result.exit_code == 2 and "--tie-band" in result.output and "range" in result.output, result.output
+
+
+def test_label_agreement_and_ai_preferences_use_the_same_rule(tmp_path: Path) -> None:
+    from rlaif_audit.judging.labeling import debiased_p_a, raw_agreement
+    from rlaif_audit.data.judgment_file import read_judgments
+
+    path = tmp_path / "verdicts.jsonl"
+    path.write_text("".join(json.dumps({"pair_id": pair_id, "order": order, "p_first": None, "verdict": verdict}) + "\n"
+                            for pair_id, ab, ba in VERDICT_PAIRS for order, verdict in (("ab", ab), ("ba", ba))),
+                    encoding="utf-8")
+    assert debiased_p_a(read_judgments(path)).reindex([p for p, _, _ in VERDICT_PAIRS]).tolist() == [
+        1.0, 0.5, 0.5, 0.0, 0.5]  # main: NaN for every verdict-only pair
+    agreement = raw_agreement(path, pairs_of([p for p, _, _ in VERDICT_PAIRS]), HUMANS)
+    assert agreement is not None and (agreement["value"], agreement["n"]) == (0.5, 2)  # p1 right, p4 wrong
