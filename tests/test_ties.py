@@ -142,9 +142,9 @@ def test_pair_p_a_is_the_games_rule_on_verdicts_and_the_average_on_probabilities
 #   s5  first/tie     AC  primacy           s10 second/tie    BC  recency
 # Parsed pairs n = 9; consistent 3, primacy 4 (s4 s5 s6 s8), recency 2 (s7 s10).
 #   PC = 3/9 (main: 3/10, the failed pair in the denominator)
-#   PF = (recency − primacy)/n = (2 − 4)/9 = −2/9: Shi et al.'s PF_raw = rc·irr − pc·ipr = (rc² − pc²)/(rc + pc)
-#        = rc − pc = −2, rescaled from [−n, n] to [−1, 1]. (Main: (BB − AA)/(BB + AA) = (1 − 2)/3, ignoring s5, s6,
-#        s10, the pairs tied in one order.)
+#   PF = (recency − primacy)/n = (2 − 4)/9 = −2/9: Shi et al.'s PF_raw = rc·irr − pc·ipr
+#        = (rc² − pc²)/(rc + pc) = rc − pc = −2, rescaled from [−n, n] to [−1, 1].
+#        (Main: (BB − AA)/(BB + AA) = (1 − 2)/3, ignoring s5, s6, s10, the pairs tied in one order.)
 #   MT-Bench categories among parsed pairs: biased_first 2/9 (s4 s8), biased_second 1/9 (s7), partial_tie 3/9
 #   (s5 s6 s10); error 1/10; the mt_bench table's MT-Bench shares are of all ten pairs (consistent 3/10).
 SHI_PAIRS = [("s1", "first", "second"), ("s2", "second", "first"), ("s3", "tie", "tie"), ("s4", "first", "first"),

@@ -115,7 +115,8 @@ def pair_p_a(p_first_ab: Any, p_first_ba: Any, prob_ab: Any, prob_ba: Any) -> An
     import numpy as np
 
     p_first_ab, p_first_ba = np.asarray(p_first_ab, dtype=float), np.asarray(p_first_ba, dtype=float)
-    choice = games_choice(content_choice(choice_codes(p_first_ab), "ab"), content_choice(choice_codes(p_first_ba), "ba"))
+    choice = games_choice(content_choice(choice_codes(p_first_ab), "ab"),
+                          content_choice(choice_codes(p_first_ba), "ba"))
     both_probabilities = np.asarray(prob_ab, dtype=bool) & np.asarray(prob_ba, dtype=bool)
     return np.where(both_probabilities, position_debiased(p_first_ab, p_first_ba), choice_score(choice))
 

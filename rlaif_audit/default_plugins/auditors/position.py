@@ -140,7 +140,8 @@ def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: Aud
     cols = Columns({"first_wins": (ab == FIRST).astype(float) + (ba == FIRST),
                     "decisive": np.isin(ab, (FIRST, SECOND)).astype(float) + np.isin(ba, (FIRST, SECOND)),
                     "biased_first": codes["biased_first"], "biased_second": codes["biased_second"],
-                    "recency_minus_primacy": codes["recency"].astype(float) - codes["primacy"], "parsed": codes["parsed"]})
+                    "recency_minus_primacy": codes["recency"].astype(float) - codes["primacy"],
+                    "parsed": codes["parsed"]})
     boot = SumBootstrap(cols.values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:slot"))
     ci = option(ctx, "ci_method")
     wins, total, n_first, n_second = (int(cols.sums(boot.total, name)) for name in list(cols.slices)[:4])

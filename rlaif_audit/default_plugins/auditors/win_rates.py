@@ -30,7 +30,8 @@ class WinRatesAuditor(Auditor):
     method_notes = (
         "Generator win rates follow AlpacaEval's get_winrate: 100·mean(preference − 1) with a tie counting half, "
         "standard error = 100·sem (ddof = 1), 95% CI = win rate ± 1.96·SE; FastChat matches count as a win only "
-        "when both games agree (FastChat show_result).",
+        "when both games agree (FastChat show_result), and rlaif-audit judgments follow the default two-order rule "
+        "(position-debiased with probabilities in both orders, the same games rule for verdicts).",
     )
 
     def audit(self, ctx: AuditContext) -> AuditResult:
