@@ -34,7 +34,8 @@ class AgreementAuditor(Auditor):
     Tables: ``breakdown`` (by each metadata column with 2..``breakdown_max_levels`` levels and by length
     difference bucket), ``confident_disagreements``, ``review_queue`` (rows pair_id, context, a, b, p_a,
     reason, rank, …: pairs whose two orders disagree or whose debiased P(A) is within ``review_margin`` of
-    ½, or whose judgment failed; most uncertain first; cut to ``review_budget``).
+    ½, or whose judgment failed; most uncertain first; cut to ``review_budget``), ``dropped_pairs`` (pairs left
+    out for a failed order). The judge's choice follows the two-order rule ``records.preference.pair_p_a``.
     Options: ``tie_band`` (judge tie when |P(A) − ½| ≤ band, default 0), ``review_budget`` (50),
     ``review_margin`` (0.1), ``top_disagreements`` (20), ``breakdown_max_levels`` (20), ``ci_method``
     (``percentile`` or ``bca``).

@@ -34,7 +34,8 @@ class CalibrationAuditor(Auditor):
       removing the batch's mean log-odds from P(A).
 
     Figures: ``reliability_equal_width`` and ``reliability_equal_mass`` (bins with lo, hi, conf, acc,
-    count). ``tables["flags"]``: the temperature CI excludes 1.
+    count). ``tables["flags"]``: the temperature CI excludes 1; ``tables["dropped_pairs"]``: pairs left out for
+    a failed order.
     """
 
     name = "calibration"

@@ -32,7 +32,8 @@ class LengthAuditor(Auditor):
     * Without human labels only the ``_judge`` shares are reported.
 
     Figure ``length_curve``: mean judge P(A) choice score and mean human share per bucket of
-    len_a − len_b. ``tables["flags"]``: ``longer_excess``, ``lists_excess`` or ``length_coef`` CI excluding 0.
+    len_a − len_b. ``tables["flags"]``: ``longer_excess``, ``lists_excess`` or ``length_coef`` CI excluding 0;
+    ``tables["dropped_pairs"]``: pairs left out for a failed order.
     """
 
     name = "length"

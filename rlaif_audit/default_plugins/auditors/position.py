@@ -46,7 +46,7 @@ class PositionAuditor(Auditor):
       2024, then scored per order and averaged).
 
     Tables: ``mt_bench`` (counts), ``tests`` (binomial and sign tests), ``flags`` (first_slot_preference CI
-    excluding ½, preference_fairness CI excluding 0).
+    excluding ½, preference_fairness CI excluding 0), ``dropped_pairs`` (pairs left out for a failed order).
     """
 
     name = "position"
