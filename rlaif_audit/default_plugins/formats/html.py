@@ -69,7 +69,7 @@ def generators_view(report: Report) -> dict[str, Any] | None:
             "rows": [win_rate_row(r) for r in rates.get("head_to_head") or []],
             "all_header": PER_GENERATOR_HEADER,
             "all_rows": [win_rate_row(r) for r in per_generator] if len(per_generator) > 2 else [],
-            "numeric": NUMERIC_WIN_RATE_COLUMNS}
+            "numeric": NUMERIC_WIN_RATE_COLUMNS, "dropped": rates.get("dropped_pairs") or []}
 
 
 def figure_svgs(name: str, outcome: AuditorOutcome) -> list[str]:
