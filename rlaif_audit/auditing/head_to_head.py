@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, position_debiased
+from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, pair_p_a
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,28 +60,30 @@ def pair_scores_b(judgments: pd.DataFrame, rule: str) -> pd.Series:
     ``alpaca_eval``: the one recorded order, 1 − p_first (= preference − 1).
     ``fastchat``: FastChat ``show_result`` (pairwise): B wins only if both games say so, A likewise; a tie in
     game 1 or games that disagree make a tie (0.5); a game with 'error' drops the match.
-    ``rlaif``: the position-debiased 1 − ½[p_first(ab) + 1 − p_first(ba)]; a pair without both orders is dropped.
+    ``rlaif``: 1 − P(A) by the default two-order rule (``records.preference.pair_p_a``: position-debiased where
+    both orders carry a probability, the games rule above for verdicts); a pair without both orders is dropped.
     """
     import numpy as np
     import pandas as pd
 
     verdict = judgments["verdict"] if "verdict" in judgments.columns else pd.Series(None, index=judgments.index)
     implied = verdict.map(P_FIRST_OF_VERDICT).astype(float)
-    p = pd.to_numeric(judgments["p_first"], errors="coerce").astype(float).fillna(implied)
+    given = pd.to_numeric(judgments["p_first"], errors="coerce").astype(float)
+    p = given.fillna(implied)
     if "parse_status" in judgments.columns:
         p[(judgments["parse_status"] != "ok").to_numpy()] = np.nan
     wide = pd.DataFrame({"pair_id": judgments["pair_id"].astype(str).to_numpy(), "order": judgments["order"].to_numpy(),
-                         "p": p.to_numpy()}).pivot_table(index="pair_id", columns="order", values="p",
-                                                         aggfunc="first", dropna=False)
-    wide = wide.reindex(columns=["ab", "ba"])
-    ab, ba = wide["ab"].to_numpy(float), wide["ba"].to_numpy(float)
+                         "p": p.to_numpy(), "prob": (given.notna() & p.notna()).astype(float).to_numpy()}).pivot_table(
+        index="pair_id", columns="order", values=["p", "prob"], aggfunc="first", dropna=False)
+    ab, ba = (wide["p"].reindex(columns=["ab", "ba"])[order].to_numpy(float) for order in ("ab", "ba"))
+    prob_ab, prob_ba = (wide["prob"].reindex(columns=["ab", "ba"])[order].fillna(0).to_numpy(float) > 0
+                        for order in ("ab", "ba"))
     if rule == "alpaca_eval":
         score = 1.0 - ab
-    elif rule == "fastchat":
-        a_both, b_both = (ab == 1.0) & (ba == 0.0), (ab == 0.0) & (ba == 1.0)  # both games name A / B
-        score = np.where(np.isnan(ab) | np.isnan(ba), np.nan, np.where(a_both, 0.0, np.where(b_both, 1.0, 0.5)))
+    elif rule == "fastchat":  # FastChat's verdicts: the games rule whatever the file says of probabilities
+        score = 1.0 - pair_p_a(ab, ba, False, False)
     else:
-        score = 1.0 - position_debiased(ab, ba)
+        score = 1.0 - pair_p_a(ab, ba, prob_ab, prob_ba)
     return pd.Series(score, index=wide.index.astype(str), name="score_b")
 
 

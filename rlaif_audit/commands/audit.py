@@ -100,6 +100,9 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
 @click.option("--instruction-difficulty", "instruction_difficulty", default=None, type=click.Path(dir_okay=False),
               help="Instruction difficulties for AlpacaEval's length-controlled win rate (CSV/JSONL/Parquet: "
               "instruction or index, instruction_difficulty); without it the GLM has no difficulty term.")
+@click.option("--tie-band", type=click.FloatRange(min=0.0, max=0.5, max_open=True), default=0.0, show_default=True,
+              help="The judge's choice is a tie when its P(A) is within this distance of 0.5 (A above 0.5 + band, B "
+              "below 0.5 - band); verdict-only pairs follow MT-Bench's rule whatever the band.")
 @click.option("--batch-calibration", is_flag=True, help="Also report batch-calibrated probabilities "
               "(the mean position/label bias of the batch removed) in the calibration auditor.")
 @click.option("--gate", "gates", multiple=True, metavar="AUDITOR.METRIC OP NUMBER",
@@ -116,7 +119,7 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
               help="Report folder (report.html, report.md, report.json, review_queue.jsonl).")
 def command(judgments: str, data: str | None, human: str | None, fmt: str, compare_path: str | None,
             auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, protocol: str,
-            instruction_difficulty: str | None, batch_calibration: bool,
+            instruction_difficulty: str | None, tie_band: float, batch_calibration: bool,
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
@@ -133,8 +136,8 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
     inputs = AuditInputs.from_file(judgments, fmt, **where)
     if human:
         inputs = inputs.with_human(human, pm)
-    options = {"review_budget": review_budget, "batch_calibration": batch_calibration, "source_format": inputs.format,
-               "protocol": protocol, "instruction_difficulty": difficulty}
+    options = {"review_budget": review_budget, "tie_band": tie_band, "batch_calibration": batch_calibration,
+               "source_format": inputs.format, "protocol": protocol, "instruction_difficulty": difficulty}
     ctx = make_context(inputs, seed, n_bootstrap, options)
     compare_info = None
     if compare_path:

@@ -38,7 +38,8 @@ class AgreementAuditor(Auditor):
     Tables: ``breakdown`` (by each metadata column with 2..``breakdown_max_levels`` levels and by length
     difference bucket), ``confident_disagreements``, ``review_queue`` (rows pair_id, context, a, b, p_a,
     reason, rank, …: pairs whose two orders disagree or whose debiased P(A) is within ``review_margin`` of
-    ½, or whose judgment failed; most uncertain first; cut to ``review_budget``).
+    ½, or whose judgment failed; most uncertain first; cut to ``review_budget``), ``dropped_pairs`` (pairs left
+    out for a failed order). The judge's choice follows the two-order rule ``records.preference.pair_p_a``.
     Options: ``tie_band`` (judge tie when |P(A) − ½| ≤ band, default 0), ``review_budget`` (50),
     ``review_margin`` (0.1), ``top_disagreements`` (20), ``breakdown_max_levels`` (20), ``ci_method``
     (``percentile`` or ``bca``).
@@ -79,9 +80,11 @@ def method_notes(ctx: AuditContext) -> list[str]:
 
     protocol = PROTOCOLS[str(ctx.options.get("protocol") or DEFAULT_PROTOCOL)]
 
+    from rlaif_audit.records.preference import TWO_ORDER_RULE
+
     return [
-        "Judge choice: A when the position-debiased P(A) > ½ + tie_band, B when < ½ − tie_band, tie otherwise "
-        f"(tie_band = {option(ctx, 'tie_band')}); human choice: the annotators' majority (tie at an even split).",
+        f"{TWO_ORDER_RULE} tie_band = {option(ctx, 'tie_band')}. Human choice: the annotators' majority (tie at an "
+        "even split).",
         "accuracy_without_ties drops pairs where either side says tie (MT-Bench); accuracy_with_ties counts tie as "
         "a third category; accuracy_ties_half gives a tie half credit against the human share (AlpacaEval's "
         "protocol scores against the annotators' mode: --protocol alpaca-eval).",
@@ -135,7 +138,7 @@ def leave_one_out(counts: np.ndarray, judge: np.ndarray) -> dict[str, np.ndarray
 def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -> None:
     """Accuracy, κ, α and the human ceiling with one shared bootstrap."""
 
-    from rlaif_audit.auditing.context import human_choice, option
+    from rlaif_audit.auditing.context import human_choice, note_failed_orders, option
     from rlaif_audit.records.preference import choice_codes
     from rlaif_audit.auditing.stats import SumBootstrap, alpha_from_coincidence, coincidence_rows, cohen_kappa_from_confusion
     from rlaif_audit.auditing.stats import Columns, family_rng
@@ -178,6 +181,7 @@ def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -
     if n < len(p_a):
         result.notes.append(f"{len(p_a) - n} judged pair(s) lack a usable judge choice or human label and are "
                             "left out.")
+    note_failed_orders(ctx, rows, result, "the agreement metrics")
 
 
 def protocol_metrics(ctx: AuditContext, result: AuditResult) -> None:
@@ -323,14 +327,13 @@ def review_queue(ctx: AuditContext) -> list[dict[str, Any]]:
     import numpy as np
 
     from rlaif_audit.auditing.context import judge_preference, option
+    from rlaif_audit.records.preference import content_choice
 
     pairs = ctx.pairs
     p_a, single_order = judge_preference(ctx)
-    ab = pairs["verdict_ab"].cat.codes.to_numpy()
-    ba = pairs["verdict_ba"].cat.codes.to_numpy()
-    winner_ab = np.where(ab == 2, 2, ab)  # first → a (0), second → b (1)
-    winner_ba = np.where(ba == 2, 2, 1 - ba)
-    conflict = (ab >= 0) & (ba >= 0) & (winner_ab != winner_ba)
+    winner_ab = content_choice(pairs["verdict_ab"].cat.codes.to_numpy(), "ab")
+    winner_ba = content_choice(pairs["verdict_ba"].cat.codes.to_numpy(), "ba")
+    conflict = (winner_ab >= 0) & (winner_ba >= 0) & (winner_ab != winner_ba)
     incomplete = ~np.isfinite(p_a)
     uncertainty = np.where(incomplete, 1.0, 1.0 - 2.0 * np.abs(p_a - 0.5))
     near = uncertainty >= 1.0 - 2.0 * float(option(ctx, "review_margin"))

@@ -18,8 +18,8 @@ SAMPLING_P = 0.01
 SUFFIXES = {"ppi++": "", "ppi": "_ppi", "human-only": "_human_only", "ai-only": "_ai_only"}
 """Metric name suffix of each estimate (PPI++ carries the plain name: it is the one to read)."""
 ESTIMANDS = {
-    "win_rate": "win rate of A: mean human share preferring A (ties half); AI prediction = the judge's debiased "
-                "P(A)",
+    "win_rate": "win rate of A: mean human share preferring A (ties half); AI prediction = the judge's P(A) "
+                "(the two-order rule)",
     "preference_rate": "agreement-corrected preference rate of A: share of pairs whose human majority prefers A; "
                        "AI prediction = the judge's choice is A",
 }
@@ -33,7 +33,7 @@ class HumanCorrectedAuditor(Auditor):
     Runs when human labels cover some but not all judged pairs (at least ``MIN_PAIRS`` of each). Metrics, each
     with a normal 95% CI (clipped to [0, 1]) and n:
 
-    * ``win_rate``: E[human share preferring A] (ties half), the judge's position-debiased P(A) as the
+    * ``win_rate``: E[human share preferring A] (ties half), the judge's P(A) (the two-order rule) as the
       prediction, by PPI++ (power-tuned λ); ``win_rate_ppi`` (λ = 1), ``win_rate_human_only`` (labelled pairs
       alone) and ``win_rate_ai_only`` (the judge's mean P(A) over all pairs: biased whenever the judge is).
     * ``preference_rate`` (and ``_ppi``, ``_human_only``, ``_ai_only``): the share of pairs whose human
@@ -59,7 +59,7 @@ class HumanCorrectedAuditor(Auditor):
     def audit(self, ctx: AuditContext) -> AuditResult:
         import numpy as np
 
-        from rlaif_audit.auditing.context import judge_preference
+        from rlaif_audit.auditing.context import judge_preference, note_failed_orders
 
         p_a, single_note = judge_preference(ctx)
         human = ctx.pairs["human_p_a"].to_numpy(dtype=float)
@@ -75,9 +75,7 @@ class HumanCorrectedAuditor(Auditor):
         sampling_note = sampling_check(p_a[labelled], p_a[unlabelled])
         if sampling_note:
             result.notes.append(sampling_note)
-        dropped = int((~usable).sum())
-        if dropped:
-            result.notes.append(f"{dropped} pairs without a usable judge preference (a failed order) are left out")
+        note_failed_orders(ctx, usable, result, "the human-corrected estimates")
         return result
 
 

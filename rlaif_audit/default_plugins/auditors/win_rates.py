@@ -30,7 +30,8 @@ class WinRatesAuditor(Auditor):
     method_notes = (
         "Generator win rates follow AlpacaEval's get_winrate: 100·mean(preference − 1) with a tie counting half, "
         "standard error = 100·sem (ddof = 1), 95% CI = win rate ± 1.96·SE; FastChat matches count as a win only "
-        "when both games agree (FastChat show_result).",
+        "when both games agree (FastChat show_result), and rlaif-audit judgments follow the default two-order rule "
+        "(position-debiased with probabilities in both orders, the same games rule for verdicts).",
         "Length-controlled win rate: AlpacaEval's GLM (Dubois et al. 2024, alpaca_eval metrics/glm_winrate.py) "
         "fitted per model vs baseline on tanh(standardised length difference), the instruction difficulty "
         "(--instruction-difficulty) and a constant, predicted at equal length; without difficulties the GLM has no "
@@ -55,7 +56,20 @@ class WinRatesAuditor(Auditor):
             "instruction_difficulty": getattr(difficulty, "source", None),
             "statement": (statement + "; a model with fewer than 10 parsed annotations gets none (5-fold fit)")
             if lengths else "not computed: the pairs have no response texts (lengths)"}
+        section.update(dropped_failed_orders(ctx))
         return AuditResult(section=section, headline=headline_rows(self.section or self.name, rates["head_to_head"]))
+
+
+def dropped_failed_orders(ctx: AuditContext) -> dict[str, Any]:
+    """``{"dropped_pairs": [...]}``: pairs naming their generators left out because an order failed; {} when none."""
+    from rlaif_audit.auditing.context import failed_order
+
+    named = (ctx.pairs["generator_a"].notna() & ctx.pairs["generator_b"].notna()).to_numpy()
+    dropped = int((failed_order(ctx) & named).sum())
+    if not dropped:
+        return {}
+    return {"dropped_pairs": [{"reason": "an order failed to parse (null verdict)", "pairs": dropped,
+                               "left_out_of": "the win rates"}]}
 
 
 def generator_table(ctx: AuditContext) -> pd.DataFrame:

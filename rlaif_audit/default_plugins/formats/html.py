@@ -72,7 +72,7 @@ def generators_view(report: Report) -> dict[str, Any] | None:
             "length_controlled": length_controlled_statement(rates),
             "all_header": PER_GENERATOR_HEADER,
             "all_rows": [win_rate_row(r) for r in per_generator] if len(per_generator) > 2 else [],
-            "numeric": NUMERIC_WIN_RATE_COLUMNS}
+            "numeric": NUMERIC_WIN_RATE_COLUMNS, "dropped": rates.get("dropped_pairs") or []}
 
 
 def figure_svgs(name: str, outcome: AuditorOutcome) -> list[str]:

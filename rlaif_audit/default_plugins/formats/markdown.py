@@ -58,6 +58,9 @@ def _generators(report: Report) -> list[str]:
     if len(rates.get("per_generator") or []) > 2:
         lines += ["Against all opponents (FastChat pairwise-all):", ""]
         lines += md_table(PER_GENERATOR_HEADER, (win_rate_row(r) for r in rates["per_generator"]))
+    for dropped in rates.get("dropped_pairs") or []:
+        lines += [f"{dropped['pairs']} pair(s) left out of {md_cell(dropped['left_out_of'])}: "
+                  f"{md_cell(dropped['reason'])}.", ""]
     return lines
 
 
