@@ -259,3 +259,41 @@ def test_provenance_fields_of_the_wrong_type_name_line_and_field(tmp_path: Path,
     path = rewrite(tmp_path / "j.jsonl", [{"pair_id": "p", "order": "ab", "p_first": 0.7, field: value}])
     with pytest.raises(InputError, match=rf"j\.jsonl:1: field '{field}': must be"):
         read_judgments(path)
+
+
+# ------------------------------------------------------------------------------------------------ the loop
+
+
+def test_the_loops_judgments_and_report_share_the_data_hash(pm: Any, tmp_path: Path) -> None:
+    """The loop labels pairs with A and B fixed (no A/B seed): each line carries its ab_hash and the data hash,
+    the generation report records the same data hash (on main: the pairs file's bytes), and pairs swapped under the
+    same ids are refused."""
+    from types import SimpleNamespace
+
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.data.inputs import AuditInputs
+    from rlaif_audit.host import make_evaluator
+    from rlaif_audit.judging.labeling import label_pairs
+    from rlaif_audit.loop.reports import build_generation_report
+    from rlaif_audit.records.fileio import write_jsonl
+    from rlaif_audit.records.types import PreferencePair
+
+    folder = tmp_path / "gen-0"
+    folder.mkdir()
+    pairs = [PreferencePair(f"g{i}", [{"role": "user", "content": f"q{i}"}], f"reply {i}", f"other reply {i} longer")
+             for i in range(12)]
+    write_jsonl(folder / "pairs.jsonl", [pair.to_dict() for pair in pairs])
+    summary = label_pairs(make_evaluator("synthetic", {}, pm), pairs, folder / "judgments.jsonl", progress=False)
+    records = lines_of(folder / "judgments.jsonl")
+    assert {record["ab_seed"] for record in records} == {None}
+    assert {record["data_hash"] for record in records} == {summary.data_hash}
+    inputs = AuditInputs.from_pairs(folder / "judgments.jsonl", pairs, [], str(folder / "pairs.jsonl"))
+    assert inputs.data_hash == summary.data_hash and inputs.warnings == []
+    run = SimpleNamespace(folder=tmp_path, gen_dir=lambda generation: folder, manifest={}, pm=pm,
+                          config=SimpleNamespace(to_dict=dict, reward="model"),
+                          is_done=lambda generation, stage: False, stage_outputs=lambda generation, stage: {})
+    report = build_generation_report(run, 0, build_context(inputs, n_bootstrap=0), {})
+    assert report.data.hash == summary.data_hash
+    swapped = [PreferencePair(p.id, p.context, p.b, p.a) for p in pairs]
+    with pytest.raises(InputError, match=r"judgments\.jsonl:1: field 'ab_hash': pair 'g0' .*no A/B seed recorded"):
+        AuditInputs.from_pairs(folder / "judgments.jsonl", swapped, [], "swapped")

@@ -198,8 +198,9 @@ def check_ab_hashes(judgments: pd.DataFrame, expected: Mapping[str, str], where:
     row = int(np.flatnonzero(differs)[0])
     n_pairs, n_judged = pair_ids[differs].nunique(), pair_ids[recorded.notna()].nunique()
     seeds = f"A/B seed {recorded_seed}" if recorded_seed is not None else "no A/B seed recorded"
+    given = f" (A/B seed {given_seed})" if given_seed is not None else ""
     raise InputError(where, f"pair {pair_ids[row]!r} was judged with A/B hash {recorded[row]} ({seeds}), but "
-                     f"{data or 'the pairs given'} gives it A/B hash {wanted[row]} (A/B seed {given_seed}); "
+                     f"{data or 'the pairs given'} gives it A/B hash {wanted[row]}{given}; "
                      f"{n_pairs} of {n_judged} judged pairs differ. Is the data the one these judgments were labeled "
                      "from, with the same texts and A/B seed (--ab-seed)?", line=_first_line(differs, lines),
                      field="ab_hash")
