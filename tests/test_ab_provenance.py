@@ -26,7 +26,7 @@ def run_cli(args: list[Any]) -> Any:
     return CliRunner().invoke(build_cli(), [str(a) for a in args])
 
 
-def write_chosen_rejected(path: Path, extra: str = "") -> Path:
+def write_chosen_rejected(path: Path, extra: str = "", prompt: str = "question") -> Path:
     """Chosen/rejected pairs whose responses end in a quality tag the synthetic judge reads; the chosen one is
     better by N(1.5, 1), so a judge following quality agrees with the human choice on most (not all) pairs."""
     from rlaif_audit.judging.bias_injection import quality_tag
@@ -34,7 +34,7 @@ def write_chosen_rejected(path: Path, extra: str = "") -> Path:
 
     rng = np.random.default_rng(0)
     base, gap = rng.normal(size=N_PAIRS), rng.normal(1.5, 1.0, size=N_PAIRS)
-    rows = [{"prompt": f"question {i}", "chosen": f"answer {i}{extra} {quality_tag(base[i] + gap[i])}",
+    rows = [{"prompt": f"{prompt} {i}", "chosen": f"answer {i}{extra} {quality_tag(base[i] + gap[i])}",
              "rejected": f"other answer {i}{extra} {quality_tag(base[i])}"} for i in range(N_PAIRS)]
     write_jsonl(path, rows)
     return path
@@ -165,6 +165,15 @@ def test_other_data_under_the_same_ids_is_refused(labeled: dict[str, Any], tmp_p
     assert f"{labeled['judgments']}:1: field 'ab_hash': pair 'row-0'" in result.output
     assert f"{N_PAIRS} of {N_PAIRS} judged pairs differ" in result.output
     assert not out.exists()
+
+
+def test_other_contexts_under_the_same_ids_are_warned_about(labeled: dict[str, Any], tmp_path: Path) -> None:
+    """The A/B hashes cover the responses; a changed prompt shows in the data hash the judgments recorded."""
+    other = write_chosen_rejected(tmp_path / "other.jsonl", prompt="another question")
+    result = audit(labeled["judgments"], other, tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert "the judgments were labeled from data hashing to" in result.stderr
+    assert "labeled from data" not in audit(labeled["judgments"], labeled["data"], tmp_path / "same").stderr
 
 
 def test_resuming_with_another_ab_seed_is_refused(labeled: dict[str, Any], tmp_path: Path) -> None:

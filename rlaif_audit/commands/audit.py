@@ -108,7 +108,8 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Report folder (report.html, report.md, report.json, review_queue.jsonl).")
 def command(judgments: str, data: str | None, human: str | None, fmt: str, compare_path: str | None,
-            auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None, batch_calibration: bool,
+            auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None,
+            batch_calibration: bool,
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""

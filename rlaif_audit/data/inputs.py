@@ -239,8 +239,8 @@ def _data_hash_warnings(judgments: pd.DataFrame, audited_hash: str) -> list[str]
     recorded = judgments["data_hash"].dropna().unique() if "data_hash" in judgments.columns else []
     if len(recorded) != 1 or judgments["data_hash"].isna().any() or recorded[0] == audited_hash:
         return []
-    return [f"the judged pairs given hash to {audited_hash[:16]}…, but the judgments were labeled from data hashing to "
-            f"{str(recorded[0])[:16]}…: the pairs' contexts (or ids) are not those labeled"]
+    return [f"the judged pairs given hash to {audited_hash[:16]}…, but the judgments were labeled from data "
+            f"hashing to {str(recorded[0])[:16]}…: the pairs' contexts (or ids) are not those labeled"]
 
 
 def _imported_inputs(path: str, importer: Importer, fmt: str, data: str | None) -> AuditInputs:
