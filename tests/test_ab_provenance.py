@@ -134,6 +134,18 @@ def test_label_seed_is_an_alias_of_ab_seed(labeled: dict[str, Any], tmp_path: Pa
     assert {record["ab_seed"] for record in lines_of(copies["--seed"])} == {5}
 
 
+def test_pairs_with_a_and_b_fixed_record_no_ab_seed(tmp_path: Path) -> None:
+    from rlaif_audit.testing import write_synthetic_pairs
+
+    data = write_synthetic_pairs(tmp_path / "native.jsonl", 10, seed=1)
+    judgments = tmp_path / "j.jsonl"
+    result = run_cli(["label", data, "-e", "synthetic", "-o", judgments, "-q", "--ab-seed", 4])
+    assert result.exit_code == 0 and "A and B as given" in result.output, result.output
+    assert {record["ab_seed"] for record in lines_of(judgments)} == {None}
+    resumed = run_cli(["label", data, "-e", "synthetic", "-o", judgments, "-q", "--ab-seed", 5])  # no coin: fine
+    assert resumed.exit_code == 0 and "(0 new" in resumed.output, resumed.output
+
+
 # ------------------------------------------------------------------------------------------- refused: exit 2
 
 

@@ -32,7 +32,7 @@ def parse_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Label only the first N pairs.")
 @click.option("--ab-seed", "--seed", "ab_seed", type=int, default=0, show_default=True,
               help="Seed of the coin that decides which response is A (DATA with chosen/rejected); recorded on each "
-              "judgment. --seed is an alias.")
+              "judgment as ab_seed. --seed is an alias.")
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="On a bad input row: stop with a message (fail) or skip it and count it (skip).")
 @click.option("--split", default="test", show_default=True, help="Split, for Hugging Face datasets.")
@@ -53,7 +53,8 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
         click.echo(f"Warning: {warning}", err=True)
     evaluator = make_evaluator(evaluator_name, options)
     try:
-        summary = label_pairs(evaluator, pair_set.pairs, output, ab_seed=ab_seed, progress=not quiet)
+        summary = label_pairs(evaluator, pair_set.pairs, output, ab_seed=pair_set.ab_seed,
+                              progress=not quiet)
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted. Judgments so far are kept in {output}; run the same command to continue.", err=True)
         sys.exit(130)
@@ -62,7 +63,8 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
     summary.skipped_rows = len(pair_set.skipped)
     summary.agreement = raw_agreement(output, pair_set.pairs, pair_set.labels)
     click.echo(f"evaluator: {evaluator.name} (identity {evaluator.identity_hash()})")
-    click.echo(f"data: {pair_set.source} (hash {summary.data_hash}, A/B seed {ab_seed})")
+    placed = f"A/B seed {pair_set.ab_seed}" if pair_set.ab_seed is not None else "A and B as given"
+    click.echo(f"data: {pair_set.source} (hash {summary.data_hash}, {placed})")
     for line in summary.lines():
         click.echo(line)
     click.echo(f"judgments written to {output}")

@@ -51,7 +51,8 @@ class AuditInputs:
         """Detect, read, validate and hash a judgments file in any registered format (``fmt`` or ``auto``).
 
         DATA's A/B coin uses ``ab_seed`` when given, else the A/B seed the judgments record, else (a file written
-        before provenance was recorded, with a warning) ``seed``.
+        before provenance was recorded, with a warning) ``seed``; judgments of pairs whose A and B were fixed record
+        no seed (the coin does not apply).
         """
         path, registry = str(path), _importers(pm)
         resolved = resolve_format(path, fmt, registry)
@@ -200,15 +201,25 @@ def _native_inputs(path: str, data: str | None, ab_seed: int | None, seed: int, 
     if data is None:
         raise ConfigError("--data is required with rlaif-audit judgments: the pairs they judge (the DATA given to "
                           "`rlaif-audit label`)")
-    recorded = recorded_ab_seed(judgments, path, lines)
-    used = ab_seed if ab_seed is not None else recorded if recorded is not None else seed
-    notes = [] if has_ab_hashes(judgments) else [
+    recorded, provenance = recorded_ab_seed(judgments, path, lines), has_ab_hashes(judgments)
+    used = _coin_seed(ab_seed, recorded, provenance, seed)
+    notes = [] if provenance else [
         f"{path} records no A/B provenance (written before rlaif-audit recorded it): which response is A in "
         f"{data} is assumed to follow A/B seed {used}{'' if ab_seed is not None else ' (--seed)'}, and nothing "
         "checks that the pairs are the ones judged; relabel, or pass --ab-seed with the seed given to `label`"]
     pair_set = read_pairs(data, seed=used, split=split, data_dir=data_dir)
     return _joined(path, judgments, lines, pair_set.pairs, pair_set.labels, pair_set.source,
-                   notes + skip_warnings(pair_set.skipped), recorded, used)
+                   notes + skip_warnings(pair_set.skipped), recorded, pair_set.ab_seed)
+
+
+def _coin_seed(given: int | None, recorded: int | None, provenance: bool, seed: int) -> int:
+    """The seed DATA's A/B coin is read with: ``--ab-seed``, else the judgments' ``ab_seed``, else ``--seed`` for a
+    file without provenance (the old behaviour); judgments of pairs with A and B fixed record none (any seed does)."""
+    if given is not None:
+        return given
+    if recorded is not None:
+        return recorded
+    return 0 if provenance else seed
 
 
 def _joined(path: str, judgments: pd.DataFrame, lines: list[int], pairs: Sequence[PreferencePair],

@@ -146,17 +146,18 @@ class JudgmentFile:
 
     def _check_same_provenance(self, frame: pd.DataFrame, lines: list[int]) -> None:
         """Resuming appends to judgments of the same A/B seed and the same A/B texts, never to other ones."""
-        assert self.provenance is not None
-        seed, hashes = self.provenance.ab_seed, self.provenance.ab_hashes
-        for line, pair_id, old_seed, old_hash in zip(lines, frame["pair_id"], frame["ab_seed"], frame["ab_hash"]):
-            if old_seed == old_seed and old_seed is not None and seed is not None and int(old_seed) != seed:
-                raise InputError(str(self.path), f"already holds judgments labeled with A/B seed {int(old_seed)}, but "
-                                 f"this run's A/B seed is {seed}; label with --ab-seed {int(old_seed)}, or write to "
-                                 "another file", line=line, field="ab_seed")
-            if isinstance(old_hash, str) and pair_id in hashes and hashes[pair_id] != old_hash:
-                raise InputError(str(self.path), f"pair {pair_id!r} was judged with A/B hash {old_hash}, but this "
-                                 f"run's pair {pair_id!r} has A/B hash {hashes[pair_id]} (other texts under the same "
-                                 "id); write to another file", line=line, field="ab_hash")
+        from rlaif_audit.data.validation import check_ab_hashes, recorded_ab_seed
+
+        if self.provenance is None:
+            return
+        path, seed = str(self.path), self.provenance.ab_seed
+        old_seed = recorded_ab_seed(frame, path, lines)
+        if old_seed is not None and seed is not None and old_seed != seed:
+            raise InputError(path, f"already holds judgments labeled with A/B seed {old_seed}, but this run's A/B seed "
+                             f"is {seed}; label with --ab-seed {old_seed}, or write to another file",
+                             line=lines[int(frame["ab_seed"].notna().to_numpy().argmax())], field="ab_seed")
+        check_ab_hashes(frame, self.provenance.ab_hashes, path, lines, recorded_seed=old_seed, given_seed=seed,
+                        data="this run's DATA")
 
     def append(self, judgments: Iterable[Judgment]) -> int:
         """Append judgments not yet in the file, flushed and fsynced; return how many were written."""

@@ -48,6 +48,8 @@ class PairSet:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     schema: str = ""
+    ab_seed: int | None = None
+    """The seed of the A/B coin that placed chosen and rejected in A and B; None when the source fixes A and B."""
 
     def summary(self) -> dict[str, Any]:
         """Counts for a command's summary line or a report's provenance."""
@@ -177,6 +179,7 @@ class PairBuilder:
             skipped=self.skipped,
             warnings=self._warnings(),
             schema=self.schema or "",
+            ab_seed=None if self.schema == "native" else self.seed,
         )
 
     def _warnings(self) -> list[str]:

@@ -39,6 +39,7 @@ def _first_line(mask: np.ndarray, lines: Sequence[int] | None) -> int | None:
     return int(lines[hits[0]]) if lines is not None else int(hits[0]) + 1
 
 
+
 def judgment_columns(judgments: pd.DataFrame) -> pd.DataFrame:
     """``pair_id`` (text), ``order``, ``p_first`` (float, NaN when missing), ``verdict``, ``parse_status``."""
     judgments = judgments.reset_index(drop=True)
