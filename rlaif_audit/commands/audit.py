@@ -9,6 +9,7 @@ import click
 
 from rlaif_audit import hookimpl
 from rlaif_audit.auditing.gates import Gate, finish_gates, parse_gates
+from rlaif_audit.auditing.protocols import PROTOCOLS
 from rlaif_audit.reporting.text import fmt_short
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 OPTION_NAMES = {"fmt": "format", "compare_path": "compare", "auditor_names": "auditors",
                 "report_format_names": "report_formats"}  # click parameter → option name
+PROTOCOL_NAMES = list(PROTOCOLS)
 
 
 # ------------------------------------------------------------------------------------------------------ running
@@ -93,6 +95,16 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
 @click.option("--ab-seed", type=int, default=None,
               help="The A/B seed (which response is A in DATA with chosen/rejected) [default: the one recorded in "
               "JUDGMENTS; for files without one, --seed]. Judgments whose A/B texts differ from DATA's are an error.")
+@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="rlaif-audit", show_default=True,
+              help="Agreement protocol: rlaif-audit (this tool's), alpaca-eval (AlpacaEval's Analyzer), mt-bench "
+              "(FastChat compute_agreement.py: per vote, experts, S1/S2) or judgebench (both orders, net vote); "
+              "adds that protocol's metrics to the agreement auditor (docs/audit.md).")
+@click.option("--instruction-difficulty", "instruction_difficulty", default=None, type=click.Path(dir_okay=False),
+              help="Instruction difficulties for AlpacaEval's length-controlled win rate (CSV/JSONL/Parquet: "
+              "instruction or index, instruction_difficulty); without it the GLM has no difficulty term.")
+@click.option("--tie-band", type=click.FloatRange(min=0.0, max=0.5, max_open=True), default=0.0, show_default=True,
+              help="The judge's choice is a tie when its P(A) is within this distance of 0.5 (A above 0.5 + band, B "
+              "below 0.5 - band); verdict-only pairs follow MT-Bench's rule whatever the band.")
 @click.option("--batch-calibration", is_flag=True, help="Also report batch-calibrated probabilities "
               "(the mean position/label bias of the batch removed) in the calibration auditor.")
 @click.option("--gate", "gates", multiple=True, metavar="AUDITOR.METRIC OP NUMBER",
@@ -109,22 +121,25 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
               help="Report folder (report.html, report.md, report.json, review_queue.jsonl).")
 def command(judgments: str, data: str | None, human: str | None, fmt: str, compare_path: str | None,
             auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None,
-            batch_calibration: bool,
+            protocol: str, instruction_difficulty: str | None, tie_band: float, batch_calibration: bool,
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
     from rlaif_audit.auditing.runner import run_auditors
     from rlaif_audit.data.inputs import AuditInputs
+    from rlaif_audit.data.instruction_difficulty import read_instruction_difficulty
     from rlaif_audit.host import get_plugin_manager
     from rlaif_audit.reporting.builder import build_report, write_report
 
     pm = get_plugin_manager()
     parsed_gates, names, formats = check_choices(pm, gates, fail_under, auditor_names, report_format_names, fmt)
     where = {"data": data, "ab_seed": ab_seed, "seed": seed, "split": split, "data_dir": data_dir, "pm": pm}
+    difficulty = read_instruction_difficulty(instruction_difficulty) if instruction_difficulty else None
     inputs = AuditInputs.from_file(judgments, fmt, **where)
     if human:
         inputs = inputs.with_human(human, pm)
-    options = {"review_budget": review_budget, "batch_calibration": batch_calibration, "source_format": inputs.format}
+    options = {"review_budget": review_budget, "tie_band": tie_band, "batch_calibration": batch_calibration,
+               "source_format": inputs.format, "protocol": protocol, "instruction_difficulty": difficulty}
     ctx = make_context(inputs, seed, n_bootstrap, options)
     compare_info = None
     if compare_path:

@@ -34,7 +34,8 @@ class CalibrationAuditor(Auditor):
       removing the batch's mean log-odds from P(A).
 
     Figures: ``reliability_equal_width`` and ``reliability_equal_mass`` (bins with lo, hi, conf, acc,
-    count). ``tables["flags"]``: the temperature CI excludes 1.
+    count). ``tables["flags"]``: the temperature CI excludes 1; ``tables["dropped_pairs"]``: pairs left out for
+    a failed order.
     """
 
     name = "calibration"
@@ -46,7 +47,7 @@ class CalibrationAuditor(Auditor):
     def audit(self, ctx: AuditContext) -> AuditResult:
         import numpy as np
 
-        from rlaif_audit.auditing.context import has_human_labels, judge_preference
+        from rlaif_audit.auditing.context import has_human_labels, judge_preference, note_failed_orders
 
         if not has_human_labels(ctx):
             return AuditResult(status="skipped", reason=NO_HUMANS)
@@ -57,6 +58,7 @@ class CalibrationAuditor(Auditor):
         rows = np.isfinite(p_a) & np.isfinite(human)
         result = AuditResult(notes=[single_note] if single_note else [])
         calibrate(ctx, p_a[rows], human[rows], result)
+        note_failed_orders(ctx, rows, result, "the calibration metrics")
         return result
 
 
