@@ -117,10 +117,11 @@ def mt_bench_vote(content_ab: np.ndarray, content_ba: np.ndarray) -> np.ndarray:
     """
     import numpy as np
 
-    both = (content_ab >= 0) & (content_ba >= 0)
-    if not both.any():
+    from rlaif_audit.records.preference import games_choice
+
+    if not ((content_ab >= 0) & (content_ba >= 0)).any():
         return np.where(content_ab >= 0, content_ab, content_ba)
-    return np.where(both, np.where(content_ab == content_ba, content_ab, 2), -1)
+    return games_choice(content_ab, content_ba)
 
 
 def expert_votes(annotators: np.ndarray) -> np.ndarray:

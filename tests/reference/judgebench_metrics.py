@@ -1,85 +1,35 @@
-# Vendored from JudgeBench (https://github.com/ScalerLab/JudgeBench), commit e2c52c284e735e139b3daa61c206ee208f36c461,
-# utils/metrics.py (flip_judgment, compute_final_metrics: verbatim). The repository states no licence file at this
-# commit; this copy is used only to check rlaif-audit's judgebench protocol in the tests and is not distributed with
-# the package. Test-only: rlaif-audit does not import it.
-# ruff: noqa
-from typing import List, Dict, Any
+"""An independent reference for JudgeBench's two-order score (Tan et al. 2024, "JudgeBench: a benchmark for
+evaluating LLM-based judges", §4: each pair is judged in both orders; a decision naming the correct response counts
++1, one naming the wrong response −1, a tie or a missing/failed decision 0; the pair is correct when the sum is
+positive; every pair stays in the denominator).
 
-# compute final metrics
-# basically just compute how accuracy the judge is
+Written here from the paper's description, not copied: the JudgeBench repository states no licence, so none of its
+code is vendored. Inputs follow JudgeBench's record shape (``label`` "A>B"/"B>A"; ``judgments`` the two orders'
+``{"decision": ...}`` or None, the second shown with the responses swapped). Test-only; rlaif-audit does not import it.
+"""
+from __future__ import annotations
 
-def flip_judgment(decision: str) -> str:
-    if decision == "A>B":
-        decision = "B>A"
-    elif decision == "B>A":
-        decision = "A>B"
-    return decision
+from typing import Any
 
 
-def compute_final_metrics(pairs: List[Dict[str, Any]], reverse_order: bool, include_fn=lambda x: x) -> None:
-    
-    pairs = [pair for pair in pairs if include_fn(pair)]
+def _in_original_order(decision: str | None) -> str | None:
+    """The second game shows B first: its "A>B" means the original B wins."""
+    return {"A>B": "B>A", "B>A": "A>B"}.get(decision or "", decision)
 
-    n_pairs = len(pairs)
 
-    if not reverse_order:
-        n_correct = sum(
-            pair["judgments"][0]["decision"] == pair["label"]
-            for pair in pairs
-        )
-        n_incorrect = n_pairs - n_correct
-        return 100*n_correct/n_pairs
-        
-    else:
-        
-        n_all_correct = 0
-        n_all_incorrect = 0
-        n_some_correct = 0
-        
-        n_correct = 0
-        n_incorrect = 0
-        n_tie = 0
-        
-        n_nulls = 0
-        n_inconsistent = 0
-        
-        for pair in pairs:
-            
-            label = pair["label"]
-            judgment1, judgment2 = pair["judgments"]
-        
-            decision1 = judgment1["decision"] if judgment1 is not None else None
-            decision2 = flip_judgment(judgment2["decision"] if judgment2 is not None else None)
-            
-            if decision1 is None or decision2 is None:
-                n_nulls += 1
-            
-            # consistency metrics
-            if decision1 == label and decision2 == label:
-                n_all_correct += 1
-            elif decision1 != label and decision2 != label:
-                n_all_incorrect += 1
-            else:
-                n_some_correct += 1
-                
-            if decision1 != decision2:
-                n_inconsistent += 1
-                
-            # new metrics
-            counter = 0
-            for decision in [decision1, decision2]:
-                if decision == label:
-                    counter += 1
-                elif decision == flip_judgment(label):
-                    counter -= 1
-                
-            if counter > 0:
-                n_correct += 1
-            elif counter < 0:
-                n_incorrect += 1
-            else:
-                n_tie += 1
-        
-        return 100*n_correct/n_pairs
-        
-##############################################################
+def net_vote(label: str, decisions: list[str | None]) -> int:
+    """+1 per decision that names the labelled winner, −1 per decision that names the other response."""
+    loser = _in_original_order(label)
+    return sum((decision == label) - (decision == loser) for decision in decisions)
+
+
+def compute_final_metrics(pairs: list[dict[str, Any]], reverse_order: bool = True) -> float:
+    """Accuracy in percent: the share of pairs whose net vote over both orders is positive."""
+    assert reverse_order, "this reference covers the two-order score only"
+    correct = 0
+    for pair in pairs:
+        first, second = pair["judgments"]
+        decisions = [None if first is None else first["decision"],
+                     _in_original_order(None if second is None else second["decision"])]
+        correct += net_vote(pair["label"], decisions) > 0
+    return 100 * correct / len(pairs)
