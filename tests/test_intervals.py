@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy.special import expit
 
 from rlaif_audit.auditing.context import build_context
 from rlaif_audit.default_plugins.auditors.calibration import CalibrationAuditor
@@ -185,33 +186,53 @@ def calibrated_context(n: int, seed: int) -> Any:
 
 def test_ece_and_mce_are_reported_without_an_interval() -> None:
     result = CalibrationAuditor().audit(calibrated_context(400, 1))
-    for name in ("ece_equal_width", "ece_equal_mass", "mce", "ece_temperature", "ece_debiased"):
+    for name in ("ece_equal_width", "ece_equal_mass", "mce", "ece_temperature"):
         metric = result.metrics[name]
         assert metric.value is not None and metric.ci is None and metric.note == "no valid interval", name
-    for name in ("brier", "log_loss", "temperature"):
+    for name in ("ece_debiased", "brier", "log_loss", "temperature"):
         assert result.metrics[name].ci is not None
 
 
-def test_debiased_ece_matches_its_definition_and_removes_the_plug_in_bias() -> None:
+def calibration_sample(n: int, seed: int, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """Judge P = σ(z/temperature), binary human labels with P(A) = σ(z): calibrated at temperature 1."""
+    rng = np.random.default_rng(seed)
+    z = 1.5 * rng.standard_normal(n)
+    return expit(z / temperature), (rng.uniform(size=n) < expit(z)).astype(float)
+
+
+def test_debiased_ece_matches_its_definition() -> None:
     from rlaif_audit.default_plugins.auditors.calibration import debiased_ece
 
-    rng = np.random.default_rng(0)
-    p = rng.uniform(0.05, 0.95, 400)
-    human = (rng.uniform(size=400) < p).astype(float)  # perfectly calibrated: the truth is 0
+    p, human = calibration_sample(400, 0, 1.0)
     order = np.argsort(p, kind="stable")
-    squared = 0.0
+    squared, variance = 0.0, 0.0
     for members in np.array_split(order, 10):  # equal-mass bins of 40 (no ties in p)
         gap = human[members] - p[members]
-        squared += len(members) / 400 * (gap.mean() ** 2 - gap.var(ddof=1) / len(members))
-    assert debiased_ece(p, human, 10) == pytest.approx(np.sqrt(max(squared, 0.0)))
-    estimates = []
-    for seed in range(40):
-        rng = np.random.default_rng(seed)
-        p = rng.uniform(0.05, 0.95, 400)
-        human = (rng.uniform(size=400) < p).astype(float)
-        estimates.append(debiased_ece(p, human, 10))
-    # the plug-in L2 calibration error of a calibrated judge at n = 400 is ≈ 0.07; the debiased one ≈ 0.02
-    assert np.mean(estimates) < 0.035
+        k, s2 = len(members), gap.var(ddof=1)
+        term = gap.mean() ** 2 - s2 / k
+        squared += k / 400 * term
+        variance += (k / 400) ** 2 * (4 * max(term, 0.0) * s2 / k + 2 * s2**2 / (k * (k - 1)))
+    metric = debiased_ece(p, human, 10)
+    assert metric.value == pytest.approx(np.sqrt(max(squared, 0.0)))
+    assert metric.ci[1] == pytest.approx(np.sqrt(squared + 1.959963984540054 * np.sqrt(variance)))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_debiased_ece_interval_covers_the_population_value(temperature: float) -> None:
+    # issue 9: the plug-in ECE's bootstrap interval covered a calibrated judge's population ECE in 0% of samples
+    from rlaif_audit.default_plugins.auditors.calibration import debiased_ece
+
+    rng = np.random.default_rng(7)
+    z = 1.5 * rng.standard_normal(1_000_000)  # the population: bins at its quantiles, exact P(A) as target
+    p, soft = expit(z / temperature), expit(z)
+    ids = np.minimum((np.argsort(np.argsort(p)) * 10) // len(p), 9)
+    truth = np.sqrt(sum(np.mean(ids == b) * np.mean((soft - p)[ids == b]) ** 2 for b in range(10)))
+    assert (truth == 0.0) == (temperature == 1.0)
+    covered = 0
+    for seed in range(200):
+        metric = debiased_ece(*calibration_sample(400, seed, temperature), 10)
+        covered += metric.ci[0] <= truth <= metric.ci[1]
+    assert covered / 200 >= 0.93
 
 
 def test_a_ci_gate_on_ece_is_refused_with_exit_2(tmp_path: Path) -> None:
@@ -226,7 +247,7 @@ def test_a_ci_gate_on_ece_is_refused_with_exit_2(tmp_path: Path) -> None:
                                          "--gate", "calibration.ece_equal_width<=0.1"])
     assert result.exit_code == 2
     assert "without a confidence interval" in result.output
-    assert "calibration.ece_equal_width.value" in result.output and "calibration.brier" in result.output
+    assert "calibration.ece_equal_width.value" in result.output and "calibration.ece_debiased" in result.output
     assert not (tmp_path / "r").exists()  # refused before anything was written
     on_value = runner.invoke(build_cli(), ["audit", str(judgments), "--data", str(data), "-o", str(tmp_path / "v"),
                                            "--n-bootstrap", "50", "--gate", "calibration.ece_equal_width.value<=1"])

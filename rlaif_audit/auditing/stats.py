@@ -520,6 +520,27 @@ def wald_metric(value: float, se: float, n: int, method: str) -> Metric:
     return marked(Metric(value, (value - Z95 * se, value + Z95 * se), int(n), method))
 
 
+def weighted_squared_means(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[float, float]:
+    """Unbiased estimate of Σ_g (n_g/N)·μ_g² (μ_g the mean of ``values`` in group g) and its variance.
+
+    Per group ``d̄_g² − s_g²/n_g`` (s² with ddof 1) removes the upward bias ``Var(d̄_g)`` of the plug-in square;
+    its variance ``4·μ_g²·σ_g²/n_g + 2·σ_g⁴/(n_g(n_g − 1))`` (normal theory: exact for the second term) is
+    estimated with ``max(0, d̄_g² − s_g²/n_g)`` for μ_g². Groups of fewer than two values contribute 0
+    (Kumar, Liang & Ma 2019, "Verified uncertainty calibration", debiased estimator).
+    """
+    count = np.bincount(groups, minlength=n_groups).astype(float)
+    total = np.bincount(groups, weights=values, minlength=n_groups)
+    squares = np.bincount(groups, weights=values**2, minlength=n_groups)
+    used = count >= 2
+    n, mean = count[used], total[used] / count[used]
+    variance = np.maximum(squares[used] - n * mean**2, 0.0) / (n - 1)
+    squared_mean = mean**2 - variance / n
+    weight = n / len(values)
+    estimate = float(np.sum(weight * squared_mean))
+    spread = 4 * np.maximum(squared_mean, 0.0) * variance / n + 2 * variance**2 / (n * (n - 1))
+    return estimate, float(np.sum(weight**2 * spread))
+
+
 def wald_p_value(value: float, se: float, null: float) -> float | None:
     """Two-sided normal-theory p-value of ``value = null`` given its standard error."""
     from scipy.stats import norm

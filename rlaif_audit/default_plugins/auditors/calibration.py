@@ -30,8 +30,8 @@ class CalibrationAuditor(Auditor):
       fold: ``ece_temperature`` (σ(logit P / T)), ``ece_platt`` (σ(a·logit P + c), sklearn logistic
       regression with soft labels as weights), ``ece_isotonic`` (sklearn IsotonicRegression); equal-width
       ECE of the out-of-fold probabilities, bins and folds held fixed in the bootstrap.
-    * ``ece_debiased``: the debiased L2 calibration error of Kumar, Liang & Ma (2019) on equal-mass bins
-      (point estimate, no interval).
+    * ``ece_debiased``: the debiased L2 calibration error of Kumar, Liang & Ma (2019) on equal-mass bins,
+      with a Wald interval of its square (coverage measured by bench/coverage.py).
     * ``temperature``: T fitted on all pairs (T > 1: over-confident, T < 1: under-confident), Wald CI from
       the pair-robust sandwich variance of 1/T.
     * With ``ctx.options['batch_calibration']``: ``ece_batch_calibrated`` — equal-width ECE after
@@ -44,8 +44,8 @@ class CalibrationAuditor(Auditor):
 
     name = "calibration"
     point_estimates = ("ece_equal_width", "ece_equal_mass", "mce", "ece_temperature", "ece_platt", "ece_isotonic",
-                       "ece_batch_calibrated", "ece_debiased")
-    inferential = ("brier", "log_loss", "temperature")
+                       "ece_batch_calibrated")
+    inferential = ("ece_debiased", "brier", "log_loss", "temperature")
     headline = ("ece_equal_width", "ece_equal_mass", "brier")
     figure_kinds = {"reliability_equal_width": "reliability", "reliability_equal_mass": "reliability"}
     description = "Calibration of the judge's debiased probability vs humans: ECE, MCE, Brier, recalibration"
@@ -220,24 +220,26 @@ def binned_gap_sums(ids: np.ndarray, gaps: np.ndarray, n_bins: int) -> np.ndarra
                             np.bincount(ids, weights=gaps, minlength=n_bins)]).ravel()
 
 
-def debiased_ece(p: np.ndarray, human: np.ndarray, n_bins: int) -> float:
-    """Debiased L2 calibration error on equal-mass bins (Kumar, Liang & Ma 2019, "Verified uncertainty calibration").
+def debiased_ece(p: np.ndarray, human: np.ndarray, n_bins: int) -> Metric:
+    """Debiased L2 calibration error on equal-mass bins (Kumar, Liang & Ma 2019) with its 95% interval.
 
-    ``sqrt(max(0, Σ_b (n_b/N)·(d̄_b² − s_b²/n_b)))`` with d = human − P: d̄_b² overestimates the squared bin
-    gap by Var(d̄_b), estimated without bias by s_b²/n_b (a bin of one pair contributes 0).
+    ``sqrt(max(0, T))`` with ``T = Σ_b (n_b/N)·(d̄_b² − s_b²/n_b)``, d = human − P: d̄_b² overestimates the
+    squared bin gap by Var(d̄_b), estimated without bias by s_b²/n_b. The interval is the Wald interval of T
+    (``stats.weighted_squared_means``) mapped through ``sqrt(max(0, ·))``; bench/coverage.py measures its
+    coverage of the population value (docs/audit.md).
     """
     import numpy as np
 
+    from rlaif_audit.auditing.auditor import Metric
+    from rlaif_audit.auditing.stats import Z95, marked, weighted_squared_means
+
     ids = bin_ids(p, bin_edges(p, n_bins, "equal_mass"))
-    gaps = human - p
-    count = np.bincount(ids, minlength=n_bins).astype(float)
-    total = np.bincount(ids, weights=gaps, minlength=n_bins)
-    squares = np.bincount(ids, weights=gaps**2, minlength=n_bins)
-    used = count >= 2
-    mean = total[used] / count[used]
-    variance = (squares[used] - count[used] * mean**2) / (count[used] - 1)
-    squared = np.sum(count[used] / len(p) * (mean**2 - variance / count[used]))
-    return float(np.sqrt(max(0.0, squared)))
+    estimate, variance = weighted_squared_means(ids, human - p, n_bins)
+    root = lambda x: float(np.sqrt(max(0.0, x)))  # noqa: E731
+    half = Z95 * float(np.sqrt(variance))
+    method = (f"debiased L2 calibration error, {n_bins} equal-mass bins (Kumar, Liang & Ma 2019); Wald 95% CI of "
+              "the squared error, square-rooted")
+    return marked(Metric(root(estimate), (root(estimate - half), root(estimate + half)), len(p), method))
 
 
 def point_metric(value: float, n: int, method: str) -> Metric:
@@ -269,8 +271,7 @@ def calibrate(ctx: AuditContext, p: np.ndarray, human: np.ndarray, result: Audit
         result.metrics["ece_" + name] = point_metric(float(ece_stat(n_bins)(sums)), n, f"plug-in ECE, {n_bins} bins")
         if name == "equal_width":
             result.metrics["mce"] = point_metric(float(mce_stat(n_bins)(sums)), n, f"plug-in MCE, {n_bins} bins")
-    result.metrics["ece_debiased"] = point_metric(debiased_ece(p, human, n_bins), n, "debiased L2 calibration "
-                                                  f"error, {n_bins} equal-mass bins (Kumar, Liang & Ma 2019)")
+    result.metrics["ece_debiased"] = debiased_ece(p, human, n_bins)
     fine = np.minimum((p * 100).astype(int), 99)
     boot = SumBootstrap(proper_scores(p, human), n_bootstrap=ctx.n_bootstrap,
                         rng=family_rng(ctx.seed, "calibration:scores"), strata=fine * (n + 1) + human_code,
@@ -315,8 +316,8 @@ def calibration_notes(ctx: AuditContext, n_bins: int) -> list[str]:
         "of fold; their bootstrap CIs hold the fitted maps fixed (they do not include refitting noise).",
         "ECE and MCE are reported without an interval (ci_note 'no valid interval'): the plug-in ECE is biased "
         "upward (a perfectly calibrated judge shows ECE > 0) and its bootstrap interval does not cover the population "
-        "ECE; ece_debiased (Kumar et al. 2019) removes the bias of the squared bin gaps. Brier score, log loss and the "
-        "temperature CI are the inferential calibration metrics.",
+        "ECE. ece_debiased (Kumar et al. 2019, L2 on equal-mass bins) removes the bias of the squared bin gaps and "
+        "carries an interval; with Brier score, log loss and the temperature it is an inferential calibration metric.",
     ]
 
 
