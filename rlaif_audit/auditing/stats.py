@@ -280,7 +280,7 @@ def interval_note(metric: Metric) -> str:
 
     Marks combine (``degenerate; n<30``).
     """
-    marks = [metric.note] if metric.note else []
+    marks = [mark for mark in (metric.note or "").split("; ") if mark]
     if metric.ci is not None and metric.value is not None:
         low, high = metric.ci
         if low is not None and high is not None and low == high and DEGENERATE not in marks:
