@@ -30,7 +30,7 @@ def test_distinct_n_entropy_and_similarity_by_hand() -> None:
     assert ap.distinct_n(["a b", "a b"], 1) == pytest.approx(0.5)
     assert ap.unigram_entropy(["a b c d"]) == pytest.approx(2.0)
     rows = [{"prompt_id": "p", "x": "a b c d"}, {"prompt_id": "p", "x": "a b c e"}]
-    assert ap.pairwise_similarity(rows, "x") == pytest.approx(0.75)
+    assert ap.mean_edit_similarity(rows, "x") == pytest.approx(0.75)
     assert math.isnan(ap.distinct_n([""], 2))
 
 
@@ -79,8 +79,8 @@ def test_mode_collapse_sees_repeated_samples() -> None:
                    reference_text=f"answer {p} number {i} with words w{p}{i} x{i}") for p in range(8) for i in range(2)]
     metrics = ap.ModeCollapseAuditor().audit(context(rows)).metrics
     assert metrics["distinct_2_change"].ci[1] < 0
-    assert metrics["pairwise_similarity_policy"].value == 1.0
-    assert metrics["pairwise_similarity_change"].value > 0
+    assert metrics["edit_similarity_policy"].value == 1.0
+    assert metrics["edit_similarity_change"].value > 0
     assert metrics["unigram_entropy_change"].value < 0
 
 

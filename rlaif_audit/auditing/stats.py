@@ -1,4 +1,4 @@
-"""Vectorised pair-clustered bootstrap, Wilson intervals and the small estimators the auditors share."""
+"""Vectorised pair-clustered bootstrap, Wilson intervals, a HAC trend slope and the small shared estimators."""
 
 from __future__ import annotations
 
@@ -511,6 +511,34 @@ def logistic_fit(features: np.ndarray, outcome: np.ndarray, weights: np.ndarray 
     bread = np.linalg.pinv(hessian)
     covariance = bread @ (scores.T @ scores) @ bread
     return coef, np.sqrt(np.maximum(np.diag(covariance), 0)), converged
+
+
+AR_CAP = 0.97
+"""Largest |AR(1) coefficient| used in prewhitening (Andrews & Monahan 1992 cap the prewhitening filter)."""
+
+
+def hac_slope(steps: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """OLS slope of ``values`` on ``steps`` and its AR(1)-prewhitened Newey–West standard error.
+
+    The residuals e_t are filtered with their lag-1 autocorrelation ρ (v_t = e_t − ρ·e_{t−1}); the
+    Newey–West (Bartlett, statsmodels' lag rule ⌊4(n/100)^{2/9}⌋) long-run variance of v is recoloured by
+    1/(1 − ρ)² and divided by Σ(x − x̄)², scaled by n/(n − 3). On 100 log rows with AR(1) noise the 95% CI
+    covers the slope at 0.95 (ρ = 0.5) and 0.91 (ρ = 0.8); plain Newey–West at 0.87 and 0.75, the i.i.d. OLS
+    t interval at 0.72 and 0.51 (bench/policy_coverage.py, 300 runs each; the table is in docs/audit.md).
+    """
+    import statsmodels.api as sm
+    from statsmodels.stats.sandwich_covariance import S_hac_simple
+
+    fit = sm.OLS(values, sm.add_constant(steps)).fit()
+    residuals, n = np.asarray(fit.resid, dtype=float), len(values)
+    sum_squares = float(np.sum(residuals**2))
+    if sum_squares <= 0 or n < 4:
+        return float(fit.params[1]), 0.0 if sum_squares <= 0 else float("nan")
+    rho = float(np.clip(np.sum(residuals[1:] * residuals[:-1]) / sum_squares, -AR_CAP, AR_CAP))
+    whitened = residuals[1:] - rho * residuals[:-1]
+    long_run = float(S_hac_simple(whitened)[0, 0]) / len(whitened) / (1 - rho) ** 2
+    spread = float(np.sum((steps - steps.mean()) ** 2))
+    return float(fit.params[1]), math.sqrt(long_run / spread * n / (n - 3))
 
 
 def wald_metric(value: float, se: float, n: int, method: str) -> Metric:

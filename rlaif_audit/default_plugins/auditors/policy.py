@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rlaif_audit.auditing.auditor import POLICY_OPTION, AuditContext, Auditor, AuditResult, Metric
-from rlaif_audit.auditing.stats import StatFn, SumBootstrap, cell_sums, family_rng, ratio
+from rlaif_audit.auditing.stats import StatFn, SumBootstrap, cell_sums, family_rng, hac_slope, ratio
 from rlaif_audit.records.preference import CHOICE_SCORES, choice_codes
 
 NO_POLICY = "no policy samples: policy-side audits run in the audit stage of `rlaif-audit run`"
@@ -62,9 +62,11 @@ def estimate(measure: Measure, rows: Rows) -> float:
 def cluster_bootstrap(rows: Rows, measure: Measure, seed: int, n_boot: int, family: str) -> Metric:
     """The measure with a percentile CI from resampling prompts (all samples of a drawn prompt kept together).
 
-    The rows' per-prompt column sums go through the vectorised ``stats.SumBootstrap``, whose units are the
-    prompts here, so no Python loop runs per resample (mode collapse on 60 prompts × 4 samples of 120 words,
-    B = 500: 1.4 s, against 37 s for the per-resample loop this replaced).
+    Valid for measures that are smooth functions of per-prompt sums (every measure here: a statistic pooled
+    over prompts, such as the number of distinct n-grams, is not — a prompt drawn twice repeats its n-grams).
+    The per-prompt sums go through the vectorised ``stats.SumBootstrap``, whose units are the prompts here,
+    so no Python loop runs per resample (mode collapse on 60 prompts × 4 samples of 120 words, B = 500:
+    0.85 s, against 37 s for a per-resample loop).
     """
     prompts, n_prompts = prompt_codes(rows)
     table, stat = measure(rows, prompts, n_prompts)
@@ -122,16 +124,30 @@ def win(p_policy: float | None) -> float | None:
     return CHOICE_SCORES[choice_codes(p_policy)]
 
 
-def trend(log: Rows, key: str) -> Metric | None:
-    """Least-squares slope of a logged value per optimiser step, with its t-based 95% CI (n = log rows)."""
-    from scipy import stats
+TREND_METHOD = "OLS slope per step; AR(1)-prewhitened Newey–West (HAC) t 95% CI over log rows"
+MIN_TREND_ROWS = 5
+"""Fewest log rows for a trend CI (t with n − 3 degrees of freedom; fewer rows give the slope alone)."""
 
-    points = [(r["step"], r[key]) for r in log if _finite(r.get(key))]
+
+def trend(log: Rows, key: str) -> Metric | None:
+    """Least-squares slope of a logged value per optimiser step, with an autocorrelation-robust 95% CI.
+
+    Consecutive log rows are autocorrelated (one run, smoothed metrics), so the i.i.d. OLS standard error
+    is too small. The slope's standard error is the Newey–West (HAC) long-run variance of the OLS
+    residuals, AR(1)-prewhitened as Andrews & Monahan (1992) do, over the regressor's sum of squares;
+    the interval uses Student's t with n − 3 degrees of freedom (intercept, slope, AR coefficient).
+    """
+    points = sorted((r["step"], r[key]) for r in log if _finite(r.get(key)) and _finite(r.get("step")))
     if len(points) < 3 or len({x for x, _ in points}) < 2:
         return None
-    fit = stats.linregress(*zip(*points))
-    half = stats.t.ppf(0.975, len(points) - 2) * fit.stderr
-    return Metric(fit.slope, (fit.slope - half, fit.slope + half), len(points), "OLS slope per step; t 95% CI")
+    steps, values = (np.array(column, dtype=float) for column in zip(*points))
+    slope, se = hac_slope(steps, values)
+    if len(points) < MIN_TREND_ROWS or not math.isfinite(se):
+        return Metric(slope, None, len(points), TREND_METHOD + " (too few logged steps for a CI)")
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(points) - 3) * se
+    return Metric(slope, (slope - half, slope + half), len(points), TREND_METHOD)
 
 
 def curve(log: Rows, keys: Sequence[str], title: str) -> dict[str, Any] | None:
@@ -255,98 +271,193 @@ def _longer(row: Row) -> float | None:
     return float(row["policy_tokens"] > row["reference_tokens"])
 
 
+Tokens = tuple[str, ...]
+PromptStat = Callable[[Sequence[Tokens]], tuple[float, float]]
+"""A statistic of one prompt's samples (word tuples) as ``(numerator, denominator)``; over prompts the measure is
+``Σ numerator / Σ denominator``, a smooth function of per-prompt sums, so resampling prompts is a valid bootstrap."""
+
+TEXT_COLUMNS = ("policy_text", "reference_text")
+"""The two sides of a policy sample: length-matched measures cut both to the same per-prompt length."""
+
+
 @lru_cache(maxsize=65536)
-def words(text: str) -> tuple[str, ...]:
+def words(text: str) -> Tokens:
     """Lower-cased whitespace tokens (tokenizer-free, so policies with different tokenizers compare)."""
     return tuple(text.lower().split())
 
 
-@lru_cache(maxsize=65536)
-def edit_similarity(first: str, second: str) -> float:
-    """Word-level difflib ratio of two texts (cached: a side's own metric and the change reuse the same pairs)."""
-    return SequenceMatcher(None, words(first), words(second), autojunk=False).ratio()
+def ngrams(tokens: Tokens, n: int) -> list[Tokens]:
+    """The word n-grams of a token tuple, in order."""
+    return [tokens[i : i + n] for i in range(len(tokens) - n + 1)]
 
 
-def texts_by_prompt(rows: Rows, prompts: np.ndarray, n_prompts: int, column: str) -> list[list[str]]:
-    """The texts of a column, grouped by prompt code."""
-    grouped: list[list[str]] = [[] for _ in range(n_prompts)]
-    for row, prompt in zip(rows, prompts):
-        grouped[prompt].append(row[column])
-    return grouped
+def distinct_counts(texts: Sequence[Tokens], n: int) -> tuple[float, float]:
+    """Distinct and total word n-grams pooled over the texts (the two counts of distinct-n)."""
+    grams = [gram for tokens in texts for gram in ngrams(tokens, n)]
+    return float(len(set(grams))), float(len(grams))
 
 
-def gram_table(grouped: Sequence[Sequence[str]], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Word n-gram counts per prompt ``(n_prompts, columns)`` and how many n-grams each column stands for.
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct-n (Li et al. 2016): unique n-grams / all n-grams, pooled over the texts (NaN without n-grams)."""
+    unique, total = distinct_counts([words(text) for text in texts], n)
+    return unique / total if total else math.nan
 
-    N-grams with the same count in every prompt share a column (their sums move together under any
-    resample), which keeps the bootstrap's sums table about as wide as the number of prompts.
+
+def entropy_of(tokens: Sequence[str]) -> float:
+    """Shannon entropy (bits) of the tokens' empirical distribution: log₂ T − Σ c·log₂ c / T (NaN if none)."""
+    counts = np.fromiter(Counter(tokens).values(), dtype=float)
+    total = counts.sum()
+    return float(np.log2(total) - np.sum(counts * np.log2(counts)) / total) if len(counts) else math.nan
+
+
+def unigram_entropy(texts: Sequence[str]) -> float:
+    """Shannon entropy (bits) of the pooled unigram distribution of the texts."""
+    return entropy_of([word for text in texts for word in words(text)])
+
+
+def expected_distinct(total: float, vocabulary: float) -> float:
+    """Expected distinct n-grams in ``total`` draws from ``vocabulary`` equiprobable ones: V·[1 − ((V−1)/V)^C]."""
+    return vocabulary * -math.expm1(total * math.log1p(-1 / vocabulary)) if vocabulary > 1 else min(total, 1.0)
+
+
+def bleu(hypothesis: Tokens, references: Sequence[Tokens], max_n: int = 4, epsilon: float = 0.1) -> float:
+    """Sentence BLEU-``max_n`` (Papineni et al. 2002) of a hypothesis against several references.
+
+    Clipped n-gram precisions with uniform weights, brevity penalty against the reference length closest to
+    the hypothesis (the shorter on a tie); an order without matches counts ``epsilon`` matches (Chen &
+    Cherry 2014 method 1), and no unigram match gives 0 — nltk's ``sentence_bleu`` with
+    ``SmoothingFunction().method1``, which tests/test_diversity.py checks it against.
     """
-    per_gram: dict[tuple[str, ...], Counter[int]] = {}
-    for prompt, texts in enumerate(grouped):
-        for ws in map(words, texts):
-            for i in range(len(ws) - n + 1):
-                per_gram.setdefault(ws[i : i + n], Counter())[prompt] += 1
-    patterns = Counter(tuple(sorted(counts.items())) for counts in per_gram.values())
-    table = np.zeros((len(grouped), len(patterns)))
-    for column, pattern in enumerate(patterns):
-        for prompt, count in pattern:
-            table[prompt, column] = count
-    return table, np.array(list(patterns.values()), dtype=float)
+    log_precision = 0.0
+    for n in range(1, max_n + 1):
+        counts = Counter(ngrams(hypothesis, n))
+        most: Counter[Tokens] = Counter()
+        for reference in references:
+            for gram, count in Counter(ngrams(reference, n)).items():
+                most[gram] = max(most[gram], count)
+        matched = sum(min(count, most[gram]) for gram, count in counts.items())
+        if n == 1 and matched == 0:
+            return 0.0
+        log_precision += math.log((matched or epsilon) / max(1, sum(counts.values()))) / max_n
+    length = len(hypothesis)
+    closest = min((len(reference) for reference in references), key=lambda size: (abs(size - length), size))
+    penalty = 1.0 if length > closest else math.exp(1 - closest / length)
+    return penalty * math.exp(log_precision)
 
 
-def distinct_share(sums: np.ndarray, grams: np.ndarray) -> np.ndarray:
-    """Distinct-n (Li et al. 2016) of pooled n-gram counts: n-grams seen at least once / all n-grams."""
-    return (grams * (sums > 0)).sum(axis=-1) / (grams * sums).sum(axis=-1)
+@lru_cache(maxsize=16384)
+def self_bleu_sum(texts: tuple[Tokens, ...]) -> float:
+    """Σ over the texts of each one's BLEU-4 with all the others as references (Self-BLEU's summands)."""
+    return sum(bleu(text, texts[:i] + texts[i + 1 :]) for i, text in enumerate(texts))
 
 
-def entropy_bits(sums: np.ndarray, grams: np.ndarray) -> np.ndarray:
-    """Shannon entropy (bits) of pooled counts c with total T: log₂ T − Σ c·log₂ c / T."""
-    total = (grams * sums).sum(axis=-1)
-    c_log_c = np.where(sums > 0, sums * np.log2(np.where(sums > 0, sums, 1.0)), 0.0)
-    return np.log2(total) - (grams * c_log_c).sum(axis=-1) / total
+def self_bleu(texts: Sequence[str]) -> float:
+    """Self-BLEU (Zhu et al. 2018, Texygen): mean BLEU-4 of each text against the others as references."""
+    tokens = tuple(words(text) for text in texts)
+    return self_bleu_sum(tokens) / len(tokens) if len(tokens) >= 2 else math.nan
 
 
-def pooled(of_counts: Callable[[np.ndarray, np.ndarray], np.ndarray], n: int, column: str) -> Measure:
-    """A statistic of the word n-gram counts pooled over all samples of a column."""
+@lru_cache(maxsize=65536)
+def edit_similarity(first: Tokens, second: Tokens) -> float:
+    """Word-level difflib ratio of two texts (cached: a side's own metric and the change reuse the same pairs)."""
+    return SequenceMatcher(None, first, second, autojunk=False).ratio()
+
+
+def common_lengths(rows: Rows, prompts: np.ndarray, n_prompts: int) -> np.ndarray:
+    """Per prompt, the fewest words of any of its samples on either side (the length both sides are cut to)."""
+    lengths = np.full(n_prompts, np.iinfo(np.int64).max, dtype=np.int64)
+    for row, prompt in zip(rows, prompts):
+        lengths[prompt] = min(lengths[prompt], *(len(words(row[column])) for column in TEXT_COLUMNS))
+    return lengths
+
+
+def tokens_by_prompt(rows: Rows, prompts: np.ndarray, n_prompts: int, column: str,
+                     matched: bool = False) -> list[list[Tokens]]:
+    """The word tuples of a column grouped by prompt; ``matched``: each cut to its prompt's common length."""
+    grouped: list[list[Tokens]] = [[] for _ in range(n_prompts)]
+    for row, prompt in zip(rows, prompts):
+        grouped[prompt].append(words(row[column]))
+    if not matched:
+        return grouped
+    lengths = common_lengths(rows, prompts, n_prompts)
+    return [[tokens[:length] for tokens in texts] for texts, length in zip(grouped, lengths)]
+
+
+def per_prompt(statistic: PromptStat, column: str, matched: bool = False) -> Measure:
+    """``Σ numerator / Σ denominator`` of a per-prompt statistic of a column's samples."""
     def measure(rows: Rows, prompts: np.ndarray, n_prompts: int) -> tuple[np.ndarray, StatFn]:
-        table, grams = gram_table(texts_by_prompt(rows, prompts, n_prompts, column), n)
-        return table, lambda sums: of_counts(sums, grams)
+        grouped = tokens_by_prompt(rows, prompts, n_prompts, column, matched)
+        return np.array([statistic(texts) for texts in grouped], dtype=float).reshape(n_prompts, 2), ratio(0, 1)
 
     return measure
 
 
-def similarity(column: str) -> Measure:
-    """Mean word-level edit similarity (difflib ratio) between samples of the same prompt."""
+def distinct_stat(n: int) -> PromptStat:
+    """Distinct-n of one prompt's samples: (distinct, total) n-grams."""
+    return lambda texts: distinct_counts(texts, n)
+
+
+def entropy_stat(texts: Sequence[Tokens]) -> tuple[float, float]:
+    """Unigram entropy (bits) of one prompt's pooled samples, weighted 1 (0 without words)."""
+    value = entropy_of([word for tokens in texts for word in tokens])
+    return (value, 1.0) if math.isfinite(value) else (0.0, 0.0)
+
+
+def self_bleu_stat(texts: Sequence[Tokens]) -> tuple[float, float]:
+    """Self-BLEU summands of one prompt's samples and their count (0 with fewer than 2 samples)."""
+    return (self_bleu_sum(tuple(texts)), float(len(texts))) if len(texts) >= 2 else (0.0, 0.0)
+
+
+def edit_similarity_stat(texts: Sequence[Tokens]) -> tuple[float, float]:
+    """Summed difflib ratio over one prompt's pairs of samples, and the pair count."""
+    return sum(edit_similarity(x, y) for x, y in combinations(texts, 2)), len(texts) * (len(texts) - 1) / 2
+
+
+def ead(n: int, column: str) -> Measure:
+    """Expectation-adjusted distinct-n (Liu et al. 2022) per prompt: Σ distinct / Σ V·[1 − ((V−1)/V)^C].
+
+    C is a prompt's n-gram count and V the audit's n-gram vocabulary (distinct n-grams over both sides, all
+    prompts), held fixed under resampling.
+    """
     def measure(rows: Rows, prompts: np.ndarray, n_prompts: int) -> tuple[np.ndarray, StatFn]:
-        grouped = texts_by_prompt(rows, prompts, n_prompts, column)
-        table = [(sum(edit_similarity(x, y) for x, y in combinations(texts, 2)), len(texts) * (len(texts) - 1) / 2)
-                 for texts in grouped]
+        vocabulary = len({gram for row in rows for side in TEXT_COLUMNS for gram in ngrams(words(row[side]), n)})
+        counts = [distinct_counts(texts, n) for texts in tokens_by_prompt(rows, prompts, n_prompts, column)]
+        table = [(unique, expected_distinct(total, vocabulary)) for unique, total in counts]
         return np.array(table, dtype=float).reshape(n_prompts, 2), ratio(0, 1)
 
     return measure
 
 
-def distinct_n(texts: Sequence[str], n: int) -> float:
-    """Distinct-n (Li et al. 2016): unique n-grams / all n-grams, pooled over the texts."""
-    return estimate(pooled(distinct_share, n, "text"), [{"prompt_id": 0, "text": text} for text in texts])
-
-
-def unigram_entropy(texts: Sequence[str]) -> float:
-    """Shannon entropy (bits) of the pooled unigram distribution of the texts."""
-    return estimate(pooled(entropy_bits, 1, "text"), [{"prompt_id": 0, "text": text} for text in texts])
-
-
-def pairwise_similarity(rows: Rows, column: str) -> float:
+def mean_edit_similarity(rows: Rows, column: str) -> float:
     """Mean word-level edit similarity (difflib ratio) between samples of the same prompt."""
-    return estimate(similarity(column), rows)
+    return estimate(per_prompt(edit_similarity_stat, column), rows)
 
 
 DIVERSITY: dict[str, Callable[[str], Measure]] = {
-    "distinct_2": lambda column: pooled(distinct_share, 2, column),
-    "distinct_1": lambda column: pooled(distinct_share, 1, column),
-    "unigram_entropy": lambda column: pooled(entropy_bits, 1, column),
+    "distinct_2": lambda column: per_prompt(distinct_stat(2), column, matched=True),
+    "distinct_1": lambda column: per_prompt(distinct_stat(1), column, matched=True),
+    "unigram_entropy": lambda column: per_prompt(entropy_stat, column, matched=True),
+    "ead_2": lambda column: ead(2, column),
 }
-"""The pooled diversity measures of a text column."""
+"""Per-prompt diversity measures of a text column (distinct-n and entropy at the common per-prompt length)."""
+
+SIMILARITY: dict[str, Callable[[str], Measure]] = {
+    "self_bleu": lambda column: per_prompt(self_bleu_stat, column),
+    "edit_similarity": lambda column: per_prompt(edit_similarity_stat, column),
+}
+"""Per-prompt similarity of a prompt's samples to each other (need at least 2 samples per prompt)."""
+
+DIVERSITY_NOTES = (
+    "Words are lower-cased whitespace tokens. Every diversity measure is taken within each prompt's samples and "
+    "combined over prompts as Σ numerator / Σ denominator, so the bootstrap over prompts is valid.",
+    "distinct_1/2 and unigram_entropy cut every sample of a prompt, on both sides, to the fewest words of any of "
+    "them: a policy that only writes longer from the same words shows no change (raw distinct-n falls with "
+    "length, Heaps' law).",
+    "ead_2: expectation-adjusted distinct-2 (Liu et al. 2022) of the full samples, V = the audit's distinct "
+    "bigrams; self_bleu: BLEU-4 of each sample against the prompt's other samples, averaged (Zhu et al. 2018, "
+    "method-1 smoothing); edit_similarity: mean difflib ratio of a prompt's pairs of samples (not Self-BLEU). "
+    "Self-BLEU and edit similarity use full samples and so move with length.",
+)
 
 
 class ModeCollapseAuditor(PolicyAuditor):
@@ -354,17 +465,18 @@ class ModeCollapseAuditor(PolicyAuditor):
 
     name = "mode-collapse"
     headline = ("distinct_2_change",)
-    run_summary = {"distinct_2_change": "distinct-2 change"}
-    description = ("Mode collapse: distinct-1/2, unigram entropy and same-prompt pairwise edit similarity of the "
-                   "tuned policy's samples vs the reference policy's (a drop in diversity, a rise in similarity).")
+    run_summary = {"distinct_2_change": "distinct-2 change (length-matched)"}
+    description = ("Mode collapse: per-prompt distinct-1/2 and unigram entropy at a common length, "
+                   "expectation-adjusted distinct-2, Self-BLEU and difflib edit similarity of the tuned policy's "
+                   "samples vs the reference policy's (a drop in diversity, a rise in similarity).")
 
     def measure(self, rows: Rows, log: Rows) -> AuditResult:
         measures = dict(DIVERSITY)
-        notes = ["Words are lower-cased whitespace tokens; distinct-n and entropy pool all samples of a side."]
+        notes = list(DIVERSITY_NOTES)
         if min(Counter(str(r["prompt_id"]) for r in rows).values()) >= 2:
-            measures["pairwise_similarity"] = similarity
+            measures.update(SIMILARITY)
         else:
-            notes.append("pairwise_similarity needs audit_samples >= 2 (one sample per prompt here).")
+            notes.append("self_bleu and edit_similarity need audit_samples >= 2 (one sample per prompt here).")
         metrics: dict[str, Metric] = {}
         for name, of_column in measures.items():
             metrics[f"{name}_change"] = self.boot(rows, f"{name}.change",
