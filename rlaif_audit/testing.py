@@ -194,3 +194,28 @@ def synthetic_judgments(pairs: pd.DataFrame, config: dict[str, Any] | None = Non
         "evaluator": evaluator.name, "evaluator_id": evaluator_id,
     })
 
+
+
+# ------------------------------------------------------------------------------------------ known-truth PPI
+
+
+def biased_judge_sample(n_seeds: int, n_labeled: int, n_unlabeled: int, seed: int = 0, *, bias: float = 0.8,
+                        shift: float = 0.3, slope: float = 1.5, noise: float = 0.0) -> dict[str, Any]:
+    """Simulated human labels and a biased judge's P(A) for ``n_seeds`` independent audits at once.
+
+    Per pair the quality gap is ``z ~ N(shift, 1)``; a human prefers A with probability σ(2z) (binary label);
+    the judge reports P(A) = σ(slope·z + bias + noise·ε), ε ~ N(0, 1), so it over-prefers A (large noise: a
+    judge whose P(A) varies with things humans ignore). Returns ``truth`` (the population win rate
+    E[σ(2z)], by 80-node Gauss–Hermite quadrature), ``y`` and ``f`` (``n_seeds × n_labeled``: human label and
+    judge P(A) on the labelled pairs) and ``f_unlabeled`` (``n_seeds × n_unlabeled``).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(shift, 1.0, size=(n_seeds, n_labeled + n_unlabeled))
+    human = (rng.random(size=z.shape) < 1.0 / (1.0 + np.exp(-2.0 * z))).astype(float)
+    judge = 1.0 / (1.0 + np.exp(-(slope * z + bias + noise * rng.normal(size=z.shape))))
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    truth = float(np.sum(weights / (1.0 + np.exp(-2.0 * (shift + nodes)))) / np.sqrt(2.0 * np.pi))
+    return {"truth": truth, "y": human[:, :n_labeled], "f": judge[:, :n_labeled],
+            "f_unlabeled": judge[:, n_labeled:]}

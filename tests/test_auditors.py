@@ -130,9 +130,14 @@ def test_position_table_and_tests_match_a_direct_count() -> None:
             counts["biased_first" if ab == "first" else "biased_second"] += 1
         else:
             counts["partial_tie"] += 1
+    parsed = N_PAIRS - counts["error"]
+    assert counts["error"] > 0  # the shares leave failed orders out of their denominator (Shi et al. 2024)
     for name, count in counts.items():
-        assert result.metrics[name].value == pytest.approx(count / N_PAIRS)
-    assert sum(result.metrics[name].value for name in counts) == pytest.approx(1.0)
+        assert result.metrics[name].value == pytest.approx(count / (N_PAIRS if name == "error" else parsed))
+    assert sum(result.metrics[name].value for name in counts if name != "error") == pytest.approx(1.0)
+    assert {row["category"]: row["share"] for row in result.tables["mt_bench"]} == pytest.approx(
+        {name: count / N_PAIRS for name, count in counts.items()})  # MT-Bench's table: shares of all pairs
+    assert result.tables["dropped_pairs"][0]["pairs"] == counts["error"]
     decisive = judgments["verdict"].isin(["first", "second"])
     wins = int((judgments["verdict"] == "first").sum())
     binomial = result.tables["tests"][0]

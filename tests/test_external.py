@@ -242,17 +242,18 @@ def test_fastchat_win_rates_follow_show_result():
     assert per["gpt-3.5-turbo"]["n_losses"] == 1
 
 
-def test_fastchat_repeated_match_keeps_the_last_one(tmp_path):
+def test_fastchat_repeated_match_counts_every_line(tmp_path):
     lines = FASTCHAT.read_text().splitlines()
     repeat = json.loads(lines[0])
     repeat["g1_winner"], repeat["g2_winner"] = "model_2", "model_2"
     path = tmp_path / "gpt-4_pair.jsonl"
     path.write_text("\n".join(lines + [json.dumps(repeat)]) + "\n")
     imported = read_fastchat(path, data_dir=EXTERNAL / "mt_bench")
-    assert len(imported.pairs) == 8
-    kept = imported.judgments.set_index(["pair_id", "order"]).loc[("mt-81-t1-vicuna-13b-v1.3-vs-gpt-3.5-turbo", "ab")]
-    assert kept["verdict"] == "second"
-    assert any("line 9 repeats the match on line 1" in w for w in imported.warnings)
+    assert len(imported.pairs) == 9
+    by_key = imported.judgments.set_index(["pair_id", "order"])
+    assert by_key.loc[("mt-81-t1-vicuna-13b-v1.3-vs-gpt-3.5-turbo", "ab"), "verdict"] == "first"
+    assert by_key.loc[("mt-81-t1-vicuna-13b-v1.3-vs-gpt-3.5-turbo-r2", "ab"), "verdict"] == "second"
+    assert any("line 9 repeats the match on line 1; both are counted" in w for w in imported.warnings)
 
 
 def test_fastchat_unknown_winner_names_line_and_field(tmp_path):

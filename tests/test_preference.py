@@ -70,7 +70,8 @@ def test_context_applies_the_rules() -> None:
     pairs = [PreferencePair(i, [{"role": "user", "content": "q"}], "a", "b") for i in "xyz"]
     labels = [HumanLabel("x", "a", "h1"), HumanLabel("x", "tie", "h2"), HumanLabel("y", "b", "h1")]
     ctx = build_context(judgments, pairs, labels)
-    assert ctx.pairs["p_a"].tolist() == pytest.approx([0.8, 0.5, 0.75])  # z: verdicts first (1) and tie (½)
+    # z: verdicts first (A) and tie: the orders disagree, so MT-Bench's rule makes a tie (not ½·[1 + 1 − ½] = 0.75)
+    assert ctx.pairs["p_a"].tolist() == pytest.approx([0.8, 0.5, 0.5])
     assert ctx.pairs["verdict_ab"].tolist() == ["first", "first", "first"]
     assert ctx.pairs["human_p_a"].tolist()[:2] == [0.75, 0.0] and math.isnan(ctx.pairs["human_p_a"].iat[2])
     assert human_choice(ctx).tolist() == [pref.CHOICE_A, pref.CHOICE_B, pref.CHOICE_NONE]

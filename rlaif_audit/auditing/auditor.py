@@ -77,8 +77,10 @@ class AuditContext:
     """Everything an auditor may read.
 
     ``pairs``: one row per pair — ``pair_id``, ``p_first_ab``, ``p_first_ba``,
-    ``verdict_ab``, ``verdict_ba``, ``p_a`` (position-debiased P(A ≻ B), NaN
-    when an order is missing), ``human_p_a`` (share of annotators preferring A,
+    ``verdict_ab``, ``verdict_ba``, ``p_a`` (P(A ≻ B) by the two-order rule,
+    ``records.preference.pair_p_a``: position-debiased where both orders carry
+    a probability, MT-Bench's games rule for verdicts; NaN when an order is
+    missing or failed), ``human_p_a`` (share of annotators preferring A,
     ties count half; NaN without labels), ``n_annotators``, ``len_a``, ``len_b``,
     ``text_a``, ``text_b``, ``generator_a``, ``generator_b`` and metadata columns.
     ``judgments``: one row per judgment. ``labels``: one row per human label.

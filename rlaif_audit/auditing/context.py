@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from rlaif_audit.auditing.auditor import AuditContext
+from rlaif_audit.auditing.auditor import AuditContext, AuditResult
 from rlaif_audit.data.validation import as_text, judgment_columns
-from rlaif_audit.records.preference import (CHOICE_NAMES, VERDICTS, choice_codes, choice_score, human_share,
-                                            position_debiased, single_order_p_a)
+from rlaif_audit.records.preference import (CHOICE_NAMES, VERDICTS, choice_codes, choice_score, human_share, pair_p_a,
+                                            single_order_p_a)
 
 if TYPE_CHECKING:
     from rlaif_audit.data.inputs import AuditInputs
@@ -34,6 +34,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "breakdown_max_levels": 20,
     "top_disagreements": 20,
     "length_threshold": 30,
+    "protocol": "rlaif-audit",
 }
 
 STATUSES = ["missing", "ok", "failed"]
@@ -173,7 +174,7 @@ def per_pair_frame(pair_frame: pd.DataFrame, checked: pd.DataFrame, positions: n
         columns[f"verdict_{order}"] = pd.Categorical.from_codes(arrays["verdict"], categories=list(VERDICTS))
         columns[f"status_{order}"] = pd.Categorical.from_codes(arrays["status"], categories=STATUSES)
         columns[f"prob_{order}"] = arrays["prob"]
-    columns["p_a"] = position_debiased(columns["p_first_ab"], columns["p_first_ba"])
+    columns["p_a"] = pair_p_a(columns["p_first_ab"], columns["p_first_ba"], columns["prob_ab"], columns["prob_ba"])
     columns.update(human_columns(pair_frame["pair_id"], label_frame))
     columns["len_a"] = pair_frame["text_a"].str.len().fillna(0).to_numpy(dtype=np.int64)
     columns["len_b"] = pair_frame["text_b"].str.len().fillna(0).to_numpy(dtype=np.int64)
@@ -222,6 +223,25 @@ def human_choice(ctx: AuditContext) -> np.ndarray:
 def has_human_labels(ctx: AuditContext) -> bool:
     """True when at least one judged pair carries a human label."""
     return "human_p_a" in ctx.pairs.columns and bool(np.isfinite(ctx.pairs["human_p_a"].to_numpy(float)).any())
+
+
+def failed_order(ctx: AuditContext) -> np.ndarray:
+    """Per pair: True when the judgment of an order failed to parse (a null verdict and no probability)."""
+    pairs = ctx.pairs
+    return ((pairs["status_ab"] == "failed") | (pairs["status_ba"] == "failed")).to_numpy(dtype=bool)
+
+
+def note_failed_orders(ctx: AuditContext, used: np.ndarray, result: AuditResult, left_out_of: str) -> int:
+    """Record how many pairs an auditor left out because an order failed: a note and ``tables["dropped_pairs"]``.
+
+    ``used``: per pair of ``ctx.pairs``, whether the auditor used it. Returns the count; nothing is recorded at 0.
+    """
+    dropped = int((failed_order(ctx) & ~np.asarray(used, dtype=bool)).sum())
+    if dropped:
+        result.tables["dropped_pairs"] = [{"reason": "an order failed to parse (null verdict)", "pairs": dropped,
+                                           "left_out_of": left_out_of}]
+        result.notes.append(f"{dropped} pair(s) with a failed order are left out of {left_out_of}.")
+    return dropped
 
 
 def has_list(texts: pd.Series) -> np.ndarray:

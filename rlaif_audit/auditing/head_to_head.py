@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, position_debiased
+from rlaif_audit.records.preference import P_FIRST_OF_VERDICT, pair_p_a
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,28 +60,30 @@ def pair_scores_b(judgments: pd.DataFrame, rule: str) -> pd.Series:
     ``alpaca_eval``: the one recorded order, 1 − p_first (= preference − 1).
     ``fastchat``: FastChat ``show_result`` (pairwise): B wins only if both games say so, A likewise; a tie in
     game 1 or games that disagree make a tie (0.5); a game with 'error' drops the match.
-    ``rlaif``: the position-debiased 1 − ½[p_first(ab) + 1 − p_first(ba)]; a pair without both orders is dropped.
+    ``rlaif``: 1 − P(A) by the default two-order rule (``records.preference.pair_p_a``: position-debiased where
+    both orders carry a probability, the games rule above for verdicts); a pair without both orders is dropped.
     """
     import numpy as np
     import pandas as pd
 
     verdict = judgments["verdict"] if "verdict" in judgments.columns else pd.Series(None, index=judgments.index)
     implied = verdict.map(P_FIRST_OF_VERDICT).astype(float)
-    p = pd.to_numeric(judgments["p_first"], errors="coerce").astype(float).fillna(implied)
+    given = pd.to_numeric(judgments["p_first"], errors="coerce").astype(float)
+    p = given.fillna(implied)
     if "parse_status" in judgments.columns:
         p[(judgments["parse_status"] != "ok").to_numpy()] = np.nan
     wide = pd.DataFrame({"pair_id": judgments["pair_id"].astype(str).to_numpy(), "order": judgments["order"].to_numpy(),
-                         "p": p.to_numpy()}).pivot_table(index="pair_id", columns="order", values="p",
-                                                         aggfunc="first", dropna=False)
-    wide = wide.reindex(columns=["ab", "ba"])
-    ab, ba = wide["ab"].to_numpy(float), wide["ba"].to_numpy(float)
+                         "p": p.to_numpy(), "prob": (given.notna() & p.notna()).astype(float).to_numpy()}).pivot_table(
+        index="pair_id", columns="order", values=["p", "prob"], aggfunc="first", dropna=False)
+    ab, ba = (wide["p"].reindex(columns=["ab", "ba"])[order].to_numpy(float) for order in ("ab", "ba"))
+    prob_ab, prob_ba = (wide["prob"].reindex(columns=["ab", "ba"])[order].fillna(0).to_numpy(float) > 0
+                        for order in ("ab", "ba"))
     if rule == "alpaca_eval":
         score = 1.0 - ab
-    elif rule == "fastchat":
-        a_both, b_both = (ab == 1.0) & (ba == 0.0), (ab == 0.0) & (ba == 1.0)  # both games name A / B
-        score = np.where(np.isnan(ab) | np.isnan(ba), np.nan, np.where(a_both, 0.0, np.where(b_both, 1.0, 0.5)))
+    elif rule == "fastchat":  # FastChat's verdicts: the games rule whatever the file says of probabilities
+        score = 1.0 - pair_p_a(ab, ba, False, False)
     else:
-        score = 1.0 - position_debiased(ab, ba)
+        score = 1.0 - pair_p_a(ab, ba, prob_ab, prob_ba)
     return pd.Series(score, index=wide.index.astype(str), name="score_b")
 
 
@@ -115,7 +117,7 @@ def _generator_frame(judgments: pd.DataFrame, generators: pd.DataFrame | dict[st
     present = generators["generator_a"].notna() & generators["generator_b"].notna()
     frame = pd.DataFrame({"pair_id": generators["pair_id"].astype(str), "a": generators["generator_a"].astype(str),
                           "b": generators["generator_b"].astype(str)})[present.to_numpy()]
-    for column in ("len_a", "len_b"):
+    for column in ("len_a", "len_b", "instruction_difficulty"):
         if column in generators.columns:
             frame[column] = pd.to_numeric(generators[column], errors="coerce")[present.to_numpy()].to_numpy()
     scores = pair_scores_b(judgments, rule)
@@ -135,13 +137,24 @@ def _per_generator_row(generator: str, preferences: Any) -> dict[str, Any]:
     return row
 
 
+def _length_controlled(group: pd.DataFrame, difficulty: bool) -> dict[str, Any]:
+    """AlpacaEval's length-controlled win rate of one head-to-head group (model vs baseline)."""
+    from rlaif_audit.auditing.length_controlled import length_controlled_win_rate
+
+    return length_controlled_win_rate(group["preference"].to_numpy(float), group["model_len"].to_numpy(float),
+                                      group["baseline_len"].to_numpy(float),
+                                      group["instruction_difficulty"].to_numpy(float) if difficulty else None)
+
+
 def generator_win_rates(judgments: pd.DataFrame, generators: pd.DataFrame | dict[str, tuple[Any, Any]],
-                        rule: str) -> dict[str, Any]:
+                        rule: str, length_controlled: bool = False) -> dict[str, Any]:
     """Head-to-head win rates (AlpacaEval's get_winrate per model vs baseline) and per-generator rates (FastChat).
 
     ``generators``: a table with ``pair_id``, ``generator_a``, ``generator_b`` and optionally ``len_a``/``len_b``
-    (characters, for AlpacaEval's ``avg_length`` column: int of the mean length of the model's outputs), or a
-    dict pair id → (generator of A, generator of B).
+    (characters, for AlpacaEval's ``avg_length`` column: int of the mean length of the model's outputs) and
+    ``instruction_difficulty``, or a dict pair id → (generator of A, generator of B). ``length_controlled`` adds
+    AlpacaEval's length-controlled win rate to each head-to-head row (needs lengths; see
+    :mod:`rlaif_audit.auditing.length_controlled`), with the difficulty term when the table has it.
     """
     import numpy as np
     import pandas as pd
@@ -155,8 +168,11 @@ def generator_win_rates(judgments: pd.DataFrame, generators: pd.DataFrame | dict
     frame["preference"] = 1.0 + np.where(model_is_a, 1.0 - frame["score_b"], frame["score_b"])
     if lengths:
         frame["model_len"] = np.where(model_is_a, frame["len_a"], frame["len_b"])
+        frame["baseline_len"] = np.where(model_is_a, frame["len_b"], frame["len_a"])
+    difficulty = "instruction_difficulty" in frame.columns
     head_rows = [{"generator": model, "baseline": base, **alpaca_eval_head2head(group["preference"].to_numpy()),
-                  **_avg_length(group["model_len"].tolist() if lengths else None)}
+                  **_avg_length(group["model_len"].tolist() if lengths else None),
+                  **(_length_controlled(group, difficulty) if length_controlled and lengths else {})}
                  for (model, base), group in frame.groupby(["model", "baseline"], sort=False)]
     sides = pd.concat([pd.DataFrame({"generator": frame["b"], "preference": 1.0 + frame["score_b"]}),
                        pd.DataFrame({"generator": frame["a"], "preference": 2.0 - frame["score_b"]})])

@@ -9,6 +9,7 @@ import click
 
 from rlaif_audit import hookimpl
 from rlaif_audit.auditing.gates import Gate, finish_gates, parse_gates, refuse_point_estimate_gates
+from rlaif_audit.auditing.protocols import PROTOCOLS
 from rlaif_audit.reporting.text import fmt_short
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 OPTION_NAMES = {"fmt": "format", "compare_path": "compare", "auditor_names": "auditors",
                 "report_format_names": "report_formats"}  # click parameter → option name
+PROTOCOL_NAMES = list(PROTOCOLS)
 
 
 # ------------------------------------------------------------------------------------------------------ running
@@ -90,8 +92,20 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
               help="How many pairs to queue for human review (review_queue.jsonl).")
 @click.option("--n-bootstrap", type=click.IntRange(min=0), default=2000, show_default=True,
               help="Bootstrap resamples behind the confidence intervals.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="The --seed given to `rlaif-audit label` (which response is A in DATA); also seeds the bootstrap.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resamples.")
+@click.option("--ab-seed", type=int, default=None,
+              help="The A/B seed (which response is A in DATA with chosen/rejected) [default: the one recorded in "
+              "JUDGMENTS; for files without one, --seed]. Judgments whose A/B texts differ from DATA's are an error.")
+@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="rlaif-audit", show_default=True,
+              help="Agreement protocol: rlaif-audit (this tool's), alpaca-eval (AlpacaEval's Analyzer), mt-bench "
+              "(FastChat compute_agreement.py: per vote, experts, S1/S2) or judgebench (both orders, net vote); "
+              "adds that protocol's metrics to the agreement auditor (docs/audit.md).")
+@click.option("--instruction-difficulty", "instruction_difficulty", default=None, type=click.Path(dir_okay=False),
+              help="Instruction difficulties for AlpacaEval's length-controlled win rate (CSV/JSONL/Parquet: "
+              "instruction or index, instruction_difficulty); without it the GLM has no difficulty term.")
+@click.option("--tie-band", type=click.FloatRange(min=0.0, max=0.5, max_open=True), default=0.0, show_default=True,
+              help="The judge's choice is a tie when its P(A) is within this distance of 0.5 (A above 0.5 + band, B "
+              "below 0.5 - band); verdict-only pairs follow MT-Bench's rule whatever the band.")
 @click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
               help="Bootstrap interval: percentile, or bca (bias-corrected and accelerated, Efron 1987).")
 @click.option("--batch-calibration", is_flag=True, help="Also report batch-calibrated probabilities "
@@ -109,23 +123,27 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Report folder (report.html, report.md, report.json, review_queue.jsonl).")
 def command(judgments: str, data: str | None, human: str | None, fmt: str, compare_path: str | None,
-            auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ci_method: str,
+            auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None,
+            protocol: str, instruction_difficulty: str | None, tie_band: float, ci_method: str,
             batch_calibration: bool,
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
     from rlaif_audit.auditing.runner import run_auditors
     from rlaif_audit.data.inputs import AuditInputs
+    from rlaif_audit.data.instruction_difficulty import read_instruction_difficulty
     from rlaif_audit.host import get_plugin_manager
     from rlaif_audit.reporting.builder import build_report, write_report
 
     pm = get_plugin_manager()
     parsed_gates, names, formats = check_choices(pm, gates, fail_under, auditor_names, report_format_names, fmt)
-    where = {"data": data, "seed": seed, "split": split, "data_dir": data_dir, "pm": pm}
+    where = {"data": data, "ab_seed": ab_seed, "seed": seed, "split": split, "data_dir": data_dir, "pm": pm}
+    difficulty = read_instruction_difficulty(instruction_difficulty) if instruction_difficulty else None
     inputs = AuditInputs.from_file(judgments, fmt, **where)
     if human:
         inputs = inputs.with_human(human, pm)
-    options = {"review_budget": review_budget, "batch_calibration": batch_calibration, "source_format": inputs.format,
+    options = {"review_budget": review_budget, "tie_band": tie_band, "batch_calibration": batch_calibration,
+               "source_format": inputs.format, "protocol": protocol, "instruction_difficulty": difficulty,
                "ci_method": ci_method}
     ctx = make_context(inputs, seed, n_bootstrap, options)
     compare_info = None
@@ -134,7 +152,7 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
         ctx.compare, compare_info = make_context(other, seed, n_bootstrap, options), _compare_info(other)
     for warning in inputs.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    config = audit_config(click.get_current_context().params, inputs.format, names, parsed_gates)
+    config = audit_config(click.get_current_context().params, inputs.format, names, parsed_gates, inputs.ab_seed)
     report = build_report(ctx, run_auditors(ctx, pm, names), pairs=inputs.pairs, config=config,
                           data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=inputs.judgments_path,
                           judgments_hash=inputs.judgments_hash, source_format=inputs.format, title=title or "",
@@ -174,11 +192,13 @@ def declared_intervals(pm: Any) -> dict[str, tuple[tuple[str, ...], tuple[str, .
             for name in registry.names()}
 
 
-def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[Gate]) -> dict[str, Any]:
-    """The settings recorded in report.json (and hashed): the options, the resolved format, the command line."""
+def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[Gate],
+                 ab_seed: int | None = None) -> dict[str, Any]:
+    """The settings recorded in report.json (and hashed): the options, the resolved format and A/B seed (given or
+    read from the judgments), the command line."""
     config = {"command": reproduce_command(params)}
     config.update({OPTION_NAMES.get(key, key): value for key, value in params.items() if key != "fail_under"})
-    config.update(format=resolved, auditors=names, gates=[gate.text for gate in gates])
+    config.update(format=resolved, auditors=names, gates=[gate.text for gate in gates], ab_seed=ab_seed)
     return config
 
 

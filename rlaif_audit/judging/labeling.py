@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rlaif_audit.data.judgment_file import JudgmentFile, read_judgments
-from rlaif_audit.records.preference import (CHOICE_A, CHOICE_B, CHOICE_NAMES, choice_codes, human_share,
-                                            position_debiased)
+from rlaif_audit.records.preference import (CHOICE_A, CHOICE_B, CHOICE_NAMES, P_FIRST_OF_VERDICT, choice_codes,
+                                            human_share, pair_p_a)
+from rlaif_audit.records.provenance import LabelProvenance
 from rlaif_audit.records.types import HumanLabel, JudgeItem, PreferencePair
 
 if TYPE_CHECKING:
@@ -31,13 +32,22 @@ def judge_items(pairs: Sequence[PreferencePair]) -> list[JudgeItem]:
 
 
 def debiased_p_a(judgments: pd.DataFrame) -> pd.Series:
-    """Position-debiased P(A ≻ B) per pair of a judgments table (``records.preference.position_debiased``).
+    """P(A ≻ B) per pair of a judgments table by the two-order rule (``records.preference.pair_p_a``).
 
+    Position-debiased where both orders carry ``p_first``; MT-Bench's games rule where an order has a verdict only.
     A pair missing an order or with a failed parse in either order gets NaN.
     """
-    wide = judgments.pivot_table(index="pair_id", columns="order", values="p_first", aggfunc="first", dropna=False)
-    wide = wide.reindex(columns=["ab", "ba"])
-    return position_debiased(wide["ab"], wide["ba"]).rename("p_a")
+    import pandas as pd
+
+    implied = judgments["verdict"].map(P_FIRST_OF_VERDICT).astype(float) if "verdict" in judgments.columns else None
+    given = pd.to_numeric(judgments["p_first"], errors="coerce").astype(float)
+    table = judgments[["pair_id", "order"]].assign(p=given if implied is None else given.fillna(implied),
+                                                   prob=given.notna().astype(float))
+    wide = table.pivot_table(index="pair_id", columns="order", values=["p", "prob"], aggfunc="first", dropna=False)
+    p_first = wide["p"].reindex(columns=["ab", "ba"])
+    prob = wide["prob"].reindex(columns=["ab", "ba"]).fillna(0.0) > 0
+    p_a = pair_p_a(p_first["ab"], p_first["ba"], prob["ab"], prob["ba"])
+    return pd.Series(p_a, index=p_first.index, name="p_a")
 
 
 @dataclass
@@ -51,6 +61,7 @@ class LabelSummary:
     seconds: float
     agreement: dict[str, Any] | None = None
     skipped_rows: int = 0
+    data_hash: str = ""
 
     def lines(self) -> list[str]:
         rate = self.new_judgments / self.seconds if self.seconds > 0 else 0.0
@@ -80,11 +91,17 @@ def label_pairs(
     pairs: Sequence[PreferencePair],
     out_path: Path | str,
     *,
+    ab_seed: int | None = None,
     chunk_size: int = CHUNK_SIZE,
     progress: bool = True,
 ) -> LabelSummary:
-    """Judge every pair in both orders, appending to ``out_path``; resumes where a previous run stopped."""
-    store = JudgmentFile(out_path, evaluator.name, evaluator.identity_hash())
+    """Judge every pair in both orders, appending to ``out_path``; resumes where a previous run stopped.
+
+    Each judgment carries the run's provenance: ``ab_seed`` (the A/B coin's seed, None when the pairs come with A
+    and B fixed), the pair's ``ab_hash`` and the pairs' ``data_hash`` (:class:`LabelProvenance`).
+    """
+    provenance = LabelProvenance.of(pairs, ab_seed)
+    store = JudgmentFile(out_path, evaluator.name, evaluator.identity_hash(), provenance)
     todo = [item for item in judge_items(pairs) if (item.pair_id, item.order) not in store.done]
     started = time.perf_counter()
     new = 0
@@ -102,6 +119,7 @@ def label_pairs(
         new_judgments=new,
         parse_failures=store.parse_failures,
         seconds=time.perf_counter() - started,
+        data_hash=provenance.data_hash,
     )
 
 

@@ -68,6 +68,59 @@ def position_debiased(p_first_ab: Any, p_first_ba: Any) -> Any:
     return 0.5 * (p_first_ab + 1.0 - p_first_ba)
 
 
+def content_choice(slot_codes: Any, order: str) -> Any:
+    """The response (choice code a/b/tie/none) that slot verdict codes of one order pick.
+
+    Order ``ab`` shows A first, so first → a and second → b; order ``ba`` shows B first, so first → b and
+    second → a. A tie stays a tie and none (−1, a failed or missing order) stays none.
+    """
+    import numpy as np
+
+    codes = np.asarray(slot_codes)
+    if order == "ab":
+        return codes
+    return np.where(codes == CHOICE_A, CHOICE_B, np.where(codes == CHOICE_B, CHOICE_A, codes))
+
+
+def games_choice(choice_ab: Any, choice_ba: Any) -> Any:
+    """MT-Bench / FastChat ``show_result.py``: the response both games pick; a tie when they disagree at all.
+
+    Any disagreement between the two orders (a win against a loss, or a tie in one order and a win in the other)
+    makes the pair a tie; none (−1) when either order has no verdict. Choice codes in, choice codes out.
+    """
+    import numpy as np
+
+    choice_ab, choice_ba = np.asarray(choice_ab), np.asarray(choice_ba)
+    agreed = np.where(choice_ab == choice_ba, choice_ab, CHOICE_TIE)
+    return np.where((choice_ab < 0) | (choice_ba < 0), CHOICE_NONE, agreed)
+
+
+TWO_ORDER_RULE = ("Two orders make one decision (records.preference.pair_p_a): where both orders carry a "
+                  "probability, P(A) is the position-debiased average ½·[P_first(ab) + 1 − P_first(ba)] (RLAIF, "
+                  "Lee et al. 2023) and the choice is A above ½ + tie_band, B below ½ − tie_band, tie between; "
+                  "where an order has a verdict only, the MT-Bench rule (Zheng et al. 2023; FastChat "
+                  "show_result.py) decides: the response both orders pick, and a tie whenever they disagree "
+                  "(including a tie in one order and a win in the other), P(A) = 1, 0 or ½.")
+"""The default two-order rule in words, for the report's method notes."""
+
+
+def pair_p_a(p_first_ab: Any, p_first_ba: Any, prob_ab: Any, prob_ba: Any) -> Any:
+    """P(A ≻ B) of a pair from its two orders: the one rule agreement, position, win rates and review use.
+
+    Where both orders carry a probability (``prob_ab`` and ``prob_ba`` true), the position-debiased average
+    (:func:`position_debiased`); otherwise the MT-Bench games rule (:func:`games_choice`) on the slot verdicts the
+    P(first) values imply (1 first, 0 second, ½ tie), as 1, 0 or ½. Averaging a verdict of 1 with a tie's ½ would
+    call 0.75 a win where MT-Bench calls the pair a tie. NaN where either order is missing or failed.
+    """
+    import numpy as np
+
+    p_first_ab, p_first_ba = np.asarray(p_first_ab, dtype=float), np.asarray(p_first_ba, dtype=float)
+    choice = games_choice(content_choice(choice_codes(p_first_ab), "ab"),
+                          content_choice(choice_codes(p_first_ba), "ba"))
+    both_probabilities = np.asarray(prob_ab, dtype=bool) & np.asarray(prob_ba, dtype=bool)
+    return np.where(both_probabilities, position_debiased(p_first_ab, p_first_ba), choice_score(choice))
+
+
 def single_order_p_a(p_first_ab: np.ndarray, p_first_ba: np.ndarray) -> np.ndarray:
     """P(A ≻ B) from one order: P_first(ab) where it exists, else 1 − P_first(ba) (not position-debiased)."""
     import numpy as np

@@ -21,20 +21,25 @@ class AgreementAuditor(Auditor):
     * ``accuracy_without_ties`` — MT-Bench "without ties": pairs where the judge or the human majority says
       tie are dropped; share of the rest where the choices match.
     * ``accuracy_with_ties`` — MT-Bench "with ties": exact match over a/b/tie on every pair.
-    * ``accuracy_ties_half`` — AlpacaEval scoring: ``1 − |judge − human|`` with the judge's choice on the
-      P(A) scale (a=1, tie=½, b=0) and the human share preferring A (ties half) as target.
+    * ``accuracy_ties_half`` — ties half: ``1 − |judge − human|`` with the judge's choice on the P(A) scale
+      (a=1, tie=½, b=0) and the human *share* preferring A (ties half) as target. With several annotators this
+      is not AlpacaEval's number (AlpacaEval scores against the annotators' mode): ``--protocol alpaca-eval``.
     * ``cohen_kappa`` — κ between judge choice and human majority (3 categories).
     * With several annotators on some pairs: ``krippendorff_alpha`` (nominal, humans only),
       ``human_ceiling`` (each annotator vs the majority of the others, leave-one-out; a split majority
       gives fractional credit instead of a fixed tie-break), ``judge_accuracy_loo`` (the judge against the
       same leave-one-out majorities) and ``ceiling_fraction`` = judge_accuracy_loo / human_ceiling.
+    * With ``ctx.options['protocol']`` other than ``rlaif-audit``: that protocol's metrics
+      (``alpaca_eval_*``, ``mt_bench_*``, ``judgebench_*``; see :mod:`rlaif_audit.auditing.protocols`), the
+      same bootstrap, and its headline metrics added to the report's headline.
     * With ``ctx.compare``: ``accuracy_difference`` (this judge − the other, exact match, paired) and a
       McNemar exact test in ``tables["mcnemar"]``.
 
     Tables: ``breakdown`` (by each metadata column with 2..``breakdown_max_levels`` levels and by length
     difference bucket), ``confident_disagreements``, ``review_queue`` (rows pair_id, context, a, b, p_a,
     reason, rank, …: pairs whose two orders disagree or whose debiased P(A) is within ``review_margin`` of
-    ½, or whose judgment failed; most uncertain first; cut to ``review_budget``).
+    ½, or whose judgment failed; most uncertain first; cut to ``review_budget``), ``dropped_pairs`` (pairs left
+    out for a failed order). The judge's choice follows the two-order rule ``records.preference.pair_p_a``.
     Options: ``tie_band`` (judge tie when |P(A) − ½| ≤ band, default 0), ``review_budget`` (50),
     ``review_margin`` (0.1), ``top_disagreements`` (20), ``breakdown_max_levels`` (20), ``ci_method``
     (``percentile`` or ``bca``).
@@ -60,6 +65,7 @@ class AgreementAuditor(Auditor):
         result = AuditResult(tables={"review_queue": queue})
         result.notes += [n for n in [single_note] if n] + method_notes(ctx)
         agreement_metrics(ctx, p_a, result)
+        protocol_metrics(ctx, result)
         result.tables["breakdown"] = breakdown_rows(ctx, p_a)
         result.tables["confident_disagreements"] = confident_disagreements(ctx, p_a)
         if ctx.compare is not None:
@@ -68,14 +74,21 @@ class AgreementAuditor(Auditor):
 
 
 def method_notes(ctx: AuditContext) -> list[str]:
-    """How ties, choices and intervals are defined."""
+    """How ties, choices and intervals are defined, and which protocol is used."""
     from rlaif_audit.auditing.context import option
+    from rlaif_audit.auditing.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+
+    protocol = PROTOCOLS[str(ctx.options.get("protocol") or DEFAULT_PROTOCOL)]
+
+    from rlaif_audit.records.preference import TWO_ORDER_RULE
 
     return [
-        "Judge choice: A when the position-debiased P(A) > ½ + tie_band, B when < ½ − tie_band, tie otherwise "
-        f"(tie_band = {option(ctx, 'tie_band')}); human choice: the annotators' majority (tie at an even split).",
+        f"{TWO_ORDER_RULE} tie_band = {option(ctx, 'tie_band')}. Human choice: the annotators' majority (tie at an "
+        "even split).",
         "accuracy_without_ties drops pairs where either side says tie (MT-Bench); accuracy_with_ties counts tie as "
-        "a third category; accuracy_ties_half gives a tie half credit (AlpacaEval).",
+        "a third category; accuracy_ties_half gives a tie half credit against the human share (AlpacaEval's "
+        "protocol scores against the annotators' mode: --protocol alpaca-eval).",
+        f"Protocol: {protocol.name} ({protocol.source}).",
         f"Intervals: pair-clustered bootstrap ({option(ctx, 'ci_method')}), B = {ctx.n_bootstrap}, seed {ctx.seed}.",
     ]
 
@@ -125,7 +138,7 @@ def leave_one_out(counts: np.ndarray, judge: np.ndarray) -> dict[str, np.ndarray
 def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -> None:
     """Accuracy, κ, α and the human ceiling with one shared bootstrap."""
 
-    from rlaif_audit.auditing.context import human_choice, option
+    from rlaif_audit.auditing.context import human_choice, note_failed_orders, option
     from rlaif_audit.records.preference import choice_codes
     from rlaif_audit.auditing.stats import SumBootstrap, alpha_from_coincidence, coincidence_rows, cohen_kappa_from_confusion
     from rlaif_audit.auditing.stats import Columns, family_rng
@@ -168,6 +181,35 @@ def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -
     if n < len(p_a):
         result.notes.append(f"{len(p_a) - n} judged pair(s) lack a usable judge choice or human label and are "
                             "left out.")
+    note_failed_orders(ctx, rows, result, "the agreement metrics")
+
+
+def protocol_metrics(ctx: AuditContext, result: AuditResult) -> None:
+    """The chosen protocol's metrics (ratios of per-pair totals) with a pair-clustered bootstrap, notes, tables."""
+    import numpy as np
+
+    from rlaif_audit.auditing.context import option
+    from rlaif_audit.auditing.protocols import protocol_scores
+    from rlaif_audit.auditing.stats import Columns, SumBootstrap, family_rng
+    from rlaif_audit.reporting.report import HeadlineRow
+
+    scores = protocol_scores(ctx)
+    if scores is None:
+        return
+    result.notes += scores.notes
+    result.tables.update(scores.tables)
+    if not scores.ratios:
+        return
+    blocks = {f"{name}:{part}": values for name, pair in scores.ratios.items() for part, values in zip("nd", pair)}
+    used = np.column_stack([pair[1] for pair in scores.ratios.values()]).sum(axis=1) > 0
+    cols = Columns({key: values[used] for key, values in blocks.items()})
+    boot = SumBootstrap(cols.values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "protocol"))
+    for name in scores.ratios:
+        size = int(round(float(cols.sums(boot.total, f"{name}:d"))))
+        result.metrics[name] = boot.metric(cols.ratio(f"{name}:n", f"{name}:d"), size, option(ctx, "ci_method"),
+                                           (0.0, 1.0))
+    result.headline += [HeadlineRow.of("agreement", name, result.metrics[name]) for name in scores.headline
+                        if name in result.metrics and result.metrics[name].value is not None]
 
 
 # --------------------------------------------------------------------------------------------------- tables
@@ -285,14 +327,13 @@ def review_queue(ctx: AuditContext) -> list[dict[str, Any]]:
     import numpy as np
 
     from rlaif_audit.auditing.context import judge_preference, option
+    from rlaif_audit.records.preference import content_choice
 
     pairs = ctx.pairs
     p_a, single_order = judge_preference(ctx)
-    ab = pairs["verdict_ab"].cat.codes.to_numpy()
-    ba = pairs["verdict_ba"].cat.codes.to_numpy()
-    winner_ab = np.where(ab == 2, 2, ab)  # first → a (0), second → b (1)
-    winner_ba = np.where(ba == 2, 2, 1 - ba)
-    conflict = (ab >= 0) & (ba >= 0) & (winner_ab != winner_ba)
+    winner_ab = content_choice(pairs["verdict_ab"].cat.codes.to_numpy(), "ab")
+    winner_ba = content_choice(pairs["verdict_ba"].cat.codes.to_numpy(), "ba")
+    conflict = (winner_ab >= 0) & (winner_ba >= 0) & (winner_ab != winner_ba)
     incomplete = ~np.isfinite(p_a)
     uncertainty = np.where(incomplete, 1.0, 1.0 - 2.0 * np.abs(p_a - 0.5))
     near = uncertainty >= 1.0 - 2.0 * float(option(ctx, "review_margin"))

@@ -39,7 +39,8 @@ class CalibrationAuditor(Auditor):
 
     Figures: ``reliability_equal_width`` and ``reliability_equal_mass`` (bins with lo, hi, conf, acc,
     count). ``tables["bias_tests"]`` / ``tables["flags"]``: temperature against 1 (Wald p of 1/T,
-    Benjamini–Hochberg adjusted across the report).
+    Benjamini–Hochberg adjusted across the report); ``tables["dropped_pairs"]``: pairs left out for a failed
+    order.
     """
 
     name = "calibration"
@@ -54,7 +55,7 @@ class CalibrationAuditor(Auditor):
     def audit(self, ctx: AuditContext) -> AuditResult:
         import numpy as np
 
-        from rlaif_audit.auditing.context import has_human_labels, judge_preference
+        from rlaif_audit.auditing.context import has_human_labels, judge_preference, note_failed_orders
 
         if not has_human_labels(ctx):
             return AuditResult(status="skipped", reason=NO_HUMANS)
@@ -65,6 +66,7 @@ class CalibrationAuditor(Auditor):
         rows = np.isfinite(p_a) & np.isfinite(human)
         result = AuditResult(notes=[single_note] if single_note else [])
         calibrate(ctx, p_a[rows], human[rows], result)
+        note_failed_orders(ctx, rows, result, "the calibration metrics")
         return result
 
 

@@ -34,7 +34,8 @@ class LengthAuditor(Auditor):
     Figure ``length_curve``: mean judge P(A) choice score and mean human share per bucket of
     len_a − len_b. ``tables["bias_tests"]`` / ``tables["flags"]``: ``longer_excess``, ``lists_excess``
     (bootstrap p) and ``length_coef`` (Wald p) against 0, Benjamini–Hochberg adjusted across the report, no
-    flag below ``stats.MIN_N`` pairs (``auditing.flags``).
+    flag below ``stats.MIN_N`` pairs (``auditing.flags``); ``tables["dropped_pairs"]``: pairs left out for a
+    failed order.
     """
 
     name = "length"
@@ -46,7 +47,7 @@ class LengthAuditor(Auditor):
     def audit(self, ctx: AuditContext) -> AuditResult:
         import numpy as np
 
-        from rlaif_audit.auditing.context import has_human_labels, judge_preference, option
+        from rlaif_audit.auditing.context import has_human_labels, judge_preference, note_failed_orders, option
         from rlaif_audit.records.preference import choice_codes
 
         p_a, single_note = judge_preference(ctx)
@@ -64,6 +65,7 @@ class LengthAuditor(Auditor):
             result.notes.append("No human labels: only the judge's shares are reported; the excess over humans and "
                                 "the regression that separates length from quality need human labels.")
         result.figures["length_curve"] = length_curve(ctx, judge, human, rows)
+        note_failed_orders(ctx, rows, result, "the length metrics")
         flag_bias(result, p_values)
         return result
 

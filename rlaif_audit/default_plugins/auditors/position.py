@@ -19,18 +19,23 @@ class PositionAuditor(Auditor):
 
     Metrics (``position.metrics.<name>``):
 
-    * MT-Bench table (Zheng et al. 2023), shares of pairs judged in both orders, Wilson 95% CIs:
-      ``consistent`` (same content wins both times, tie/tie included), ``biased_first`` (first slot wins
-      both times), ``biased_second``, ``partial_tie`` (a tie in exactly one order — MT-Bench has no column
-      for it; listed so the shares sum to 1), ``error`` (an order failed to parse).
+    * MT-Bench categories (Zheng et al. 2023), Wilson 95% CIs: ``consistent`` (same content wins both times,
+      tie/tie included — Shi et al. 2024's position consistency), ``biased_first`` (first slot wins both
+      times), ``biased_second``, ``partial_tie`` (a tie in exactly one order — MT-Bench has no column for it),
+      each a share of the pairs with both orders parsed (Shi et al. leave a failed order out of the
+      denominator; the four sum to 1); ``error``: share of the pairs judged in both orders with an order that
+      failed to parse. ``tables["mt_bench"]`` holds the counts and MT-Bench's own shares of all pairs judged in
+      both orders (error included, summing to 1 as in MT-Bench's Table 2).
     * ``conflict_rate`` (Wang et al. 2023): share of parsed pairs whose winner changes when swapped (Wilson).
     * ``same_slot_rate`` (RLAIF): share of pairs with decisive verdicts in both orders that pick the same
       slot both times (Wilson).
     * ``first_slot_preference``: decisive verdicts won by the first slot / all decisive verdicts
       (pair-clustered bootstrap CI); binomial and sign tests in ``tables["tests"]``.
-    * ``preference_fairness`` (after Shi et al. 2024, closed form): (second-both − first-both) /
-      (second-both + first-both) over inconsistent pairs, in [−1, 1]; < 0 primacy (first slot) favoured,
-      > 0 recency (second slot) favoured, 0 fair.
+    * ``preference_fairness`` (Shi et al. 2024, PF): (recency-preferred − primacy-preferred) / parsed pairs, in
+      [−1, 1], where a pair is primacy-preferred when its slot verdicts in the two orders are first/first,
+      first/tie or tie/first and recency-preferred for second/second, second/tie, tie/second; < 0 primacy (first
+      slot) favoured, > 0 recency (second slot) favoured, 0 fair. Shi et al.'s rescaled
+      rc·irr − pc·ipr with the extremes ±n is exactly this.
     * ``first_slot_log_odds``: mean over pairs of ½·[logit P_first(A,B) + logit P_first(B,A)] — the judge's
       prior for the first slot in log-odds (the quantity batch calibration removes); needs probabilities.
     * With human labels, AlpacaEval ties-half agreement (``1 − |choice − human share|``) on the same pairs:
@@ -42,7 +47,8 @@ class PositionAuditor(Auditor):
 
     Tables: ``mt_bench`` (counts), ``tests`` (binomial and sign tests), ``bias_tests`` and ``flags``
     (first_slot_preference against ½, preference_fairness against 0: bootstrap p-values, Benjamini–Hochberg
-    adjusted across the report, no flag below ``stats.MIN_N``; see ``auditing.flags``).
+    adjusted across the report, no flag below ``stats.MIN_N``; see ``auditing.flags``), ``dropped_pairs`` (pairs
+    left out for a failed order).
     """
 
     name = "position"
@@ -54,7 +60,7 @@ class PositionAuditor(Auditor):
     requires = ("both_orders",)
 
     def audit(self, ctx: AuditContext) -> AuditResult:
-        from rlaif_audit.auditing.context import has_human_labels
+        from rlaif_audit.auditing.context import has_human_labels, note_failed_orders
 
         status_ab, status_ba = (ctx.pairs[f"status_{o}"].to_numpy().astype(str) for o in ("ab", "ba"))
         rows = (status_ab != "missing") & (status_ba != "missing")
@@ -63,6 +69,11 @@ class PositionAuditor(Auditor):
         result = AuditResult()
         codes = slot_codes(ctx, rows)
         mt_bench_table(codes, result)
+        parsed = rows.copy()
+        parsed[rows] = codes["parsed"]
+        note_failed_orders(ctx, parsed, result, "consistent, biased_first, biased_second, partial_tie, conflict_rate, "
+                           "same_slot_rate, preference_fairness and the debiasing accuracies (counted in error; "
+                           "first_slot_preference keeps the parsed order's verdict)")
         p_values = slot_preference(ctx, codes, result)
         log_odds_prior(ctx, rows, result)
         if has_human_labels(ctx):
@@ -76,40 +87,47 @@ class PositionAuditor(Auditor):
 
 
 def slot_codes(ctx: AuditContext, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Verdict codes of both orders and the per-pair categories of the MT-Bench table."""
+    """Verdict codes of both orders and the per-pair categories of the MT-Bench table and of Shi et al. (2024)."""
     import numpy as np
+
+    from rlaif_audit.records.preference import content_choice
 
     ab = ctx.pairs["verdict_ab"].cat.codes.to_numpy()[rows]
     ba = ctx.pairs["verdict_ba"].cat.codes.to_numpy()[rows]
     error = (ab < 0) | (ba < 0)
-    winner_ba = np.where(ba == TIE, TIE, 1 - ba)  # in order ba the first slot shows B
+    leans = lambda slot: np.isin(ab, (slot, TIE)) & np.isin(ba, (slot, TIE)) & ((ab != TIE) | (ba != TIE))  # noqa: E731
     return {
-        "ab": ab, "ba": ba, "error": error,
-        "consistent": ~error & (ab == winner_ba),
+        "ab": ab, "ba": ba, "error": error, "parsed": ~error,
+        "consistent": ~error & (content_choice(ab, "ab") == content_choice(ba, "ba")),
         "biased_first": (ab == FIRST) & (ba == FIRST),
         "biased_second": (ab == SECOND) & (ba == SECOND),
         "partial_tie": ~error & ((ab == TIE) != (ba == TIE)),
+        "primacy": leans(FIRST),  # Shi et al.'s primacy-preferred pairs: AA, AC, CA
+        "recency": leans(SECOND),  # recency-preferred: BB, BC, CB
     }
 
 
 def mt_bench_table(codes: dict[str, np.ndarray], result: AuditResult) -> None:
-    """The MT-Bench shares, conflict rate and same-slot rate with Wilson intervals."""
+    """The MT-Bench categories, conflict rate and same-slot rate with Wilson intervals; the MT-Bench table."""
     import numpy as np
 
     from rlaif_audit.auditing.stats import proportion_metric
 
     n = len(codes["ab"])
+    parsed = int(codes["parsed"].sum())
     for name in MT_BENCH:
-        result.metrics[name] = proportion_metric(int(codes[name].sum()), n)
-    parsed = int((~codes["error"]).sum())
+        result.metrics[name] = proportion_metric(int(codes[name].sum()), n if name == "error" else parsed)
     result.metrics["conflict_rate"] = proportion_metric(parsed - int(codes["consistent"].sum()), parsed)
     decisive = (codes["ab"] >= 0) & (codes["ab"] != TIE) & (codes["ba"] >= 0) & (codes["ba"] != TIE)
     same_slot = int(codes["biased_first"].sum() + codes["biased_second"].sum())
     result.metrics["same_slot_rate"] = proportion_metric(same_slot, int(np.sum(decisive)))
-    result.notes.append("MT-Bench's table has no column for a tie in exactly one order; partial_tie holds those "
-                        "pairs so the five shares sum to 1. conflict_rate = 1 − consistent share among parsed pairs.")
+    result.notes.append("consistent, biased_first, biased_second and partial_tie are shares of the pairs with both "
+                        "orders parsed (Shi et al. 2024 leave failed judgments out), so consistent = 1 − "
+                        "conflict_rate; error is the share of all pairs judged in both orders. The mt_bench table "
+                        "gives MT-Bench's shares of all pairs (error included). MT-Bench's table has no column for a "
+                        "tie in exactly one order; partial_tie holds those pairs.")
     result.tables["mt_bench"] = [{"category": name, "count": int(codes[name].sum()),
-                                  "share": result.metrics[name].value} for name in MT_BENCH]
+                                  "share": int(codes[name].sum()) / n if n else None} for name in MT_BENCH]
 
 
 def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: AuditResult) -> dict[str, float | None]:
@@ -123,14 +141,15 @@ def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: Aud
     ab, ba = codes["ab"], codes["ba"]
     cols = Columns({"first_wins": (ab == FIRST).astype(float) + (ba == FIRST),
                     "decisive": np.isin(ab, (FIRST, SECOND)).astype(float) + np.isin(ba, (FIRST, SECOND)),
-                    "biased_first": codes["biased_first"], "biased_second": codes["biased_second"]})
+                    "biased_first": codes["biased_first"], "biased_second": codes["biased_second"],
+                    "recency_minus_primacy": codes["recency"].astype(float) - codes["primacy"],
+                    "parsed": codes["parsed"]})
     boot = SumBootstrap(cols.values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:slot"))
     ci = option(ctx, "ci_method")
-    wins, total, n_first, n_second = (int(cols.sums(boot.total, name)) for name in cols.slices)
-    first, second = (lambda s: cols.sums(s, "biased_first")), (lambda s: cols.sums(s, "biased_second"))
-    fairness = lambda s: (second(s) - first(s)) / (second(s) + first(s))  # noqa: E731
+    wins, total, n_first, n_second = (int(cols.sums(boot.total, name)) for name in list(cols.slices)[:4])
+    fairness = cols.ratio("recency_minus_primacy", "parsed")
     result.metrics["first_slot_preference"] = boot.metric(cols.ratio("first_wins", "decisive"), total, ci, (0.0, 1.0))
-    result.metrics["preference_fairness"] = boot.metric(fairness, n_first + n_second, ci, (-1.0, 1.0))
+    result.metrics["preference_fairness"] = boot.metric(fairness, int(codes["parsed"].sum()), ci, (-1.0, 1.0))
     result.tables["tests"] = [
         {"test": "first-slot binomial test (H0: P(first) = 0.5)", "successes": wins, "n": total,
          "p_value": float(binomtest(wins, total, 0.5).pvalue) if total else None,

@@ -17,6 +17,8 @@ from rlaif_audit.default_plugins.formats.tables import (
     provenance_rows,
     shown_tables,
     table_body,
+    head_to_head_row,
+    length_controlled_statement,
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 TEMPLATE = "resources/report.html.j2"
 REVIEW_SHOWN = 10
-NUMERIC_WIN_RATE_COLUMNS = range(2, 11)
+NUMERIC_WIN_RATE_COLUMNS = range(2, 13)
 
 
 @lru_cache(maxsize=1)
@@ -66,10 +68,11 @@ def generators_view(report: Report) -> dict[str, Any] | None:
     rates = outcome.section
     per_generator = rates.get("per_generator") or []
     return {"skipped": None, "rule": rates.get("rule"), "header": WIN_RATE_HEADER,
-            "rows": [win_rate_row(r) for r in rates.get("head_to_head") or []],
+            "rows": [head_to_head_row(r) for r in rates.get("head_to_head") or []],
+            "length_controlled": length_controlled_statement(rates),
             "all_header": PER_GENERATOR_HEADER,
             "all_rows": [win_rate_row(r) for r in per_generator] if len(per_generator) > 2 else [],
-            "numeric": NUMERIC_WIN_RATE_COLUMNS}
+            "numeric": NUMERIC_WIN_RATE_COLUMNS, "dropped": rates.get("dropped_pairs") or []}
 
 
 def figure_svgs(name: str, outcome: AuditorOutcome) -> list[str]:

@@ -17,6 +17,8 @@ from rlaif_audit.default_plugins.formats.tables import (
     provenance_rows,
     shown_tables,
     table_body,
+    head_to_head_row,
+    length_controlled_statement,
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
@@ -50,10 +52,15 @@ def _generators(report: Report) -> list[str]:
         return ["## Generator win rates", "", f"Skipped: {md_cell(outcome.reason or 'no generators')}", ""]
     rates = outcome.section
     lines = ["## Generator win rates", "", f"Rule: `{rates.get('rule')}` (percent; a tie counts half).", ""]
-    lines += md_table(WIN_RATE_HEADER, (win_rate_row(r) for r in rates.get("head_to_head") or []))
+    lines += md_table(WIN_RATE_HEADER, (head_to_head_row(r) for r in rates.get("head_to_head") or []))
+    if length_controlled_statement(rates):
+        lines += [md_cell(length_controlled_statement(rates)), ""]
     if len(rates.get("per_generator") or []) > 2:
         lines += ["Against all opponents (FastChat pairwise-all):", ""]
         lines += md_table(PER_GENERATOR_HEADER, (win_rate_row(r) for r in rates["per_generator"]))
+    for dropped in rates.get("dropped_pairs") or []:
+        lines += [f"{dropped['pairs']} pair(s) left out of {md_cell(dropped['left_out_of'])}: "
+                  f"{md_cell(dropped['reason'])}.", ""]
     return lines
 
 

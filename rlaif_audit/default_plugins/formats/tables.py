@@ -16,7 +16,7 @@ MAX_TABLE_ROWS = 25
 CELL_CHARS = 160
 GENERATORS = "generators"  # the section the built-in win-rates auditor fills
 WIN_RATE_HEADER = ("Generator", "Baseline", "Win rate (%)", "SE", "95% CI", "n_wins", "n_wins_base", "n_draws",
-                   "n_total", "discrete win rate (%)", "avg_length")
+                   "n_total", "discrete win rate (%)", "avg_length", "LC win rate (%)", "LC SE")
 PER_GENERATOR_HEADER = ("Generator", "Opponents", "Win rate (%)", "SE", "95% CI", "n_wins", "n_losses", "n_draws",
                         "n_total", "discrete win rate (%)", "avg_length")
 METRIC_HEADER = ("Metric", "Value", "95% CI", "n", "Method")
@@ -69,6 +69,18 @@ def win_rate_row(row: dict[str, Any]) -> list[Any]:
             fmt_number(row.get("standard_error"), 2), fmt_ci(row.get("ci"), 2), row.get("n_wins"),
             row.get("n_wins_base", row.get("n_losses")), row.get("n_draws"), row.get("n_total"),
             fmt_number(row.get("discrete_win_rate"), 2), fmt_number(row.get("avg_length"))]
+
+
+def head_to_head_row(row: dict[str, Any]) -> list[Any]:
+    """A head-to-head row as table cells, with AlpacaEval's length-controlled win rate and its SE."""
+    return win_rate_row(row) + [fmt_number(row.get("length_controlled_win_rate"), 2),
+                                fmt_number(row.get("lc_standard_error"), 2)]
+
+
+def length_controlled_statement(rates: dict[str, Any]) -> str:
+    """What the length-controlled win rates are fitted with (or why they are missing)."""
+    info = rates.get("length_controlled") or {}
+    return f"Length-controlled (LC) win rate: {info['statement']}." if info.get("statement") else ""
 
 
 def other_sections(report: Report) -> dict[str, Any]:

@@ -74,6 +74,12 @@ def _alpaca_judgment(path: str, line: int, record: dict[str, Any], pair_id: str)
     }
 
 
+def _cross_index(record: dict[str, Any]) -> Any:
+    """The annotation index that tells a judge's repeated annotations of one pair apart (None without one)."""
+    index = record.get("index", record.get("annotator_index"))
+    return index if isinstance(index, (int, str)) and not isinstance(index, bool) else None
+
+
 def read_alpaca_eval(path: Path | str) -> Imported:
     """AlpacaEval ``annotations.json`` → one pair and one (order ``ab``) judgment per annotation.
 
@@ -82,18 +88,32 @@ def read_alpaca_eval(path: Path | str) -> Imported:
     a random order and stores the preference un-swapped, so the order shown is not recorded: the judgment is
     order ``ab`` with ``p_first = 2 − preference`` = P(output_1 better). A file of only 1/1.5/2/0 comes from a
     ranking annotator: its judgments keep the verdict and leave ``p_first`` empty (no probabilities).
+    The judge's repeated annotations of one pair (AlpacaEval cross-annotations, told apart by ``index`` or
+    ``annotator_index``) keep the first as the judgment and all preferences, in file order, in the pair's
+    metadata ``judge_preferences`` (for AlpacaEval's bias and variance).
     """
     path_str = str(path)
     pairs: dict[str, PreferencePair] = {}
     rows: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
+    indices: dict[str, set[Any]] = {}
     for line, record in read_records(path):
         pair = _alpaca_pair(path_str, line, record)
+        index = _cross_index(record)
         if pair.id in pairs:
-            raise InputError(path_str, f"the same annotation (instruction, outputs, generators) appears twice "
-                             f"(first on line {first_line[pair.id]})", line=line, field="instruction")
-        pairs[pair.id], first_line[pair.id] = pair, line
+            if index is None or index in indices[pair.id]:
+                raise InputError(path_str, f"the same annotation (instruction, outputs, generators) appears twice "
+                                 f"(first on line {first_line[pair.id]}); the judge's repeated annotations of a pair "
+                                 "need distinct 'index' values", line=line, field="instruction")
+            indices[pair.id].add(index)
+            pairs[pair.id].metadata["judge_preferences"].append(_alpaca_preference(path_str, line, record))
+            continue
+        pair.metadata["judge_preferences"] = [_alpaca_preference(path_str, line, record)]
+        pairs[pair.id], first_line[pair.id], indices[pair.id] = pair, line, {index}
         rows.append(_alpaca_judgment(path_str, line, record, pair.id))
+    if all(len(pair.metadata["judge_preferences"]) == 1 for pair in pairs.values()):
+        for pair in pairs.values():
+            del pair.metadata["judge_preferences"]
     judgments = judgment_frame(rows, "alpaca_eval")
     if judgments["p_first"].dropna().isin([0.0, 0.5, 1.0]).all():  # a ranking annotator: verdicts, no probabilities
         judgments["p_first"] = None

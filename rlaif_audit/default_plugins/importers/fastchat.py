@@ -112,16 +112,21 @@ def fastchat_folder(judgments_path: Path, data_dir: Path | str | None) -> Path |
     return guess if (guess / "question.jsonl").is_file() else None
 
 
-def _fastchat_pair(key: tuple[Any, int, str, str], texts: FastChatTexts, prompt: str) -> PreferencePair:
+def _fastchat_pair(key: tuple[Any, int, str, str], texts: FastChatTexts, prompt: str,
+                   occurrence: int = 1) -> PreferencePair:
+    """The pair of a match; its ``occurrence``-th line in the file (from 2 on) gets the id suffix ``-r<k>``."""
     qid, turn, m1, m2 = key
+    pair_id = fastchat_pair_id(*key) + (f"-r{occurrence}" if occurrence > 1 else "")
     questions = texts.question_turns(qid)
     ans_1, ans_2 = texts.answer_turns(m1, qid), texts.answer_turns(m2, qid)
     complete = bool(questions and ans_1 and ans_2 and len(questions) >= turn and len(ans_1) >= turn
                     and len(ans_2) >= turn)
     meta: dict[str, Any] = {"source_format": "fastchat", "generator_a": m1, "generator_b": m2, "question_id": qid,
                             "turn": turn, "judge_prompt": prompt, "texts_missing": not complete}
+    if occurrence > 1:
+        meta["repeat"] = occurrence
     if not complete:
-        return PreferencePair(fastchat_pair_id(*key), [], "", "", meta)
+        return PreferencePair(pair_id, [], "", "", meta)
     category = texts.questions.get(qid, {}).get("category")
     if category:
         meta["category"] = category
@@ -129,7 +134,7 @@ def _fastchat_pair(key: tuple[Any, int, str, str], texts: FastChatTexts, prompt:
         meta["history_a"], meta["history_b"] = ans_1[: turn - 1], ans_2[: turn - 1]
         meta["earlier_questions"] = questions[: turn - 1]
     context = [{"role": "user", "content": questions[turn - 1]}]
-    return PreferencePair(fastchat_pair_id(*key), context, ans_1[turn - 1], ans_2[turn - 1], meta)
+    return PreferencePair(pair_id, context, ans_1[turn - 1], ans_2[turn - 1], meta)
 
 
 def read_fastchat(path: Path | str, data_dir: Path | str | None = None) -> Imported:
@@ -138,23 +143,25 @@ def read_fastchat(path: Path | str, data_dir: Path | str | None = None) -> Impor
     ``g1_winner`` is the game showing model_1 first (order ``ab``), ``g2_winner`` the one showing model_2 first
     (order ``ba``); FastChat has already mapped both to ``model_1``/``model_2``/``tie``/``error``. Texts come
     from the bench folder (``data_dir`` or FastChat's layout around the file); without it they stay empty.
-    A match repeated in the file keeps its last line, as FastChat's show_result does.
+    A match repeated in the file counts once per line, as FastChat's show_result does (it scores every row):
+    the repeat on its k-th line becomes pair ``<id>-r<k>``; human labels attach to the first.
     """
     path_str = str(path)
     texts = FastChatTexts(fastchat_folder(Path(path), data_dir))
-    latest: dict[tuple[Any, int, str, str], tuple[int, dict[str, Any]]] = {}
+    first_line: dict[tuple[Any, int, str, str], int] = {}
+    seen: dict[tuple[Any, int, str, str], int] = {}
     warnings: list[str] = []
+    pairs, rows, lines = [], [], []
     for line, record in read_records(path):
         if "g1_winner" not in record or "g2_winner" not in record:
             raise InputError(path_str, "is missing (not a FastChat pairwise judgment)", line=line, field="g1_winner")
         key = _fastchat_key(path_str, line, record)
-        if key in latest:
-            warnings.append(f"line {line} repeats the match on line {latest[key][0]}; the later one is kept, "
-                            "as FastChat's show_result does")
-        latest[key] = (line, record)
-    pairs, rows, lines = [], [], []
-    for key, (line, record) in latest.items():
-        pair = _fastchat_pair(key, texts, _fastchat_judge(path_str, line, record)[1])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            warnings.append(f"line {line} repeats the match on line {first_line[key]}; both are counted, as "
+                            "FastChat's show_result does")
+        first_line.setdefault(key, line)
+        pair = _fastchat_pair(key, texts, _fastchat_judge(path_str, line, record)[1], seen[key])
         pairs.append(pair)
         rows.extend(_fastchat_rows(path_str, line, record, pair.id))
         lines += [line, line]
@@ -188,7 +195,7 @@ def _pair_index(pairs: Sequence[PreferencePair]) -> dict[tuple[Any, int, frozens
     index = {}
     for pair in pairs:
         meta = pair.metadata
-        if meta.get("question_id") is not None:
+        if meta.get("question_id") is not None and "repeat" not in meta:  # labels go to a match's first line
             models = frozenset({meta.get("generator_a"), meta.get("generator_b")})
             index[(meta["question_id"], int(meta.get("turn", 1)), models)] = pair
     return index
