@@ -21,6 +21,12 @@ DENSE_LIMIT = 20_000_000
 """Up to ``n_pairs * n_bootstrap`` this large: resample pairs exactly by index, in chunks."""
 CHUNK_ENTRIES = 1 << 18
 """Resampled indices held in memory at once by the index resampler."""
+MIN_N = 30
+"""Fewer units than this behind an interval: the interval is marked ``n<30`` and no bias flag is raised on it."""
+DEGENERATE = "degenerate"
+"""The mark of a zero-width interval (every resample agreed): it is no 95% CI."""
+NO_VALID_INTERVAL = "no valid interval"
+"""The mark of a metric reported without an interval because no valid one is known (plug-in ECE and MCE)."""
 
 
 def one_blas_thread() -> Any:
@@ -249,9 +255,44 @@ class SumBootstrap:
             else:
                 ci = percentile_interval(replicates)
         if bounds is not None and ci is not None and ci[0] == ci[1] and value in bounds:
-            return Metric(value, boundary_interval(value, bounds, min(int(n), self.n)), int(n),
-                          self.describe(ci_method) + "; Wilson at the boundary")
-        return Metric(value, ci, int(n), self.describe(ci_method))
+            return marked(Metric(value, boundary_interval(value, bounds, min(int(n), self.n)), int(n),
+                                 self.describe(ci_method) + "; Wilson at the boundary"))
+        return marked(Metric(value, ci, int(n), self.describe(ci_method)))
+
+    def p_value(self, stat: StatFn, null: float) -> float | None:
+        """Two-sided bootstrap p-value of ``stat = null``: twice the smaller tail share of the replicates at ``null``.
+
+        The percentile interval's inversion (the 95% percentile CI excludes ``null`` about when p < 0.05);
+        replicates equal to ``null`` count half to each tail, and (k + 1)/(B + 1) keeps p above 0.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            replicates = np.asarray(stat(self.replicates), dtype=float)
+        finite = replicates[np.isfinite(replicates)]
+        if len(finite) < max(2, len(replicates) // 2):
+            return None
+        ties = 0.5 * np.sum(finite == null)
+        tail = min(np.sum(finite < null) + ties, np.sum(finite > null) + ties)
+        return float(min(1.0, 2 * (tail + 1) / (len(finite) + 1)))
+
+
+def interval_note(metric: Metric) -> str:
+    """The mark a metric's interval needs: its own note, ``degenerate`` (zero width), ``n<MIN_N``, or none.
+
+    Marks combine (``degenerate; n<30``).
+    """
+    marks = [mark for mark in (metric.note or "").split("; ") if mark]
+    if metric.ci is not None and metric.value is not None:
+        low, high = metric.ci
+        if low is not None and high is not None and low == high and DEGENERATE not in marks:
+            marks.append(DEGENERATE)
+        if metric.n < MIN_N and not any(m.startswith("n<") for m in marks):
+            marks.append(f"n<{MIN_N}")
+    return "; ".join(marks)
+
+
+def marked(metric: Metric) -> Metric:
+    """The metric with its interval marked (:func:`interval_note`)."""
+    return Metric(metric.value, metric.ci, metric.n, metric.method, interval_note(metric))
 
 
 def boundary_interval(value: float, bounds: tuple[float, float], units: int) -> tuple[float, float] | None:
@@ -314,9 +355,9 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
 
 
 def proportion_metric(successes: float, n: int) -> Metric:
-    """A share of independent pairs with its Wilson 95% interval."""
+    """A share of independent pairs with its Wilson 95% interval (marked below ``MIN_N`` pairs)."""
     value = successes / n if n else None
-    return Metric(value, wilson_interval(successes, n), int(n), "Wilson score 95% CI (pairs independent)")
+    return marked(Metric(value, wilson_interval(successes, n), int(n), "Wilson score 95% CI (pairs independent)"))
 
 
 class Columns:
@@ -504,7 +545,37 @@ def wald_metric(value: float, se: float, n: int, method: str) -> Metric:
     """A Metric with the normal-theory 95% interval ``value ± 1.96·se``."""
     if not (math.isfinite(value) and math.isfinite(se)):
         return Metric(None, None, int(n), method)
-    return Metric(value, (value - Z95 * se, value + Z95 * se), int(n), method)
+    return marked(Metric(value, (value - Z95 * se, value + Z95 * se), int(n), method))
+
+
+def weighted_squared_means(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[float, float]:
+    """Unbiased estimate of Σ_g (n_g/N)·μ_g² (μ_g the mean of ``values`` in group g) and its variance.
+
+    Per group ``d̄_g² − s_g²/n_g`` (s² with ddof 1) removes the upward bias ``Var(d̄_g)`` of the plug-in square;
+    its variance ``4·μ_g²·σ_g²/n_g + 2·σ_g⁴/(n_g(n_g − 1))`` (normal theory: exact for the second term) is
+    estimated with ``max(0, d̄_g² − s_g²/n_g)`` for μ_g². Groups of fewer than two values contribute 0
+    (Kumar, Liang & Ma 2019, "Verified uncertainty calibration", debiased estimator).
+    """
+    count = np.bincount(groups, minlength=n_groups).astype(float)
+    total = np.bincount(groups, weights=values, minlength=n_groups)
+    squares = np.bincount(groups, weights=values**2, minlength=n_groups)
+    used = count >= 2
+    n, mean = count[used], total[used] / count[used]
+    variance = np.maximum(squares[used] - n * mean**2, 0.0) / (n - 1)
+    squared_mean = mean**2 - variance / n
+    weight = n / len(values)
+    estimate = float(np.sum(weight * squared_mean))
+    spread = 4 * np.maximum(squared_mean, 0.0) * variance / n + 2 * variance**2 / (n * (n - 1))
+    return estimate, float(np.sum(weight**2 * spread))
+
+
+def wald_p_value(value: float, se: float, null: float) -> float | None:
+    """Two-sided normal-theory p-value of ``value = null`` given its standard error."""
+    from scipy.stats import norm
+
+    if not (math.isfinite(value) and math.isfinite(se)) or se <= 0:
+        return None
+    return float(2 * norm.sf(abs(value - null) / se))
 
 
 def excludes(metric: Metric, null: float) -> bool:
