@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from rlaif_audit.auditing.auditor import AuditContext
+from rlaif_audit.auditing import diversity as dv
 from rlaif_audit.default_plugins.auditors import policy as ap
 
 VOCABULARY = 30
@@ -97,7 +98,7 @@ def test_expectation_adjusted_distinct_by_hand() -> None:
     expected = [vocabulary * (1 - ((vocabulary - 1) / vocabulary) ** total) for total in (3, 2)]
     ead = ap.estimate(ap.ead(2, "policy_text"), rows)
     assert ead == pytest.approx((2 + 2) / sum(expected), rel=1e-12)
-    assert ap.expected_distinct(1, 10) == pytest.approx(1.0) and ap.expected_distinct(10**6, 10) == pytest.approx(10)
+    assert dv.expected_distinct(1, 10) == pytest.approx(1.0) and dv.expected_distinct(10**6, 10) == pytest.approx(10)
 
 
 def nltk_bleu(hypothesis: tuple[str, ...], references: list[tuple[str, ...]]) -> float:
@@ -113,11 +114,11 @@ def test_bleu_and_self_bleu_match_nltk() -> None:
         group = [tuple(f"w{w}" for w in rng.integers(0, int(rng.integers(2, 12)), int(rng.integers(1, 15))))
                  for _ in range(m)]
         for i, hypothesis in enumerate(group):
-            assert ap.bleu(hypothesis, group[:i] + group[i + 1 :]) == pytest.approx(
+            assert dv.bleu(hypothesis, group[:i] + group[i + 1 :]) == pytest.approx(
                 nltk_bleu(hypothesis, group[:i] + group[i + 1 :]), abs=1e-9)
         texts_ = [" ".join(tokens) for tokens in group]
         reference = np.mean([nltk_bleu(h, group[:i] + group[i + 1 :]) for i, h in enumerate(group)])
-        assert ap.self_bleu(texts_) == pytest.approx(reference, abs=1e-9)
+        assert dv.self_bleu(texts_) == pytest.approx(reference, abs=1e-9)
 
 
 def test_mode_collapse_reports_self_bleu_per_prompt() -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rlaif_audit.auditing.auditor import AuditContext
+from rlaif_audit.auditing import diversity as dv
 from rlaif_audit.default_plugins.auditors import policy as ap
 
 
@@ -26,12 +27,12 @@ def sample(prompt: int, index: int, **values: Any) -> dict[str, Any]:
 
 
 def test_distinct_n_entropy_and_similarity_by_hand() -> None:
-    assert ap.distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
-    assert ap.distinct_n(["a b", "a b"], 1) == pytest.approx(0.5)
-    assert ap.unigram_entropy(["a b c d"]) == pytest.approx(2.0)
+    assert dv.distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
+    assert dv.distinct_n(["a b", "a b"], 1) == pytest.approx(0.5)
+    assert dv.unigram_entropy(["a b c d"]) == pytest.approx(2.0)
     rows = [{"prompt_id": "p", "x": "a b c d"}, {"prompt_id": "p", "x": "a b c e"}]
     assert ap.mean_edit_similarity(rows, "x") == pytest.approx(0.75)
-    assert math.isnan(ap.distinct_n([""], 2))
+    assert math.isnan(dv.distinct_n([""], 2))
 
 
 def test_policy_auditors_skip_outside_a_run() -> None:

@@ -91,8 +91,10 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
               help="How many pairs to queue for human review (review_queue.jsonl).")
 @click.option("--n-bootstrap", type=click.IntRange(min=0), default=2000, show_default=True,
               help="Bootstrap resamples behind the confidence intervals.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="The --seed given to `rlaif-audit label` (which response is A in DATA); also seeds the bootstrap.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resamples.")
+@click.option("--ab-seed", type=int, default=None,
+              help="The A/B seed (which response is A in DATA with chosen/rejected) [default: the one recorded in "
+              "JUDGMENTS; for files without one, --seed]. Judgments whose A/B texts differ from DATA's are an error.")
 @click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="rlaif-audit", show_default=True,
               help="Agreement protocol: rlaif-audit (this tool's), alpaca-eval (AlpacaEval's Analyzer), mt-bench "
               "(FastChat compute_agreement.py: per vote, experts, S1/S2) or judgebench (both orders, net vote); "
@@ -118,8 +120,8 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Report folder (report.html, report.md, report.json, review_queue.jsonl).")
 def command(judgments: str, data: str | None, human: str | None, fmt: str, compare_path: str | None,
-            auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, protocol: str,
-            instruction_difficulty: str | None, tie_band: float, batch_calibration: bool,
+            auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None,
+            protocol: str, instruction_difficulty: str | None, tie_band: float, batch_calibration: bool,
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
@@ -131,7 +133,7 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
 
     pm = get_plugin_manager()
     parsed_gates, names, formats = check_choices(pm, gates, fail_under, auditor_names, report_format_names, fmt)
-    where = {"data": data, "seed": seed, "split": split, "data_dir": data_dir, "pm": pm}
+    where = {"data": data, "ab_seed": ab_seed, "seed": seed, "split": split, "data_dir": data_dir, "pm": pm}
     difficulty = read_instruction_difficulty(instruction_difficulty) if instruction_difficulty else None
     inputs = AuditInputs.from_file(judgments, fmt, **where)
     if human:
@@ -145,7 +147,7 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
         ctx.compare, compare_info = make_context(other, seed, n_bootstrap, options), _compare_info(other)
     for warning in inputs.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    config = audit_config(click.get_current_context().params, inputs.format, names, parsed_gates)
+    config = audit_config(click.get_current_context().params, inputs.format, names, parsed_gates, inputs.ab_seed)
     report = build_report(ctx, run_auditors(ctx, pm, names), pairs=inputs.pairs, config=config,
                           data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=inputs.judgments_path,
                           judgments_hash=inputs.judgments_hash, source_format=inputs.format, title=title or "",
@@ -174,11 +176,13 @@ def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], audi
     return parsed_gates, names, formats
 
 
-def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[Gate]) -> dict[str, Any]:
-    """The settings recorded in report.json (and hashed): the options, the resolved format, the command line."""
+def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[Gate],
+                 ab_seed: int | None = None) -> dict[str, Any]:
+    """The settings recorded in report.json (and hashed): the options, the resolved format and A/B seed (given or
+    read from the judgments), the command line."""
     config = {"command": reproduce_command(params)}
     config.update({OPTION_NAMES.get(key, key): value for key, value in params.items() if key != "fail_under"})
-    config.update(format=resolved, auditors=names, gates=[gate.text for gate in gates])
+    config.update(format=resolved, auditors=names, gates=[gate.text for gate in gates], ab_seed=ab_seed)
     return config
 
 

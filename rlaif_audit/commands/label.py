@@ -30,14 +30,16 @@ def parse_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="Judgments JSONL file; an existing file of the same evaluator is resumed.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Label only the first N pairs.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the coin that decides which response is A.")
+@click.option("--ab-seed", "--seed", "ab_seed", type=int, default=0, show_default=True,
+              help="Seed of the coin that decides which response is A (DATA with chosen/rejected); recorded on each "
+              "judgment as ab_seed. --seed is an alias.")
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="On a bad input row: stop with a message (fail) or skip it and count it (skip).")
 @click.option("--split", default="test", show_default=True, help="Split, for Hugging Face datasets.")
 @click.option("--data-dir", default=None, help="data_dir, for Hugging Face datasets (e.g. harmless-base).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(data: str, evaluator_name: str, option_values: tuple[str, ...], output: str, limit: int | None,
-            seed: int, on_error: str, split: str, data_dir: str | None, quiet: bool) -> None:
+            ab_seed: int, on_error: str, split: str, data_dir: str | None, quiet: bool) -> None:
     """Label preference pairs with an AI evaluator, in both orders (resumable)."""
     from rlaif_audit.host import make_evaluator
     from rlaif_audit.judging.labeling import label_pairs, raw_agreement
@@ -45,14 +47,15 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
     from rlaif_audit.data.pairs import read_pairs
 
     options = parse_options(option_values)
-    pair_set = read_pairs(data, seed=seed, limit=limit, on_error=on_error, split=split, data_dir=data_dir)
+    pair_set = read_pairs(data, seed=ab_seed, limit=limit, on_error=on_error, split=split, data_dir=data_dir)
     if not pair_set.pairs:
         raise ConfigError(f"{data}: no preference pairs to label")
     for warning in pair_set.warnings:
         click.echo(f"Warning: {warning}", err=True)
     evaluator = make_evaluator(evaluator_name, options)
     try:
-        summary = label_pairs(evaluator, pair_set.pairs, output, progress=not quiet)
+        summary = label_pairs(evaluator, pair_set.pairs, output, ab_seed=pair_set.ab_seed,
+                              progress=not quiet)
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted. Judgments so far are kept in {output}; run the same command to continue.", err=True)
         sys.exit(130)
@@ -62,7 +65,8 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
     summary.skipped_rows = len(pair_set.skipped)
     summary.agreement = raw_agreement(output, pair_set.pairs, pair_set.labels)
     click.echo(f"evaluator: {evaluator.name} (identity {evaluator.identity_hash()})")
-    click.echo(f"data: {pair_set.source} (hash {pair_set.data_hash})")
+    placed = f"A/B seed {pair_set.ab_seed}" if pair_set.ab_seed is not None else "A and B as given"
+    click.echo(f"data: {pair_set.source} (hash {summary.data_hash}, {placed})")
     for line in summary.lines():
         click.echo(line)
     click.echo(f"judgments written to {output}")

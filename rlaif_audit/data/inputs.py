@@ -42,29 +42,36 @@ class AuditInputs:
     judgments_path: str | None = None
     judgments_hash: str | None = None
     warnings: list[str] = field(default_factory=list)
+    ab_seed: int | None = None
 
     @classmethod
-    def from_file(cls, path: Path | str, fmt: str = AUTO, *, data: str | None = None, seed: int = 0,
-                  split: str = "test", data_dir: str | None = None,
+    def from_file(cls, path: Path | str, fmt: str = AUTO, *, data: str | None = None, ab_seed: int | None = None,
+                  seed: int = 0, split: str = "test", data_dir: str | None = None,
                   pm: pluggy.PluginManager | None = None) -> AuditInputs:
-        """Detect, read, validate and hash a judgments file in any registered format (``fmt`` or ``auto``)."""
+        """Detect, read, validate and hash a judgments file in any registered format (``fmt`` or ``auto``).
+
+        DATA's A/B coin uses ``ab_seed`` when given, else the A/B seed the judgments record, else (a file written
+        before provenance was recorded, with a warning) ``seed``; judgments of pairs whose A and B were fixed record
+        no seed (the coin does not apply).
+        """
         path, registry = str(path), _importers(pm)
         resolved = resolve_format(path, fmt, registry)
         if resolved == NATIVE:
-            return _native_inputs(path, data, seed, split, data_dir)
+            return _native_inputs(path, data, ab_seed, seed, split, data_dir)
         return _imported_inputs(path, registry.get(resolved)(), resolved, data)
 
     @classmethod
     def from_pairs(cls, judgments_path: Path | str, pairs: Sequence[PreferencePair], labels: Sequence[HumanLabel],
-                   source: str, data_hash: str, warnings: Sequence[str] = ()) -> AuditInputs:
+                   source: str, warnings: Sequence[str] = ()) -> AuditInputs:
         """A rlaif-audit judgments file audited on pairs already read (the loop's pairs, ``--data``)."""
         from rlaif_audit.data.judgment_file import parse_judgments
-        from rlaif_audit.data.validation import check_judgments
+        from rlaif_audit.data.validation import check_judgments, recorded_ab_seed
 
         path = str(judgments_path)
         judgments, lines = parse_judgments(path)
         check_judgments(judgments, path, lines)
-        return _joined(path, judgments, lines, pairs, labels, source, data_hash, list(warnings))
+        seed = recorded_ab_seed(judgments, path, lines)
+        return _joined(path, judgments, lines, pairs, labels, source, list(warnings), seed)
 
     @classmethod
     def from_frames(cls, judgments: pd.DataFrame, pairs: Sequence[PreferencePair] | pd.DataFrame,
@@ -88,10 +95,12 @@ class AuditInputs:
             warnings.append(f"{len(labels) - len(matched)} labels in {path} are for pairs that were not judged")
         return replace(self, labels=matched, warnings=self.warnings + warnings)
 
-    def compared(self, path: str, fmt: str = AUTO, *, data: str | None = None, seed: int = 0, split: str = "test",
-                 data_dir: str | None = None, pm: pluggy.PluginManager | None = None) -> AuditInputs:
+    def compared(self, path: str, fmt: str = AUTO, *, data: str | None = None, ab_seed: int | None = None,
+                 seed: int = 0, split: str = "test", data_dir: str | None = None,
+                 pm: pluggy.PluginManager | None = None) -> AuditInputs:
         """A second evaluator's judgments (``--compare``), kept to the pairs of these ones, with their labels."""
-        other = AuditInputs.from_file(path, fmt, data=data, seed=seed, split=split, data_dir=data_dir, pm=pm)
+        other = AuditInputs.from_file(path, fmt, data=data, ab_seed=ab_seed, seed=seed, split=split,
+                                      data_dir=data_dir, pm=pm)
         known = {pair.id for pair in self.pairs}
         shared = [pair for pair in other.pairs if pair.id in known]
         if not shared:
@@ -180,34 +189,69 @@ def human_label_reader(path: str, registry: Registry[type[Importer]]) -> LabelRe
 # ---------------------------------------------------------------------------------------------- assembling
 
 
-def _native_inputs(path: str, data: str | None, seed: int, split: str, data_dir: str | None) -> AuditInputs:
+def _native_inputs(path: str, data: str | None, ab_seed: int | None, seed: int, split: str,
+                   data_dir: str | None) -> AuditInputs:
     from rlaif_audit.data.judgment_file import parse_judgments
     from rlaif_audit.data.pairs import read_pairs
     from rlaif_audit.data.sources import skip_warnings
-    from rlaif_audit.data.validation import check_judgments
+    from rlaif_audit.data.validation import check_judgments, has_ab_hashes, recorded_ab_seed
 
     judgments, lines = parse_judgments(path)
     check_judgments(judgments, path, lines)
     if data is None:
         raise ConfigError("--data is required with rlaif-audit judgments: the pairs they judge (the DATA given to "
                           "`rlaif-audit label`)")
-    pair_set = read_pairs(data, seed=seed, split=split, data_dir=data_dir)
-    return _joined(path, judgments, lines, pair_set.pairs, pair_set.labels, pair_set.source, pair_set.data_hash,
-                   skip_warnings(pair_set.skipped))
+    recorded, provenance = recorded_ab_seed(judgments, path, lines), has_ab_hashes(judgments)
+    used = _coin_seed(ab_seed, recorded, provenance, seed)
+    notes = [] if provenance else [
+        f"{path} records no A/B provenance (written before rlaif-audit recorded it): which response is A in "
+        f"{data} is assumed to follow A/B seed {used}{'' if ab_seed is not None else ' (--seed)'}, and nothing "
+        "checks that the pairs are the ones judged; relabel, or pass --ab-seed with the seed given to `label`"]
+    pair_set = read_pairs(data, seed=used, split=split, data_dir=data_dir)
+    return _joined(path, judgments, lines, pair_set.pairs, pair_set.labels, pair_set.source,
+                   notes + skip_warnings(pair_set.skipped), recorded, pair_set.ab_seed)
+
+
+def _coin_seed(given: int | None, recorded: int | None, provenance: bool, seed: int) -> int:
+    """The seed DATA's A/B coin is read with: ``--ab-seed``, else the judgments' ``ab_seed``, else ``--seed`` for a
+    file without provenance (the old behaviour); judgments of pairs with A and B fixed record none (any seed does)."""
+    if given is not None:
+        return given
+    if recorded is not None:
+        return recorded
+    return 0 if provenance else seed
 
 
 def _joined(path: str, judgments: pd.DataFrame, lines: list[int], pairs: Sequence[PreferencePair],
-            labels: Sequence[HumanLabel], source: str, data_hash: str, warnings: list[str]) -> AuditInputs:
-    """Validated rlaif-audit judgments with the pairs they judge (and those pairs' labels) only."""
+            labels: Sequence[HumanLabel], source: str, warnings: list[str], recorded_seed: int | None = None,
+            ab_seed: int | None = None) -> AuditInputs:
+    """Validated rlaif-audit judgments with the pairs they judge (and those pairs' labels) only; the pairs' A/B
+    texts must be those the judgments record (``ab_hash``), and their data hash is the one `label` printed."""
     from rlaif_audit.data.pairs import pair_warnings
-    from rlaif_audit.records.provenance import file_hash
+    from rlaif_audit.data.validation import check_ab_hashes
+    from rlaif_audit.records.provenance import ab_hash, data_hash, file_hash
 
     _check_pairs_and_labels(judgments, pairs, labels, path, lines, source)
     judged = set(judgments["pair_id"].astype(str))
     kept = [pair for pair in pairs if pair.id in judged]
-    notes = pair_warnings(kept) + warnings + order_warnings(judgments)
-    return AuditInputs(kept, judgments, [label for label in labels if label.pair_id in judged], NATIVE, source,
-                       data_hash, path, file_hash(path), notes)
+    check_ab_hashes(judgments, {pair.id: ab_hash(pair.a, pair.b) for pair in kept}, path, lines,
+                    recorded_seed=recorded_seed, given_seed=ab_seed if ab_seed is not None else recorded_seed,
+                    data=source)
+    kept_labels = [label for label in labels if label.pair_id in judged]
+    audited_hash = data_hash(kept)
+    notes = pair_warnings(kept) + warnings + order_warnings(judgments) + _data_hash_warnings(judgments, audited_hash)
+    return AuditInputs(kept, judgments, kept_labels, NATIVE, source, audited_hash, path, file_hash(path), notes,
+                       ab_seed if ab_seed is not None else recorded_seed)
+
+
+def _data_hash_warnings(judgments: pd.DataFrame, audited_hash: str) -> list[str]:
+    """A warning when every judgment names one data hash and the judged pairs given hash otherwise (a context
+    changed under the same ids: the A/B hashes cover the responses only)."""
+    recorded = judgments["data_hash"].dropna().unique() if "data_hash" in judgments.columns else []
+    if len(recorded) != 1 or judgments["data_hash"].isna().any() or recorded[0] == audited_hash:
+        return []
+    return [f"the judged pairs given hash to {audited_hash[:16]}…, but the judgments were labeled from data "
+            f"hashing to {str(recorded[0])[:16]}…: the pairs' contexts (or ids) are not those labeled"]
 
 
 def _imported_inputs(path: str, importer: Importer, fmt: str, data: str | None) -> AuditInputs:

@@ -15,9 +15,13 @@ from rlaif_audit.records.types import Judgment
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rlaif_audit.records.provenance import LabelProvenance
+
 JUDGMENT_FIELDS = [f.name for f in fields(Judgment)]
 REQUIRED_FIELDS = ("pair_id", "order", "p_first")
 PARSE_STATUSES = ("ok", "failed")
+PROVENANCE_TYPES = {"ab_seed": int, "ab_hash": str, "data_hash": str}
+"""The provenance fields of a judgment line and their JSON type (each may be null or absent: an older file)."""
 
 
 def _p_first(path: str, line: int, value: Any, status: str) -> float | None:
@@ -50,9 +54,18 @@ def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
     record["p_first"] = _p_first(path, line, record["p_first"], record["parse_status"])
     if "verdict" not in record:
         record["verdict"] = verdict_from_p(record["p_first"])
+    _check_provenance(path, line, record)
     for name in JUDGMENT_FIELDS:
         record.setdefault(name, None if name != "latency_s" else 0.0)
     return record
+
+
+def _check_provenance(path: str, line: int, record: dict[str, Any]) -> None:
+    for name, kind in PROVENANCE_TYPES.items():
+        value = record.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise InputError(path, f"must be {'an integer' if kind is int else 'a string'} or null, got {value!r}",
+                             line=line, field=name)
 
 
 def iter_judgment_records(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -87,13 +100,16 @@ class JudgmentFile:
     """An append-only judgment file that resumes after Ctrl-C or kill -9 and never writes a judgment twice.
 
     A torn last line (the process died mid-write) is cut off on open. Judgments
-    of another evaluator identity already in the file are an error, never mixed.
+    of another evaluator identity already in the file are an error, never mixed; so are judgments of another A/B
+    seed or of other A/B texts for the same pair id, when ``provenance`` (written on every new line) is given.
     """
 
-    def __init__(self, path: Path | str, evaluator_name: str, evaluator_id: str) -> None:
+    def __init__(self, path: Path | str, evaluator_name: str, evaluator_id: str,
+                 provenance: LabelProvenance | None = None) -> None:
         self.path = Path(path)
         self.evaluator_name = evaluator_name
         self.evaluator_id = evaluator_id
+        self.provenance = provenance
         self.done: set[tuple[str, str]] = set()
         self.parse_failures = 0
         if self.path.exists():
@@ -112,6 +128,8 @@ class JudgmentFile:
         frame, lines = parse_judgments(self.path)
         if len(frame):
             check_judgments(frame, str(self.path), lines)
+            if self.provenance is not None:
+                self._check_same_provenance(frame, lines)
         for pair_id, order, status, name, identity in zip(frame.get("pair_id", []), frame.get("order", []),
                                                           frame.get("parse_status", []), frame.get("evaluator", []),
                                                           frame.get("evaluator_id", [])):
@@ -126,6 +144,21 @@ class JudgmentFile:
             self.done.add((pair_id, order))
             self.parse_failures += status == "failed"
 
+    def _check_same_provenance(self, frame: pd.DataFrame, lines: list[int]) -> None:
+        """Resuming appends to judgments of the same A/B seed and the same A/B texts, never to other ones."""
+        from rlaif_audit.data.validation import check_ab_hashes, recorded_ab_seed
+
+        if self.provenance is None:
+            return
+        path, seed = str(self.path), self.provenance.ab_seed
+        old_seed = recorded_ab_seed(frame, path, lines)
+        if old_seed is not None and seed is not None and old_seed != seed:
+            raise InputError(path, f"already holds judgments labeled with A/B seed {old_seed}, but this run's A/B seed "
+                             f"is {seed}; label with --ab-seed {old_seed}, or write to another file",
+                             line=lines[int(frame["ab_seed"].notna().to_numpy().argmax())], field="ab_seed")
+        check_ab_hashes(frame, self.provenance.ab_hashes, path, lines, recorded_seed=old_seed, given_seed=seed,
+                        data="this run's DATA")
+
     def append(self, judgments: Iterable[Judgment]) -> int:
         """Append judgments not yet in the file, flushed and fsynced; return how many were written."""
         rows = []
@@ -134,6 +167,9 @@ class JudgmentFile:
             if key in self.done:
                 continue
             judgment.evaluator, judgment.evaluator_id = self.evaluator_name, self.evaluator_id
+            if self.provenance is not None:
+                judgment.ab_seed, judgment.data_hash = self.provenance.ab_seed, self.provenance.data_hash
+                judgment.ab_hash = self.provenance.ab_hashes.get(judgment.pair_id)
             rows.append(judgment.to_dict())
             self.done.add(key)
             self.parse_failures += judgment.parse_status == "failed"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -31,11 +30,16 @@ from rlaif_audit.data.sources import (
     skip_warnings,
 )
 from rlaif_audit.errors import ConfigError
+from rlaif_audit.records.provenance import data_hash
 from rlaif_audit.records.types import HumanLabel, PreferencePair
 
 @dataclass
 class PairSet:
-    """Pairs read from one source, their human labels, and what the reader noticed."""
+    """Pairs read from one source, their human labels, and what the reader noticed.
+
+    ``data_hash`` is :func:`rlaif_audit.records.provenance.data_hash` of the pairs (labels are hashed apart, in the
+    report's ``data.labels_hash``).
+    """
 
     pairs: list[PreferencePair]
     labels: list[HumanLabel]
@@ -44,6 +48,8 @@ class PairSet:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     schema: str = ""
+    ab_seed: int | None = None
+    """The seed of the A/B coin that placed chosen and rejected in A and B; None when the source fixes A and B."""
 
     def summary(self) -> dict[str, Any]:
         """Counts for a command's summary line or a report's provenance."""
@@ -84,23 +90,6 @@ def read_pairs(
 def chosen_is_a(seed: int, pair_id: str) -> bool:
     """The seeded per-pair coin that puts the chosen response in slot A (stable under --limit)."""
     return hashlib.sha256(f"{seed}:{pair_id}".encode()).digest()[0] < 128
-
-
-def pairs_hash(pairs: Iterable[PreferencePair], labels: Iterable[HumanLabel]) -> str:
-    """sha256 of the canonical content of pairs and labels; the same content gives the same hash in any format."""
-    digest = hashlib.sha256()
-    for pair in pairs:
-        content = {"id": pair.id, "context": pair.context, "a": pair.a, "b": pair.b}
-        if "context_b" in pair.metadata:
-            content["context_b"] = pair.metadata["context_b"]
-        digest.update(_canonical(content))
-    for label in labels:
-        digest.update(_canonical(label.to_dict()))
-    return digest.hexdigest()
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def pair_warnings(pairs: Sequence[PreferencePair]) -> list[str]:
@@ -186,10 +175,11 @@ class PairBuilder:
             pairs=self.pairs,
             labels=self.labels,
             source=self.source.display,
-            data_hash=pairs_hash(self.pairs, self.labels),
+            data_hash=data_hash(self.pairs),
             skipped=self.skipped,
             warnings=self._warnings(),
             schema=self.schema or "",
+            ab_seed=None if self.schema == "native" else self.seed,
         )
 
     def _warnings(self) -> list[str]:

@@ -1,5 +1,6 @@
-"""Validation of the audit inputs, the one home of each rule: judgment values, one evaluator per file, no pair judged
-twice in one order, every judged pair among the pairs, unique pair ids, valid human labels.
+"""Validation of the audit inputs, the one home of each rule: judgment values, a verdict that agrees with its
+p_first, one evaluator per file, no pair judged twice in one order, every judged pair among the pairs, one A/B seed
+per file and the A/B texts the judge saw equal to the pairs', unique pair ids, valid human labels.
 
 Each check raises an :class:`InputError` naming the file (or table), the line (the file's line when ``lines`` gives
 the line of each judgment row, else the 1-based row) and the field.
@@ -7,7 +8,7 @@ the line of each judgment row, else the 1-based row) and the field.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ def _first_line(mask: np.ndarray, lines: Sequence[int] | None) -> int | None:
     return int(lines[hits[0]]) if lines is not None else int(hits[0]) + 1
 
 
+
 def judgment_columns(judgments: pd.DataFrame) -> pd.DataFrame:
     """``pair_id`` (text), ``order``, ``p_first`` (float, NaN when missing), ``verdict``, ``parse_status``."""
     judgments = judgments.reset_index(drop=True)
@@ -62,6 +64,7 @@ def check_judgments(judgments: pd.DataFrame | None, where: str, lines: Sequence[
     original = judgments["p_first"].reset_index(drop=True)
     _check_choices(columns, where, lines)
     _check_p_first(columns, original, where, lines)
+    _check_verdict_agrees(columns, where, lines)
     _check_one_evaluator(judgments.reset_index(drop=True), where, lines, evaluator_field)
     _check_duplicates(columns, where, lines)
 
@@ -97,6 +100,22 @@ def _check_p_first(columns: pd.DataFrame, original: pd.Series, where: str, lines
     if empty.any():
         raise InputError(where, f"p_first is NaN/null while parse_status is 'ok' and there is no verdict "
                          f"({_judgment_named(columns, empty)})", line=_first_line(empty, lines), field="p_first")
+
+
+def _check_verdict_agrees(columns: pd.DataFrame, where: str, lines: Sequence[int] | None) -> None:
+    """A verdict beside a probability agrees with it: 'first' needs p_first > ½, 'second' p_first < ½, and 'tie'
+    p_first strictly inside (0, 1) (a tie band may call any such probability a tie)."""
+    p_first, verdict = columns["p_first"].to_numpy(), columns["verdict"]
+    with np.errstate(invalid="ignore"):
+        contradicts = (((verdict == "first").to_numpy() & ~(p_first > 0.5))
+                       | ((verdict == "second").to_numpy() & ~(p_first < 0.5))
+                       | ((verdict == "tie").to_numpy() & ~((p_first > 0) & (p_first < 1)))) & ~np.isnan(p_first)
+    if contradicts.any():
+        row = int(np.flatnonzero(contradicts)[0])
+        raise InputError(where, f"verdict {verdict.iloc[row]!r} contradicts p_first {float(p_first[row])!r} "
+                         f"({_judgment_named(columns, contradicts)}); 'first' needs p_first > 0.5, 'second' "
+                         "p_first < 0.5, 'tie' p_first strictly between 0 and 1",
+                         line=_first_line(contradicts, lines), field="verdict")
 
 
 def _check_one_evaluator(judgments: pd.DataFrame, where: str, lines: Sequence[int] | None, field: str) -> None:
@@ -143,6 +162,49 @@ def check_known_pairs(judgments: pd.DataFrame, pair_ids: pd.Series, where: str,
                 if data else "")
         raise InputError(where, f"{len(ids)} judged pair id(s) are not among the pairs: {preview(ids)}{hint}",
                          line=_first_line(unknown, lines), field="pair_id")
+
+
+def recorded_ab_seed(judgments: pd.DataFrame, where: str, lines: Sequence[int] | None = None) -> int | None:
+    """The A/B seed the judgments were labeled with (None when none is recorded); two seeds in one file are an
+    error naming the first line of the second."""
+    if "ab_seed" not in judgments.columns:
+        return None
+    seeds = pd.to_numeric(judgments["ab_seed"].reset_index(drop=True), errors="coerce")
+    known = seeds.dropna().unique()
+    if len(known) > 1:
+        raise InputError(where, f"mixes judgments of {len(known)} A/B seeds ({', '.join(str(int(s)) for s in known)})"
+                         "; label each seed into its own file", line=_first_line((seeds == known[1]).to_numpy(), lines),
+                         field="ab_seed")
+    return int(known[0]) if len(known) else None
+
+
+def has_ab_hashes(judgments: pd.DataFrame) -> bool:
+    """Whether the judgments record the A/B texts they judged (files written before provenance do not)."""
+    return "ab_hash" in judgments.columns and bool(judgments["ab_hash"].notna().any())
+
+
+def check_ab_hashes(judgments: pd.DataFrame, expected: Mapping[str, str], where: str,
+                    lines: Sequence[int] | None = None, *, recorded_seed: int | None = None,
+                    given_seed: int | None = None, data: str | None = None) -> None:
+    """Each judgment's ``ab_hash`` (the A and B texts its judge saw) equals the one of the pair given (``expected``:
+    pair id → :func:`rlaif_audit.records.provenance.ab_hash`); the error names line, pair, both hashes and seeds."""
+    if "ab_hash" not in judgments.columns:
+        return
+    pair_ids = as_text(judgments["pair_id"].reset_index(drop=True))
+    recorded = judgments["ab_hash"].reset_index(drop=True)
+    wanted = pair_ids.map(expected)
+    differs = (recorded.notna() & wanted.notna() & (recorded != wanted)).to_numpy()
+    if not differs.any():
+        return
+    row = int(np.flatnonzero(differs)[0])
+    n_pairs, n_judged = pair_ids[differs].nunique(), pair_ids[recorded.notna()].nunique()
+    seeds = f"A/B seed {recorded_seed}" if recorded_seed is not None else "no A/B seed recorded"
+    given = f" (A/B seed {given_seed})" if given_seed is not None else ""
+    raise InputError(where, f"pair {pair_ids[row]!r} was judged with A/B hash {recorded[row]} ({seeds}), but "
+                     f"{data or 'the pairs given'} gives it A/B hash {wanted[row]}{given}; "
+                     f"{n_pairs} of {n_judged} judged pairs differ. Is the data the one these judgments were labeled "
+                     "from, with the same texts and A/B seed (--ab-seed)?", line=_first_line(differs, lines),
+                     field="ab_hash")
 
 
 def check_pair_table(pairs: pd.DataFrame) -> pd.Series:

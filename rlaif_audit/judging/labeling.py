@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rlaif_audit.data.judgment_file import JudgmentFile, read_judgments
 from rlaif_audit.records.preference import (CHOICE_A, CHOICE_B, CHOICE_NAMES, P_FIRST_OF_VERDICT, choice_codes,
                                             human_share, pair_p_a)
+from rlaif_audit.records.provenance import LabelProvenance
 from rlaif_audit.records.types import HumanLabel, JudgeItem, PreferencePair
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class LabelSummary:
     seconds: float
     agreement: dict[str, Any] | None = None
     skipped_rows: int = 0
+    data_hash: str = ""
 
     def lines(self) -> list[str]:
         rate = self.new_judgments / self.seconds if self.seconds > 0 else 0.0
@@ -89,11 +91,17 @@ def label_pairs(
     pairs: Sequence[PreferencePair],
     out_path: Path | str,
     *,
+    ab_seed: int | None = None,
     chunk_size: int = CHUNK_SIZE,
     progress: bool = True,
 ) -> LabelSummary:
-    """Judge every pair in both orders, appending to ``out_path``; resumes where a previous run stopped."""
-    store = JudgmentFile(out_path, evaluator.name, evaluator.identity_hash())
+    """Judge every pair in both orders, appending to ``out_path``; resumes where a previous run stopped.
+
+    Each judgment carries the run's provenance: ``ab_seed`` (the A/B coin's seed, None when the pairs come with A
+    and B fixed), the pair's ``ab_hash`` and the pairs' ``data_hash`` (:class:`LabelProvenance`).
+    """
+    provenance = LabelProvenance.of(pairs, ab_seed)
+    store = JudgmentFile(out_path, evaluator.name, evaluator.identity_hash(), provenance)
     todo = [item for item in judge_items(pairs) if (item.pair_id, item.order) not in store.done]
     started = time.perf_counter()
     new = 0
@@ -111,6 +119,7 @@ def label_pairs(
         new_judgments=new,
         parse_failures=store.parse_failures,
         seconds=time.perf_counter() - started,
+        data_hash=provenance.data_hash,
     )
 
 

@@ -126,14 +126,12 @@ def evaluator_context(run: Run, generation: int, policy_rows: list[dict[str, Any
     from rlaif_audit.auditing.context import build_context
     from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.loop.reports import stage_rows
-    from rlaif_audit.records.provenance import file_hash
 
     folder = run.gen_dir(generation)
     reward_model = run.stage_outputs(generation, "reward_model").get("metrics")
     policy = {"samples": policy_rows, "log": read_trainer_log(folder / POLICY_LOG), "reward": run.config.reward,
               "reward_model": reward_model, "stages": stage_rows(run), "generation": generation}
-    inputs = AuditInputs.from_pairs(folder / JUDGMENTS, read_pairs_file(folder / PAIRS), [], str(folder / PAIRS),
-                                    file_hash(folder / PAIRS))
+    inputs = AuditInputs.from_pairs(folder / JUDGMENTS, read_pairs_file(folder / PAIRS), [], str(folder / PAIRS))
     return build_context(inputs, seed=run.config.seed, n_bootstrap=run.config.n_bootstrap,
                          options={POLICY_OPTION: policy})
 

@@ -47,14 +47,16 @@ def build_generation_report(run: Run, generation: int, ctx: AuditContext,
                             results: dict[str, AuditorOutcome]) -> Report:
     """The report of one generation: the evaluator report plus the loop's ``run`` section."""
     from rlaif_audit.loop.ai_feedback import read_pairs_file
-    from rlaif_audit.records.provenance import file_hash
+    from rlaif_audit.records.provenance import data_hash
     from rlaif_audit.reporting.builder import build_report
     from rlaif_audit.reporting.report import to_jsonable
 
     folder = run.gen_dir(generation)
+    pairs = read_pairs_file(folder / PAIRS)
+    judged = set(ctx.judgments["pair_id"].astype(str))  # the data hash of the judged pairs, as `label` writes it
     report = build_report(
-        ctx, results, pairs=read_pairs_file(folder / PAIRS), config=run.config.to_dict(),
-        data_source=str(folder / PAIRS), data_hash=file_hash(folder / PAIRS), judgments_path=folder / JUDGMENTS,
+        ctx, results, pairs=pairs, config=run.config.to_dict(), data_source=str(folder / PAIRS),
+        data_hash=data_hash(pair for pair in pairs if pair.id in judged), judgments_path=folder / JUDGMENTS,
         title=f"RLAIF run {run.folder.name}, generation {generation}: evaluator and policy audit")
     report.run = to_jsonable(run_section(run, generation))
     return report

@@ -7,10 +7,14 @@ import json
 import os
 import platform
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
 
 from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.records.fileio import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from rlaif_audit.records.types import HumanLabel, PreferencePair
 
 CORE_DISTRIBUTIONS = ("rlaif-audit", "torch", "transformers", "trl", "gguf")
 """The distributions whose versions change an evaluator's numbers."""
@@ -24,6 +28,55 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     """A short sha256 of the canonical JSON of ``obj``."""
     blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def ab_hash(a: str, b: str) -> str:
+    """The A/B hash of one pair: its two response texts in the slots the judge saw them, A then B."""
+    return stable_hash({"a": a, "b": b})
+
+
+def pair_content(pair: PreferencePair) -> dict[str, Any]:
+    """What of a pair the judge sees: id, context, A, B (and B's own context when the two differ)."""
+    content = {"id": pair.id, "context": pair.context, "a": pair.a, "b": pair.b}
+    if "context_b" in pair.metadata:
+        content["context_b"] = pair.metadata["context_b"]
+    return content
+
+
+def data_hash(pairs: Iterable[PreferencePair]) -> str:
+    """sha256 of the judged pairs' content (:func:`pair_content`), in pair-id order.
+
+    The one data hash: `label` prints it and writes it on each judgment, the report records it for the pairs it
+    audits, so labeling and auditing the same pairs give the same hash in any file format and any row order.
+    """
+    return _lines_hash(pair_content(pair) for pair in sorted(pairs, key=lambda pair: pair.id))
+
+
+def labels_hash(labels: Iterable[HumanLabel]) -> str:
+    """sha256 of human labels (pair id, preferred, annotator), in pair-id order (stable within a pair)."""
+    return _lines_hash(label.to_dict() for label in sorted(labels, key=lambda label: label.pair_id))
+
+
+def _lines_hash(records: Iterable[Any]) -> str:
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LabelProvenance:
+    """What a labeling run writes on each judgment: the A/B seed, the pairs' data hash, each pair's A/B hash."""
+
+    ab_seed: int | None
+    data_hash: str
+    ab_hashes: dict[str, str]
+
+    @classmethod
+    def of(cls, pairs: Iterable[PreferencePair], ab_seed: int | None) -> LabelProvenance:
+        """The provenance of labeling ``pairs`` (A and B as the A/B coin of ``ab_seed`` placed them)."""
+        pairs = list(pairs)
+        return cls(ab_seed, data_hash(pairs), {pair.id: ab_hash(pair.a, pair.b) for pair in pairs})
 
 
 def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

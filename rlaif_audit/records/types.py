@@ -51,7 +51,11 @@ class JudgeItem:
 
 @dataclass
 class Judgment:
-    """One evaluator verdict on one pair in one order (a line of judgments.jsonl)."""
+    """One evaluator verdict on one pair in one order (a line of judgments.jsonl).
+
+    ``ab_seed``, ``ab_hash`` and ``data_hash`` are the labeling run's provenance
+    (:class:`rlaif_audit.records.provenance.LabelProvenance`); None in files written before they were recorded.
+    """
 
     pair_id: str
     order: Order
@@ -62,6 +66,9 @@ class Judgment:
     latency_s: float = 0.0
     evaluator: str = ""
     evaluator_id: str = ""
+    ab_seed: int | None = None
+    ab_hash: str | None = None
+    data_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

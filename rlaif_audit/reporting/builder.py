@@ -112,6 +112,19 @@ def _counts(ctx: AuditContext) -> dict[str, int]:
             "n_annotators": int(annotators), "orders": int(orders)}
 
 
+def _labels_hash(ctx: AuditContext) -> str:
+    """:func:`rlaif_audit.records.provenance.labels_hash` of the audited human labels."""
+    from rlaif_audit.records.provenance import labels_hash
+    from rlaif_audit.records.types import HumanLabel
+
+    labels = ctx.labels
+    if not len(labels):
+        return ""
+    annotators = labels["annotator"] if "annotator" in labels.columns else ["source"] * len(labels)
+    return labels_hash(HumanLabel(str(pair_id), str(preferred), str(annotator))  # type: ignore[arg-type]
+                       for pair_id, preferred, annotator in zip(labels["pair_id"], labels["preferred"], annotators))
+
+
 def build_report(
     ctx: AuditContext,
     results: dict[str, AuditorOutcome],
@@ -142,7 +155,8 @@ def build_report(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tool_version=versions.get("rlaif-audit"), versions=versions, config=config,
         config_hash=stable_hash({k: v for k, v in config.items() if k not in UNHASHED_CONFIG}),
-        evaluator=evaluator, data=DataInfo(source=data_source, hash=data_hash, format=source_format, **_counts(ctx)),
+        evaluator=evaluator, data=DataInfo(source=data_source, hash=data_hash, labels_hash=_labels_hash(ctx),
+                                                  format=source_format, **_counts(ctx)),
         judgments=JudgmentsFile(str(judgments_path) if judgments_path else None, judgments_hash),
         seed=ctx.seed, n_bootstrap=ctx.n_bootstrap, headline=build_headline(auditors, sections),
         auditors=auditors, sections=sections, review_queue=build_review_queue(results, pairs),

@@ -152,10 +152,15 @@ class EvaluatorInfo:
 
 @dataclass
 class DataInfo:
-    """Where the pairs came from and how many pairs, judgments and labels were audited."""
+    """Where the pairs came from and how many pairs, judgments and labels were audited.
+
+    ``hash`` is :func:`rlaif_audit.records.provenance.data_hash` of the judged pairs (the hash `label` prints and
+    writes on each judgment); ``labels_hash`` that of their human labels.
+    """
 
     source: str = ""
     hash: str = ""
+    labels_hash: str = ""
     format: str = "rlaif"
     n_pairs: int = 0
     n_judgments: int = 0
