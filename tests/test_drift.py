@@ -201,3 +201,26 @@ def test_hf_judge_changed_model_is_detected(tiny_model: str, tmp_path: Path) -> 
     assert code == 1 and report["drifted"]
     assert "weights_sha256" in changed_fields(report) and "template_sha256" not in changed_fields(report)
     assert report["metrics"]["mean_abs_delta_p_first"]["value"] > 1e-4
+
+
+def test_other_ab_texts_for_the_same_pair_ids_exit_2(tmp_path: Path) -> None:
+    for seed, name in ((0, "old.jsonl"), (1, "new.jsonl")):  # the demo's chosen/rejected placed by another coin
+        assert cli(["label", "demo", "-e", "synthetic", "--ab-seed", str(seed), "-o", str(tmp_path / name),
+                    "-q"]).exit_code == 0
+    result = cli(["drift", str(tmp_path / "old.jsonl"), str(tmp_path / "new.jsonl")])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'new.jsonl'}:" in result.stderr and "field 'ab_hash'" in result.stderr
+    assert "not the same A and B texts" in result.stderr
+
+
+def test_data_read_with_the_recorded_ab_seed_and_checked(tmp_path: Path) -> None:
+    for name in ("old.jsonl", "new.jsonl"):
+        assert cli(["label", "demo", "-e", "synthetic", "--ab-seed", "5", "-o", str(tmp_path / name),
+                    "-q"]).exit_code == 0
+    paths = [str(tmp_path / "old.jsonl"), str(tmp_path / "new.jsonl")]
+    result = cli(["drift", *paths, "--data", "demo", "--json", "--n-bootstrap", "100"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {c["name"] for c in report["bias_changes"]} >= {"agreement_without_ties", "p_prefer_longer"}
+    wrong = cli(["drift", *paths, "--data", "demo", "--ab-seed", "6"])
+    assert wrong.exit_code == 2 and "field 'ab_hash'" in wrong.stderr

@@ -152,7 +152,8 @@ def judgment_keys(judgments: pd.DataFrame) -> pd.Series:
 
 def check_same_judgments(old: pd.DataFrame, old_lines: list[int] | None, old_where: str, new: pd.DataFrame,
                          new_lines: list[int] | None, new_where: str) -> None:
-    """Both sets judge the same pairs in the same orders; the error names the file, line and field of the first odd one."""
+    """Both sets judge the same pairs in the same orders, with the same A/B texts where both record them
+    (``ab_hash``); the error names the file, line and field of the first judgment that does not match."""
     old_keys, new_keys = judgment_keys(old), judgment_keys(new)
     for keys, lines, where, other_keys, other in ((old_keys, old_lines, old_where, new_keys, new_where),
                                                    (new_keys, new_lines, new_where, old_keys, old_where)):
@@ -164,6 +165,24 @@ def check_same_judgments(old: pd.DataFrame, old_lines: list[int] | None, old_whe
                              f"({int(unmatched.sum())} judgment(s) without a match); drift compares judgments of the "
                              "same pairs in the same orders", line=None if lines is None else lines[row],
                              field="pair_id")
+    check_same_texts(old, new_keys, old_where, new, new_lines, new_where)
+
+
+def check_same_texts(old: pd.DataFrame, new_keys: pd.Series, old_where: str, new: pd.DataFrame,
+                     new_lines: list[int] | None, new_where: str) -> None:
+    """A pair id whose A/B texts differ between the two files (both record ``ab_hash``) is not the same pair."""
+    if "ab_hash" not in old.columns or "ab_hash" not in new.columns:
+        return
+    recorded = dict(zip(judgment_keys(old), old["ab_hash"]))
+    theirs = new_keys.map(recorded)
+    differs = (new["ab_hash"].notna() & theirs.notna() & (new["ab_hash"] != theirs)).to_numpy()
+    if differs.any():
+        row = int(np.flatnonzero(differs)[0])
+        pair_id = new["pair_id"].iloc[row]
+        raise InputError(new_where, f"pair {pair_id!r} was judged with A/B hash {new['ab_hash'].iloc[row]}, but "
+                         f"{old_where} judged it with A/B hash {theirs.iloc[row]} ({int(differs.sum())} judgment(s) "
+                         "differ): not the same A and B texts (another DATA or A/B seed)",
+                         line=None if new_lines is None else new_lines[row], field="ab_hash")
 
 
 def placeholder_pairs(judgments: pd.DataFrame) -> pd.DataFrame:
@@ -176,16 +195,23 @@ def placeholder_pairs(judgments: pd.DataFrame) -> pd.DataFrame:
 
 def version_context(judgments: pd.DataFrame, lines: list[int] | None, where: str,
                     pairs: Sequence[PreferencePair] | pd.DataFrame, labels: Sequence[HumanLabel] | pd.DataFrame,
-                    options: dict[str, Any]) -> AuditContext:
+                    options: dict[str, Any], placeholder: bool = False) -> AuditContext:
     """The per-pair table of one version (both orders side by side, P(A) by the two-order rule, human shares)."""
     import pandas as pd
 
     from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.data.validation import check_known_pairs
+    from rlaif_audit.data.validation import check_ab_hashes, check_known_pairs, recorded_ab_seed
+    from rlaif_audit.records.provenance import ab_hash
 
-    ids = (pairs["pair_id"] if "pair_id" in pairs.columns else pairs["id"]).astype(str) \
-        if isinstance(pairs, pd.DataFrame) else pd.Series([str(pair.id) for pair in pairs], dtype=object)
+    if isinstance(pairs, pd.DataFrame):
+        ids = (pairs["pair_id"] if "pair_id" in pairs.columns else pairs["id"]).astype(str)
+        texts = dict(zip(ids, map(ab_hash, pairs["a"], pairs["b"])))
+    else:
+        ids = pd.Series([str(pair.id) for pair in pairs], dtype=object)
+        texts = {str(pair.id): ab_hash(pair.a, pair.b) for pair in pairs}
     check_known_pairs(judgments, ids, where, lines)
+    if not placeholder:
+        check_ab_hashes(judgments, texts, where, lines, recorded_seed=recorded_ab_seed(judgments, where, lines))
     return build_context(judgments, pairs, labels, n_bootstrap=0, options=options)
 
 
@@ -312,7 +338,7 @@ def check_drift(old_judgments: Path | str | pd.DataFrame, new_judgments: Path | 
     changes = identity_changes(old, new, identity_old, identity_new)
     pair_table = placeholder_pairs(old) if pairs is None else pairs
     options = {"tie_band": tie_band, "length_threshold": length_threshold}
-    contexts = [version_context(frame, lines, where, pair_table, labels, options)
+    contexts = [version_context(frame, lines, where, pair_table, labels, options, pairs is None)
                 for frame, lines, where in ((old, old_lines, old_where), (new, new_lines, new_where))]
     assert contexts[0].pairs["pair_id"].tolist() == contexts[1].pairs["pair_id"].tolist()
     values = [version_values(ctx, tie_band, length_threshold) for ctx in contexts]

@@ -22,15 +22,17 @@ RESULT_FILE = "drift.json"
 RESCORED = ("old.jsonl", "new.jsonl")
 
 
-def rescore_pairs(data: str, evaluators: Sequence[tuple[str, dict[str, str]]], folder: Path, seed: int, limit: int | None,
-            split: str, data_dir: str | None, quiet: bool) -> tuple[list[Path], list[dict[str, Any]]]:
+def rescore_pairs(data: str, evaluators: Sequence[tuple[str, dict[str, str]]], folder: Path, ab_seed: int,
+                  limit: int | None, split: str, data_dir: str | None,
+                  quiet: bool) -> tuple[list[Path], list[dict[str, Any]]]:
     """Label DATA's pairs with each evaluator configuration into ``folder``; the files and the identities."""
     from rlaif_audit.data.judgment_file import write_identity
     from rlaif_audit.data.pairs import read_pairs
     from rlaif_audit.host import make_evaluator
     from rlaif_audit.judging.labeling import label_pairs
 
-    pairs = read_pairs(data, seed=seed, limit=limit, split=split, data_dir=data_dir).pairs
+    pair_set = read_pairs(data, seed=ab_seed, limit=limit, split=split, data_dir=data_dir)
+    pairs = pair_set.pairs
     if not pairs:
         raise ConfigError(f"{data}: no preference pairs to re-score")
     paths, identities = [], []
@@ -38,7 +40,7 @@ def rescore_pairs(data: str, evaluators: Sequence[tuple[str, dict[str, str]]], f
         evaluator = make_evaluator(name, options)
         try:
             path = folder / file_name
-            label_pairs(evaluator, pairs, path, progress=not quiet)
+            label_pairs(evaluator, pairs, path, ab_seed=pair_set.ab_seed, progress=not quiet)
             identities.append(evaluator.identity())
             write_identity(path, evaluator.name, evaluator.identity_hash(), identities[-1])
             paths.append(path)
@@ -47,9 +49,20 @@ def rescore_pairs(data: str, evaluators: Sequence[tuple[str, dict[str, str]]], f
     return paths, identities
 
 
-def read_data(data: str | None, human: str | None, seed: int, split: str, data_dir: str | None,
-              limit: int | None) -> tuple[list[PreferencePair] | None, list[HumanLabel]]:
-    """The pairs of ``--data`` (or ``--rescore``) and the human labels: ``--human``'s, else DATA's own."""
+def recorded_seed(judgments_path: str) -> int:
+    """The A/B seed a judgments file records (0, `label`'s default, when it records none)."""
+    from rlaif_audit.data.judgment_file import parse_judgments
+    from rlaif_audit.data.validation import recorded_ab_seed
+
+    frame, lines = parse_judgments(judgments_path)
+    seed = recorded_ab_seed(frame, judgments_path, lines) if len(frame) else None
+    return 0 if seed is None else seed
+
+
+def read_data(data: str | None, human: str | None, seed: int, split: str,
+              data_dir: str | None) -> tuple[list[PreferencePair] | None, list[HumanLabel]]:
+    """The pairs of ``--data`` (or ``--rescore``, A/B coin of ``seed``) and the human labels: ``--human``'s, else
+    DATA's own."""
     from rlaif_audit.data.inputs import human_label_reader
     from rlaif_audit.data.pairs import read_pairs
     from rlaif_audit.host import importers
@@ -58,7 +71,7 @@ def read_data(data: str | None, human: str | None, seed: int, split: str, data_d
         if human:
             raise click.UsageError("--human needs --data (or --rescore): the pairs the labels are for")
         return None, []
-    pair_set = read_pairs(data, seed=seed, limit=limit, split=split, data_dir=data_dir)
+    pair_set = read_pairs(data, seed=seed, split=split, data_dir=data_dir)
     if not human:
         return pair_set.pairs, list(pair_set.labels)
     labels, warnings = human_label_reader(human, importers())(human, pair_set.pairs)
@@ -102,15 +115,18 @@ def table_lines(result: DriftResult) -> list[str]:
               help="With --rescore: the NEW evaluator plugin (default: the same as --evaluator-a).")
 @click.option("-B", "--option-b", "options_b", multiple=True, metavar="KEY=VALUE",
               help="With --rescore: an option of the NEW evaluator, repeatable.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N pairs of DATA.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="With --rescore: judge only the first N pairs of DATA.")
 @click.option("--max-flip-rate", type=click.FloatRange(min=0.0, max=1.0), default=0.0, show_default=True,
               help="Drift when the verdict flip rate or the pair-decision flip rate exceeds this (0: any flip).")
 @click.option("--tie-band", type=click.FloatRange(min=0.0, max=0.5, max_open=True), default=0.0, show_default=True,
               help="A pair's decision is a tie when its P(A) is within this distance of 0.5.")
 @click.option("--n-bootstrap", type=click.IntRange(min=0), default=2000, show_default=True,
               help="Bootstrap resamples (pairs) behind the confidence intervals.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="The --seed given to `label` (which response is A in DATA); also seeds the bootstrap.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resamples.")
+@click.option("--ab-seed", type=int, default=None,
+              help="The A/B seed (which response is A in DATA with chosen/rejected) [default: the one OLD records; "
+              "with --rescore, 0]. Judgments whose A/B texts differ from DATA's are an error.")
 @click.option("--split", default="test", show_default=True, help="Split, when DATA is a Hugging Face dataset.")
 @click.option("--data-dir", default=None, help="data_dir, when DATA is a Hugging Face dataset.")
 @click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
@@ -119,7 +135,8 @@ def table_lines(result: DriftResult) -> list[str]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar while re-scoring.")
 def command(old: str | None, new: str | None, data: str | None, human: str | None, rescore: str | None,
             evaluator_a: str, options_a: tuple[str, ...], evaluator_b: str | None, options_b: tuple[str, ...],
-            limit: int | None, max_flip_rate: float, tie_band: float, n_bootstrap: int, seed: int, split: str,
+            limit: int | None, max_flip_rate: float, tie_band: float, n_bootstrap: int, seed: int,
+            ab_seed: int | None, split: str,
             data_dir: str | None, output: str | None, as_json: bool, quiet: bool) -> None:
     """Compare an evaluator's judgments of the same pairs across versions (exit 1 on drift, 2 on bad input)."""
     from rlaif_audit.auditing.drift import check_drift
@@ -135,10 +152,13 @@ def command(old: str | None, new: str | None, data: str | None, human: str | Non
             folder = Path(output) if output else Path(scratch)
             folder.mkdir(parents=True, exist_ok=True)
             configs = [(evaluator_a, parse_options(options_a)), (evaluator_b or evaluator_a, parse_options(options_b))]
-            (old_path, new_path), identities = rescore_pairs(rescore, configs, folder, seed, limit, split, data_dir,
-                                                             quiet)
+            ab_seed = 0 if ab_seed is None else ab_seed
+            (old_path, new_path), identities = rescore_pairs(rescore, configs, folder, ab_seed, limit, split,
+                                                             data_dir, quiet)
             old, new, data = str(old_path), str(new_path), rescore
-        pairs, labels = read_data(data, human, seed, split, data_dir, limit)
+        assert old is not None and new is not None
+        coin = ab_seed if ab_seed is not None or data is None else recorded_seed(old)
+        pairs, labels = read_data(data, human, 0 if coin is None else coin, split, data_dir)
         result = check_drift(old, new, *identities, pairs=pairs, labels=labels, max_flip_rate=max_flip_rate,
                              tie_band=tie_band, seed=seed, n_bootstrap=n_bootstrap)
     if output:
