@@ -52,6 +52,7 @@ def test_rerun_of_the_same_identity_shows_zero_flips_and_exits_0(data: Path, tmp
     assert report["drifted"] is False and report["identity_changes"] == []
     assert report["metrics"]["flip_rate"]["value"] == 0.0 and report["metrics"]["flip_rate"]["n"] == 120
     assert report["metrics"]["mean_abs_delta_p_first"]["value"] == 0.0
+    assert report["metrics"]["mean_abs_delta_p_first"]["ci"] == [0.0, 0.0]  # a mean, not a share: no Wilson bound
     assert report["metrics"]["kappa"]["value"] == pytest.approx(1.0)
     assert all(change["change"]["value"] == 0.0 for change in report["bias_changes"])
     assert report["identity_old"]["config"]["noise"] == 0.7  # the whole identity, from label's sidecar

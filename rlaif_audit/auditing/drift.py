@@ -299,8 +299,8 @@ def drift_metrics(blocks: dict[str, np.ndarray], seed: int, n_bootstrap: int) ->
         "kappa": boot.metric(lambda s: cohen_kappa_from_confusion(cols.sums(s, "confusion"), N_CHOICES),
                              total("decided")),
         "mean_abs_delta_p_first": boot.metric(lambda s: both(s, "dp") / both(s, "dp_n"),
-                                              total("dp_n_ab") + total("dp_n_ba"), bounds=unit),
-        "mean_abs_delta_p_a": boot.metric(cols.ratio("dp_a", "decided"), total("decided"), bounds=unit),
+                                              total("dp_n_ab") + total("dp_n_ba")),
+        "mean_abs_delta_p_a": boot.metric(cols.ratio("dp_a", "decided"), total("decided")),
     }
     return metrics, [bias_change(name, cols, boot) for name in BIAS_METRICS
                      if total(f"{name}:old:den") and total(f"{name}:new:den")]
