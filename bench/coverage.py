@@ -66,7 +66,7 @@ def solve_human_noise(n: int, judge: dict[str, Any]) -> float:
     import numpy as np
 
     from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.auditing.stats import fit_inverse_temperature, logit, sigmoid
+    from rlaif_audit.auditing.estimators import fit_inverse_temperature, logit, sigmoid
 
     pairs, labels, judgments = sample(n, 10_000_019, judge, 1.0)
     ctx = build_context(judgments, pairs, labels, n_bootstrap=0)

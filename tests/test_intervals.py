@@ -15,7 +15,6 @@ from scipy.special import expit
 from rlaif_audit.auditing.context import build_context
 from rlaif_audit.default_plugins.auditors.calibration import CalibrationAuditor
 from rlaif_audit.default_plugins.auditors.length import LengthAuditor
-from rlaif_audit.default_plugins.auditors.position import PositionAuditor
 from rlaif_audit.testing import synthetic_frames, synthetic_judgments, write_synthetic_pairs
 
 LIST_TEXT = "Steps:\n- open the valve\n- wait a minute"
@@ -90,7 +89,7 @@ def test_a_plugins_unmarked_metric_is_marked_when_the_report_takes_it() -> None:
 
 
 def test_report_formats_show_the_marks_and_both_p_values() -> None:
-    from rlaif_audit.auditing.auditor import Auditor, AuditResult
+    from rlaif_audit.auditing.auditor import Auditor
     from rlaif_audit.default_plugins.formats.markdown import MarkdownReport
     from rlaif_audit.reporting.report import AuditorOutcome, Report
 

@@ -132,7 +132,7 @@ def out_of_fold(ctx: AuditContext, p: np.ndarray, human: np.ndarray) -> dict[str
 
 def fit_temperature(p: np.ndarray, human: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """σ(θ·logit P) with θ = 1/T fitted by maximum likelihood."""
-    from rlaif_audit.auditing.stats import fit_inverse_temperature, logit, sigmoid
+    from rlaif_audit.auditing.estimators import fit_inverse_temperature, logit, sigmoid
 
     theta, _ = fit_inverse_temperature(logit(p), human)
     return lambda q: sigmoid(theta * logit(q))
@@ -140,7 +140,7 @@ def fit_temperature(p: np.ndarray, human: np.ndarray) -> Callable[[np.ndarray], 
 
 def fit_platt(p: np.ndarray, human: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """σ(a·logit P + c) fitted by maximum likelihood with the human share as soft target."""
-    from rlaif_audit.auditing.stats import logistic_fit, logit, sigmoid
+    from rlaif_audit.auditing.estimators import logistic_fit, logit, sigmoid
 
     coef, _, _ = logistic_fit(logit(p)[:, None], human)
     return lambda q: sigmoid(coef[0] + coef[1] * logit(q))
@@ -159,7 +159,7 @@ RECALIBRATORS = {"temperature": fit_temperature, "platt": fit_platt, "isotonic":
 
 def batch_calibrated(p: np.ndarray) -> np.ndarray:
     """P(A) with the batch's mean log-odds removed."""
-    from rlaif_audit.auditing.stats import logit, sigmoid
+    from rlaif_audit.auditing.estimators import logit, sigmoid
 
     z = logit(p)
     return sigmoid(z - z.mean())
@@ -288,7 +288,8 @@ def temperature_metric(p: np.ndarray, human: np.ndarray, result: AuditResult) ->
     """T = 1/θ fitted on all pairs, its CI from the sandwich SE of θ, and the over/under-confidence test."""
     from rlaif_audit.auditing.auditor import Metric
     from rlaif_audit.auditing.flags import bias_test, finish_flags
-    from rlaif_audit.auditing.stats import Z95, fit_inverse_temperature, logit, marked, wald_p_value
+    from rlaif_audit.auditing.stats import Z95, marked, wald_p_value
+    from rlaif_audit.auditing.estimators import fit_inverse_temperature, logit
 
     theta, se = fit_inverse_temperature(logit(p), human)
     method = "maximum likelihood; 95% CI inverted from the Wald CI of 1/T with pair-robust (sandwich) SE"

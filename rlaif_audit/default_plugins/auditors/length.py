@@ -128,7 +128,8 @@ def length_regression(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, r
 
     from rlaif_audit.auditing.context import log_length_ratio
     from rlaif_audit.records.preference import CHOICE_A, CHOICE_TIE
-    from rlaif_audit.auditing.stats import logistic_fit, wald_metric, wald_p_value
+    from rlaif_audit.auditing.stats import wald_metric, wald_p_value
+    from rlaif_audit.auditing.estimators import logistic_fit
 
     use = rows & (judge != CHOICE_TIE)
     outcome = (judge[use] == CHOICE_A).astype(float)

@@ -168,7 +168,8 @@ def log_odds_prior(ctx: AuditContext, rows: np.ndarray, result: AuditResult) -> 
     import numpy as np
 
     from rlaif_audit.auditing.context import option
-    from rlaif_audit.auditing.stats import SumBootstrap, family_rng, logit
+    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+    from rlaif_audit.auditing.estimators import logit
 
     pairs = ctx.pairs
     usable = rows & pairs["prob_ab"].to_numpy() & pairs["prob_ba"].to_numpy()
@@ -187,7 +188,7 @@ def batch_calibrated_scores(ctx: AuditContext, rows: np.ndarray, human_p_a: np.n
     import numpy as np
 
     from rlaif_audit.auditing.context import option
-    from rlaif_audit.auditing.stats import logit, sigmoid
+    from rlaif_audit.auditing.estimators import logit, sigmoid
     from rlaif_audit.records.preference import choice_codes, choice_score, ties_half_agreement
 
     pairs = ctx.pairs
