@@ -33,8 +33,8 @@ POWER = 0.8
 """The power at which the minimum detectable effect is stated."""
 ALPHA = 0.05
 """The false discovery rate of the Benjamini–Hochberg family (biases × generations)."""
-DEFAULT_STABLE_MARGIN = 0.02
-"""A trend whose minimum detectable slope is at most this (per generation) and not significant is "stable"."""
+DEFAULT_STABLE_MARGIN = 0.05
+"""A bias with no significant change is "stable" when its minimum detectable last − gen-0 change is at most this."""
 NO_SIDE = -1
 
 
@@ -104,6 +104,23 @@ class GenerationJudgments:
     label: str = ""
 
 
+@dataclass
+class PropagationInputs:
+    """What the propagation auditor reads from ``AuditContext.options[PROPAGATION_OPTION]``."""
+
+    probes: ProbeSet
+    generations: list[GenerationJudgments]
+    reference: GenerationJudgments | None = None
+    stable_margin: float = DEFAULT_STABLE_MARGIN
+    source: str = ""
+    transfer: dict[str, float] | None = None
+    """The injected transfer coefficients, when the generations are simulated."""
+
+
+PROPAGATION_OPTION = "propagation"
+"""The ``AuditContext.options`` key that carries :class:`PropagationInputs`."""
+
+
 def side_code(value: Any) -> int:
     """``"a"`` → 0, ``"b"`` → 1, anything else (tie, None, absent) → −1."""
     return {"a": CHOICE_A, "b": CHOICE_B}.get(str(value).strip().lower() if value is not None else "", NO_SIDE)
@@ -143,7 +160,7 @@ def probe_columns(probes: ProbeSet, judged: GenerationJudgments, tie_band: float
     slot_ba = choice_codes(judged.p_first_ba, tie_band)
     both = (slot_ab >= 0) & (slot_ba >= 0)
     decisive = (slot_ab == CHOICE_A).astype(float) + (slot_ab == CHOICE_B) + (slot_ba == CHOICE_A) + (slot_ba == CHOICE_B)
-    consistent = both & (content_choice(slot_ab, "ab") == content_choice(slot_ba, "ba")) & (slot_ab != 2)
+    consistent = both & (content_choice(slot_ab, "ab") == content_choice(slot_ba, "ba"))  # tie/tie too (Shi et al.)
     correct = choice == probes.expected
     columns = {
         "known_n": known & judged_ok, "known_correct": known & judged_ok & correct,
@@ -202,13 +219,14 @@ class Difference:
     metric: Metric
     p_value: float
     test: str
+    se: float = math.nan
     p_adjusted: float | None = None
 
     def row(self) -> dict[str, Any]:
         low, high = self.metric.ci or (None, None)
         return {"measure": self.measure, "generation": self.later, "baseline": self.earlier,
                 "difference": self.metric.value, "ci_low": low, "ci_high": high, "n": self.metric.n,
-                "p_value": self.p_value, "p_adjusted": self.p_adjusted, "test": self.test}
+                "se": self.se, "p_value": self.p_value, "p_adjusted": self.p_adjusted, "test": self.test}
 
 
 @dataclass
@@ -222,12 +240,15 @@ class Trend:
     mde: float
     p_adjusted: float | None = None
     verdict: str = "inconclusive"
+    mde_overall: float = math.nan
+    """The minimum detectable last-generation − gen-0 difference (two-sided α = 0.05, power 0.8)."""
 
     def row(self) -> dict[str, Any]:
         low, high = self.metric.ci or (None, None)
         return {"measure": self.measure, "slope": self.metric.value, "ci_low": low, "ci_high": high,
                 "se": self.se, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
-                "min_detectable_slope": self.mde, "verdict": self.verdict}
+                "min_detectable_slope": self.mde, "min_detectable_change": self.mde_overall,
+                "verdict": self.verdict}
 
 
 @dataclass
@@ -366,7 +387,7 @@ def paired_differences(boot: SumBootstrap, columns: Columns, stats: dict[str, li
             metric = boot.metric(diff, n)
             with np.errstate(invalid="ignore", divide="ignore"):
                 value = float(diff(boot.total))
-                _, p_value = bootstrap_p(value, np.asarray(diff(boot.replicates), dtype=float))
+                se, p_value = bootstrap_p(value, np.asarray(diff(boot.replicates), dtype=float))
             test = "bootstrap (normal, bootstrap SE)"
             if name == "known_answer_accuracy":
                 valid = (columns.sums(columns.values, f"{later}:known_n") > 0) & \
@@ -374,7 +395,7 @@ def paired_differences(boot: SumBootstrap, columns: Columns, stats: dict[str, li
                 p_value = mcnemar_exact(columns.sums(columns.values, f"{later}:known_correct"),
                                         columns.sums(columns.values, f"{earlier}:known_correct"), valid)
                 test = "McNemar exact"
-            out.append(Difference(name, later, earlier, metric, p_value, test))
+            out.append(Difference(name, later, earlier, metric, p_value, test, se))
     return out
 
 
@@ -387,8 +408,6 @@ def slope_weights(n_generations: int) -> np.ndarray:
 
 def trend(boot: SumBootstrap, name: str, fns: list[Any], stable_margin: float) -> Trend:
     """The slope of a measure over generations: value, percentile CI over resampled probes, p-value and MDE."""
-    from scipy.stats import norm
-
     weights = slope_weights(len(fns))
     def slope(s: np.ndarray) -> np.ndarray:
         return sum(w * fn(s) for w, fn in zip(weights, fns))
@@ -399,8 +418,14 @@ def trend(boot: SumBootstrap, name: str, fns: list[Any], stable_margin: float) -
     ci = percentile_interval(replicates) if math.isfinite(value) else None
     metric = Metric(value if math.isfinite(value) else None, ci, boot.n,
                     "OLS slope per generation, " + boot.describe("percentile"))
-    mde = float((norm.ppf(1 - ALPHA / 2) + norm.ppf(POWER)) * se) if math.isfinite(se) else math.nan
-    return Trend(name, metric, se, p_value, mde)
+    return Trend(name, metric, se, p_value, detectable(se))
+
+
+def detectable(se: float) -> float:
+    """The minimum detectable effect of a normal test with this standard error: (z_{1−α/2} + z_power)·se."""
+    from scipy.stats import norm
+
+    return float((norm.ppf(1 - ALPHA / 2) + norm.ppf(POWER)) * se) if math.isfinite(se) else math.nan
 
 
 def inherited_error(result: PropagationResult, boot: SumBootstrap, columns: Columns, n_generations: int) -> None:
@@ -472,6 +497,7 @@ def adjust_and_decide(result: PropagationResult, stable_margin: float) -> None:
     last = result.n_generations - 1
     for item in trends:
         overall = next(d for d in tested_differences if d.measure == item.measure and d.later == last and d.earlier == 0)
+        item.mde_overall = detectable(overall.se)
         item.verdict = verdict(item, overall, MEASURE_BY_NAME[item.measure].worse, stable_margin)
 
 
@@ -479,8 +505,8 @@ def verdict(item: Trend, overall: Difference, worse: int, stable_margin: float) 
     """The verdict on one bias from its trend and its last-generation-minus-gen-0 difference (both BH-adjusted).
 
     amplifying: a test is significant in the direction that worsens the bias and none in the other; fading: the
-    reverse; stable: nothing significant and the minimum detectable slope is within ``stable_margin`` per
-    generation; inconclusive otherwise (including significant changes in both directions).
+    reverse; stable: nothing significant and the minimum detectable last − gen-0 change is within
+    ``stable_margin``; inconclusive otherwise (including significant changes in both directions).
     """
     signs = set()
     for value, p_adjusted in ((item.metric.value, item.p_adjusted), (overall.metric.value, overall.p_adjusted)):
@@ -490,6 +516,7 @@ def verdict(item: Trend, overall: Difference, worse: int, stable_margin: float) 
         return "amplifying"
     if signs == {-1}:
         return "fading"
-    if not signs and item.metric.value is not None and math.isfinite(item.mde) and item.mde <= stable_margin:
+    if not signs and item.metric.value is not None and math.isfinite(item.mde_overall) \
+            and item.mde_overall <= stable_margin:
         return "stable"
     return "inconclusive"

@@ -19,7 +19,7 @@ from rlaif_audit.auditing.propagation import NO_SIDE, SELF_KIND, GenerationJudgm
 from rlaif_audit.records.preference import CHOICE_A, CHOICE_B
 
 TRANSFER_KEYS = ("length", "position", "self_preference", "error")
-BASE_BIAS = {"length": 0.6, "position": 0.3, "self_preference": 0.4}
+BASE_BIAS = {"length": 0.5, "position": 0.3, "self_preference": 0.4}
 """β_0 of each bias: log-odds per unit log-length ratio, first-slot log-odds, own-response log-odds."""
 KIND_SHARES = (("arithmetic", 0.5), ("padding_filler", 0.3), (SELF_KIND, 0.2))
 
@@ -35,7 +35,8 @@ class SimulationConfig:
     base_bias: dict[str, float] = field(default_factory=lambda: dict(BASE_BIAS))
     strength: float = 1.5
     quality_gap: float = 1.0
-    error_sd: float = 1.0
+    padding_gap: float = 0.3
+    error_sd: float = 0.5
     noise: float = 0.5
 
 
@@ -93,7 +94,8 @@ def simulated_probes(config: SimulationConfig, rng: np.random.Generator) -> tupl
     longer = np.where(np.char.startswith(kind.astype(str), "padding"), padded, similar)
     len_a = np.where(expected == CHOICE_B, longer, concise)
     len_b = np.where(expected == CHOICE_B, concise, longer)
-    gap = np.where(expected == CHOICE_A, config.quality_gap, np.where(expected == CHOICE_B, -config.quality_gap, 0.0))
+    size = np.where(np.char.startswith(kind.astype(str), "padding"), config.padding_gap, config.quality_gap)
+    gap = np.where(expected == CHOICE_A, size, np.where(expected == CHOICE_B, -size, 0.0))
     ids = np.array([f"sim-{config.seed}-{i:06d}" for i in range(n)], dtype=object)
     return ProbeSet(ids, kind, expected.astype(np.int64), own.astype(np.int64)), len_a, len_b, gap
 
