@@ -39,8 +39,8 @@ def read_generations(data: str, paths: Sequence[str], reference: str | None,
     first = AuditInputs.from_file(paths[0], "rlaif", data=data)
     probes = probe_set(first.pairs)
     if not (probes.kind != "").any():
-        raise InputError(f"{data}: no pair has metadata.probe_kind; propagation reads probe pairs (the probe "
-                         "suites' pairs files)")
+        raise InputError(data, "no pair has metadata.probe_kind; propagation reads probe pairs (the probe suites' "
+                         "pairs files)", field="metadata.probe_kind")
     generations = [generation_judgments(path, first, probes, f"gen-{g}") for g, path in enumerate(paths)]
     reference_judged = generation_judgments(reference, first, probes, "reference") if reference else None
     return PropagationInputs(probes, generations, reference_judged, stable_margin, source=data), first
