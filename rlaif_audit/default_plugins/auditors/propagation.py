@@ -12,6 +12,13 @@ if TYPE_CHECKING:
 NO_GENERATIONS = ("needs several generations' judgments of the same probe pairs (rlaif-audit propagation, "
                   "rlaif-audit simulate, or the loop with --generations)")
 
+METHOD = ("Every generation's evaluator judges the same probe pairs in both orders; one probe-clustered bootstrap "
+          "resamples the probes jointly for all generations, so per-generation CIs, paired differences and the OLS "
+          "trend over generations share the resamples; McNemar exact tests accuracy differences; Benjamini–Hochberg "
+          "(statsmodels fdr_bh) adjusts the trends and differences of all biases × generations together; inherited "
+          "error is the Mantel–Haenszel odds ratio of being wrong after a wrong vs after a right verdict of the "
+          "previous generation.")
+
 
 class PropagationAuditor(Auditor):
     """Cross-generation bias propagation on probe pairs (docs/audit.md, "Cross-generation propagation").
@@ -29,12 +36,6 @@ class PropagationAuditor(Auditor):
     description = "Cross-generation bias propagation on probes: per-generation biases, trends, inherited error, verdicts"
     headline = ("inherited_error_odds_ratio", "padded_wins_rate_trend", "known_answer_accuracy_trend")
     figure_kinds: dict[str, str] = {}
-    method_notes = ("propagation: every generation's evaluator judges the same probe pairs in both orders; one "
-                    "probe-clustered bootstrap resamples the probes jointly for all generations, so per-generation "
-                    "CIs, paired differences and the OLS trend over generations share the resamples; McNemar exact "
-                    "tests accuracy differences; Benjamini–Hochberg (statsmodels fdr_bh) adjusts the trends and "
-                    "differences of all biases × generations together; inherited error is the Mantel–Haenszel odds "
-                    "ratio of being wrong after a wrong vs after a right verdict of the previous generation.",)
     run_summary = {"inherited_error_odds_ratio": "inherited-error odds ratio (MH, consecutive generations)"}
 
     def audit(self, ctx: AuditContext) -> AuditResult:
@@ -102,7 +103,7 @@ def figures(analysis: PropagationResult) -> dict[str, dict[str, Any]]:
 
 def notes(analysis: PropagationResult, inputs: Any) -> list[str]:
     """The verdicts in words, and the transfer coefficients when simulated."""
-    lines = [f"{analysis.n_generations} generations × {analysis.n_probes} probes. Verdicts: "
+    lines = [METHOD, f"{analysis.n_generations} generations × {analysis.n_probes} probes. Verdicts: "
              + ", ".join(f"{name} {verdict}" for name, verdict in analysis.verdicts().items()) + "."]
     if inputs.reference is None:
         lines.append("No pinned reference evaluator: self_preference_excess is the own-response win rate − 0.5.")
