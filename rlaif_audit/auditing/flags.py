@@ -45,18 +45,28 @@ def bias_test(name: str, metric: Metric | None, null: float, p_value: float | No
     return {**row, "p_value": float(p_value)}
 
 
-def adjust(rows: Iterable[dict[str, Any]], level: float = FDR_LEVEL) -> list[dict[str, Any]]:
-    """The rows with ``p_adjusted`` (Benjamini–Hochberg over the rows that were tested) and ``flagged``."""
+def bh_adjust(p_values: Iterable[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (statsmodels ``multipletests``, ``fdr_bh``); NaN stays NaN.
+
+    The one home of the FDR adjustment: the report's bias flags and the propagation verdicts both use it.
+    """
     import numpy as np
     from statsmodels.stats.multitest import multipletests
 
+    values = np.asarray(list(p_values), dtype=float)
+    out = np.full(len(values), np.nan)
+    keep = np.isfinite(values)
+    if keep.any():
+        out[keep] = multipletests(values[keep], method=FDR_METHOD)[1]
+    return out.tolist()
+
+
+def adjust(rows: Iterable[dict[str, Any]], level: float = FDR_LEVEL) -> list[dict[str, Any]]:
+    """The rows with ``p_adjusted`` (Benjamini–Hochberg over the rows that were tested) and ``flagged``."""
     rows = [dict(row) for row in rows]
     tested = [row for row in rows if row.get("reason") is None and row.get("p_value") is not None]
-    if tested:
-        reject, adjusted, _, _ = multipletests(np.array([row["p_value"] for row in tested]), alpha=level,
-                                               method=FDR_METHOD)
-        for row, rejected, p_adjusted in zip(tested, reject, adjusted):
-            row.update(p_adjusted=float(p_adjusted), flagged=bool(rejected))
+    for row, p_adjusted in zip(tested, bh_adjust(row["p_value"] for row in tested)):
+        row.update(p_adjusted=float(p_adjusted), flagged=bool(p_adjusted <= level))
     return rows
 
 
