@@ -220,14 +220,15 @@ def parquet_bytes(records: list[dict[str, Any]], rng: random.Random) -> bytes:
         table = pa.table({name: pa.array([json.dumps(v, default=str) for v in values])
                           for name, values in columns.items()})
     handle = io.BytesIO()
-    pq.write_table(table, handle, compression=rng.choice(("snappy", "none", "zstd")),
-                   data_page_size=rng.choice((64, 1 << 20)))
+    pq.write_table(table, handle, compression=rng.choice(("snappy", "none", "zstd", "none")),
+                   data_page_size=rng.choice((64, 1 << 20)), use_dictionary=rng.random() < 0.5,
+                   write_statistics=rng.random() < 0.5)
     blob = handle.getvalue()
     if rng.random() < 0.5:  # corrupt pages: bytes inside the column chunks, footer left intact
         data = bytearray(blob)
         for _ in range(rng.randrange(1, 6)):
             where = rng.randrange(4, max(5, len(data) - 200))
-            data[where] = rng.randrange(256)
+            data[where] = rng.choice((rng.randrange(256), 0xFF, 0xC3))
         blob = bytes(data)
     elif rng.random() < 0.3:
         blob = mutate_bytes(blob, rng)
@@ -502,7 +503,7 @@ def targets() -> dict[str, Target]:
         Target("pairs-jsonl", "pairs.jsonl", pair_seeds, mutate_json_records, _pairs),
         Target("pairs-json", "pairs.json", tuple(json_array(r) for r in (NATIVE_PAIRS, PREFERENCE_PAIRS)),
                mutate_json_records, _pairs),
-        Target("pairs-csv", "pairs.csv", (_csv_of(NATIVE_PAIRS), _csv_of(PREFERENCE_PAIRS)), mutate_csv, _pairs),
+        Target("pairs-csv", "pairs.csv", (_csv_of(NATIVE_PAIRS[:2]), _csv_of(PREFERENCE_PAIRS)), mutate_csv, _pairs),
         Target("pairs-parquet", "pairs.parquet", (_parquet_seed(NATIVE_PAIRS[:1]), _parquet_seed(PREFERENCE_PAIRS[1:])),
                _mutate_parquet, _pairs),
         Target("labels-jsonl", "labels.jsonl", (_jsonl(LABELS),), mutate_json_records, _human_labels),

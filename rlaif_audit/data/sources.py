@@ -246,6 +246,9 @@ def _parquet_rows(parquet: Any, display: str) -> Iterator[Row]:
             for record in batch.to_pylist():
                 yield Row(index, None, record)
                 index += 1
+    except UnicodeDecodeError as exc:
+        raise InputError(display, f"a string value of row {index} or after is not UTF-8 ({exc.reason}): a corrupt "
+                         "Parquet page?") from None
     except (OSError, ValueError, ArrowException) as exc:  # a corrupt page: ArrowInvalid, ArrowIOError, OSError
         raise _unreadable(display, exc) from exc
 
