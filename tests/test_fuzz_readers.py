@@ -25,7 +25,7 @@ from rlaif_audit.data import fuzz  # noqa: E402
 from rlaif_audit.errors import InputError  # noqa: E402
 
 TARGETS = fuzz.targets()
-BUDGET = settings(max_examples=60, deadline=None, database=None,
+BUDGET = settings(max_examples=150, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 json_values = st.recursive(
@@ -118,7 +118,7 @@ def run_cli(args: list[Any]) -> Any:
     return CliRunner().invoke(build_cli(), [str(a) for a in args])
 
 
-CLI_BUDGET = settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+CLI_BUDGET = settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
 @CLI_BUDGET
