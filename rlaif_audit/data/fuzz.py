@@ -57,7 +57,8 @@ def random_json_value(rng: random.Random, depth: int = 0) -> Any:
     if kind == 1:
         return rng.choice((True, False))
     if kind == 2:
-        return rng.choice((0, 1, -1, 2, 7, 2**31, 2**63, -(2**63) - 1, 10**30, rng.randrange(-1000, 1000)))
+        return rng.choice((0, 1, -1, 2, 7, 2**31, 2**63, -(2**63) - 1, 10**30, 10**400, -(10**400),
+                           rng.randrange(-1000, 1000)))
     if kind == 3:
         return rng.choice((0.0, 0.5, 1.0, 1.5, -0.5, 0.25, 1e-300, 1e308, float("nan"), float("inf"),
                            float("-inf"), rng.random()))
@@ -363,6 +364,7 @@ QUESTIONS = [{"question_id": 81, "category": "writing", "turns": ["Write a poem"
              {"question_id": 82, "category": "math", "turns": ["1+1?", "2+2?"]}]
 ANSWERS = [{"question_id": 81, "model_id": "alpha", "choices": [{"index": 0, "turns": ["roses", "red"]}]},
            {"question_id": 82, "model_id": "alpha", "choices": [{"index": 0, "turns": ["2", "4"]}]}]
+DIFFICULTY = [{"instruction": "Say hi", "instruction_difficulty": 0.5}, {"index": 3, "instruction_difficulty": "1.5"}]
 RUN_TOML = (b'preset = "smoke"\nevaluator = "synthetic"\ntemperature = 0.7\nauditors = ["position"]\n'
             b'rl_steps = 2\n\n[evaluator_options]\nbias = 0.1\n')
 PROMPTS = [{"id": "q1", "prompt": "Say hi", "category": "chat"}, {"prompt": "Add 1+1"},
@@ -483,6 +485,12 @@ def _fastchat_labels(path: Path) -> Any:
     return fastchat_human_labels(path, [PreferencePair("p1", [], "", "", meta)])
 
 
+def _difficulty(path: Path) -> Any:
+    from rlaif_audit.data.instruction_difficulty import read_instruction_difficulty
+
+    return read_instruction_difficulty(path)
+
+
 def _toml(path: Path) -> Any:
     from rlaif_audit.loop.config import read_toml
 
@@ -521,6 +529,9 @@ def targets() -> dict[str, Target]:
                lambda path: _read_with_bench(path, True)),
         Target("fastchat-bench-answers", "answer-case.jsonl", (_jsonl(ANSWERS),), mutate_json_records,
                lambda path: _read_with_bench(path, False)),
+        Target("instruction-difficulty", "difficulty.csv", (_csv_of(DIFFICULTY),), mutate_csv, _difficulty),
+        Target("instruction-difficulty-jsonl", "difficulty.jsonl", (_jsonl(DIFFICULTY),), mutate_json_records,
+               _difficulty),
         Target("run-config-toml", "run.toml", (RUN_TOML,), toml_case, _toml),
         Target("prompt-file", "prompts.jsonl", (_jsonl(PROMPTS),), mutate_json_records, _prompts),
     ]
