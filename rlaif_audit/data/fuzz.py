@@ -423,9 +423,10 @@ def _read_with_bench(path: Path, questions: bool) -> Any:
 
 
 def _read_fastchat_judgments(path: Path) -> Any:
-    from rlaif_audit.default_plugins.importers.fastchat import read_fastchat
+    """A FastChat judgment file as ``audit`` reads it: detected, imported with its bench folder, validated."""
+    from rlaif_audit.data.inputs import AuditInputs
 
-    return read_fastchat(path, _bench_folder(path))
+    return AuditInputs.from_file(path, data=str(_bench_folder(path)))
 
 
 def _pairs(path: Path) -> Any:
@@ -464,9 +465,16 @@ def _resumable(path: Path) -> Any:
 
 
 def _alpaca(path: Path) -> Any:
-    from rlaif_audit.default_plugins.importers.alpaca_eval import read_alpaca_eval
+    """An AlpacaEval annotations file as ``audit`` reads it: detected, imported, validated."""
+    from rlaif_audit.data.inputs import AuditInputs
 
-    return read_alpaca_eval(path)
+    return AuditInputs.from_file(path)
+
+
+def _gz_mutate(seed: bytes, rng: random.Random) -> bytes:
+    import gzip
+
+    return gzip.compress(mutate_json_records(gzip.decompress(seed), rng), mtime=0)
 
 
 def _alpaca_labels(path: Path) -> Any:
@@ -505,10 +513,14 @@ def _prompts(path: Path) -> Any:
 
 def targets() -> dict[str, Target]:
     """Every reader fuzzed, by name."""
+    import gzip
+
     pair_seeds = (_jsonl(NATIVE_PAIRS), _jsonl(PREFERENCE_PAIRS), _jsonl(IMPLICIT_PAIRS))
     json_array = (lambda records: json.dumps(records, indent=1).encode())
     items = [
         Target("pairs-jsonl", "pairs.jsonl", pair_seeds, mutate_json_records, _pairs),
+        Target("pairs-jsonl-gz", "pairs.jsonl.gz", tuple(gzip.compress(seed, mtime=0) for seed in pair_seeds),
+               _gz_mutate, _pairs),
         Target("pairs-json", "pairs.json", tuple(json_array(r) for r in (NATIVE_PAIRS, PREFERENCE_PAIRS)),
                mutate_json_records, _pairs),
         Target("pairs-csv", "pairs.csv", (_csv_of(NATIVE_PAIRS[:2]), _csv_of(PREFERENCE_PAIRS)), mutate_csv, _pairs),
