@@ -3,7 +3,8 @@
     python scripts/fuzz_readers.py --cases 3000 [--only judgment-file,prompt-file] [--seed 0] [--crashes DIR]
 
 A crash is any exception other than InputError; the exit status is 1 when any reader crashed. Cases come from
-:mod:`rlaif_audit.data.fuzz` (the same generators as tests/test_fuzz_readers.py), seeded per reader and case.
+:mod:`rlaif_audit.data.fuzz` and :mod:`rlaif_audit.data.fuzz_targets` (the same generators as
+tests/test_fuzz_readers.py), seeded per reader and case.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated reader names (default: all)")
     parser.add_argument("--crashes", default="", help="folder to save each crashing case in")
     args = parser.parse_args()
-    from rlaif_audit.data.fuzz import hostile_case, outcome, targets
+    from rlaif_audit.data.fuzz import hostile_case, outcome
+    from rlaif_audit.data.fuzz_targets import targets
 
     chosen = targets()
     if args.only:

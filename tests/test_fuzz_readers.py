@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from rlaif_audit.data import fuzz  # noqa: E402
+from rlaif_audit.data import fuzz_targets as seeds  # noqa: E402
 from rlaif_audit.errors import InputError  # noqa: E402
 
-TARGETS = fuzz.targets()
+TARGETS = seeds.targets()
 BUDGET = settings(max_examples=150, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -139,9 +140,9 @@ def test_label_cli_exits_2_and_writes_nothing_on_bad_data(case: bytes) -> None:
 
 
 CLI_JUDGMENTS = [{key: value for key, value in row.items() if key not in ("ab_seed", "ab_hash", "data_hash")}
-                 for row in fuzz.JUDGMENTS[:3]]
-CLI_TARGET = fuzz.Target("cli-judgments", "judgments.jsonl", (fuzz._jsonl(CLI_JUDGMENTS),), fuzz.mutate_json_records,
-                         lambda path: None)
+                 for row in seeds.JUDGMENTS[:3]]
+CLI_TARGET = fuzz.Target("cli-judgments", "judgments.jsonl", (seeds.jsonl_bytes(CLI_JUDGMENTS),),
+                         fuzz.mutate_json_records, lambda path: None)
 
 
 @CLI_BUDGET
@@ -149,7 +150,7 @@ CLI_TARGET = fuzz.Target("cli-judgments", "judgments.jsonl", (fuzz._jsonl(CLI_JU
 def test_audit_cli_exits_2_and_writes_no_report_on_a_bad_judgment_file(case: bytes) -> None:
     folder = Path(tempfile.mkdtemp(prefix="fuzz-cli-"))
     try:
-        (folder / "pairs.jsonl").write_bytes(fuzz._jsonl(fuzz.NATIVE_PAIRS))
+        (folder / "pairs.jsonl").write_bytes(seeds.jsonl_bytes(seeds.NATIVE_PAIRS))
         (folder / "judgments.jsonl").write_bytes(case)
         result = run_cli(["audit", folder / "judgments.jsonl", "--data", folder / "pairs.jsonl", "-o",
                           folder / "report", "--n-bootstrap", "20"])
@@ -268,7 +269,7 @@ def test_resumable_file_non_utf8_is_an_input_error(tmp_path: Path) -> None:
 def test_alpaca_eval_data_after_the_closing_bracket_is_an_error(tmp_path: Path) -> None:
     from rlaif_audit.default_plugins.importers.alpaca_eval import read_alpaca_eval
 
-    blob = json.dumps(fuzz.ALPACA[:2], indent=1) + '\n{"instruction": "dropped?"}\n'
+    blob = json.dumps(seeds.ALPACA[:2], indent=1) + '\n{"instruction": "dropped?"}\n'
     path = _write(tmp_path, "annotations.json", blob.encode())
     with pytest.raises(InputError, match=r"annotations\.json:\d+: data after the end of the JSON array") as error:
         read_alpaca_eval(path)
@@ -281,13 +282,13 @@ def test_fastchat_model_names_are_never_paths(tmp_path: Path) -> None:
 
     bench = tmp_path / "data" / "mt_bench"
     (bench / "model_answer").mkdir(parents=True)
-    (bench / "question.jsonl").write_bytes(fuzz._jsonl(fuzz.QUESTIONS))
-    (bench / "model_answer" / "beta.jsonl").write_bytes(fuzz._jsonl(fuzz.ANSWERS))
+    (bench / "question.jsonl").write_bytes(seeds.jsonl_bytes(seeds.QUESTIONS))
+    (bench / "model_answer" / "beta.jsonl").write_bytes(seeds.jsonl_bytes(seeds.ANSWERS))
     secret = tmp_path / "data" / "outside"
     secret.mkdir()
-    (secret / "secret.jsonl").write_bytes(fuzz._jsonl([{**fuzz.ANSWERS[0], "choices": [{"turns": ["SECRET"]}]}]))
+    (secret / "secret.jsonl").write_bytes(seeds.jsonl_bytes([{**seeds.ANSWERS[0], "choices": [{"turns": ["SECRET"]}]}]))
     assert (bench / "model_answer" / "../../outside/secret.jsonl").resolve().is_file()
-    judgments = _write(tmp_path, "pair.jsonl", fuzz._jsonl([fuzz.FASTCHAT[2]]))
+    judgments = _write(tmp_path, "pair.jsonl", seeds.jsonl_bytes([seeds.FASTCHAT[2]]))
     imported = read_fastchat(judgments, bench)
     assert all("SECRET" not in (pair.a + pair.b) for pair in imported.pairs)
     assert imported.pairs[0].metadata["texts_missing"]
@@ -300,11 +301,11 @@ def test_fastchat_answer_file_linked_outside_the_bench_is_not_read(tmp_path: Pat
 
     bench = tmp_path / "bench"
     (bench / "model_answer").mkdir(parents=True)
-    (bench / "question.jsonl").write_bytes(fuzz._jsonl(fuzz.QUESTIONS))
-    outside = _write(tmp_path, "secret.jsonl", fuzz._jsonl([{**fuzz.ANSWERS[0], "choices": [{"turns": ["S"]}]}]))
+    (bench / "question.jsonl").write_bytes(seeds.jsonl_bytes(seeds.QUESTIONS))
+    outside = _write(tmp_path, "secret.jsonl", seeds.jsonl_bytes([{**seeds.ANSWERS[0], "choices": [{"turns": ["S"]}]}]))
     for model in ("alpha", "beta"):
         (bench / "model_answer" / f"{model}.jsonl").symlink_to(outside)
-    imported = read_fastchat(_write(tmp_path, "pair.jsonl", fuzz._jsonl(fuzz.FASTCHAT[:1])), bench)
+    imported = read_fastchat(_write(tmp_path, "pair.jsonl", seeds.jsonl_bytes(seeds.FASTCHAT[:1])), bench)
     assert imported.pairs[0].a == "" and imported.pairs[0].metadata["texts_missing"]
 
 
@@ -315,10 +316,10 @@ def test_fastchat_answer_file_linked_outside_the_bench_is_not_read(tmp_path: Pat
 def test_fastchat_bench_folder_bad_question_ids(tmp_path: Path, file_name: str, record: dict, field: str) -> None:
     from rlaif_audit.default_plugins.importers.fastchat import read_fastchat
 
-    bench = fuzz._bench_folder(tmp_path / "x.jsonl")
-    (bench / file_name).write_bytes(fuzz._jsonl([record]))
+    bench = seeds.bench_folder(tmp_path / "x.jsonl")
+    (bench / file_name).write_bytes(seeds.jsonl_bytes([record]))
     with pytest.raises(InputError, match=rf"{file_name}:1: field '{field}': must be a string or an integer"):
-        read_fastchat(_write(tmp_path, "pair.jsonl", fuzz._jsonl(fuzz.FASTCHAT[:1])), bench)
+        read_fastchat(_write(tmp_path, "pair.jsonl", seeds.jsonl_bytes(seeds.FASTCHAT[:1])), bench)
 
 
 @pytest.mark.parametrize(("change", "field"), [({"turn": [1]}, "turn"), ({"turn": "x"}, "turn"),
@@ -327,7 +328,7 @@ def test_fastchat_bench_folder_bad_question_ids(tmp_path: Path, file_name: str, 
                                                ({"judge": []}, "judge")])
 def test_fastchat_human_labels_wrong_types(tmp_path: Path, change: dict, field: str) -> None:
     target = TARGETS["fastchat-human"]
-    path = _write(tmp_path, "human.json", json.dumps([{**fuzz.FASTCHAT_HUMAN[0], **change}]).encode())
+    path = _write(tmp_path, "human.json", json.dumps([{**seeds.FASTCHAT_HUMAN[0], **change}]).encode())
     with pytest.raises(InputError, match=rf"human\.json:1: field '{field}'"):
         target.read(path)
 
@@ -364,12 +365,13 @@ def test_run_config_hostile_bytes(tmp_path: Path, blob: bytes, message: str) -> 
 def test_run_config_finite_values_still_read(tmp_path: Path) -> None:
     from rlaif_audit.loop.config import build_config
 
-    config = build_config(_write(tmp_path, "run.toml", fuzz.RUN_TOML))
+    config = build_config(_write(tmp_path, "run.toml", seeds.RUN_TOML))
     assert config.temperature == 0.7 and config.evaluator_options == {"bias": 0.1} and config.rl_steps == 2
 
 
 @pytest.mark.parametrize(("blob", "message"), [
-    (b'{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n', r"p\.jsonl:2: not UTF-8 \(invalid continuation byte at byte 32 of the file"),
+    (b'{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n',
+     r"p\.jsonl:2: not UTF-8 \(invalid continuation byte at byte 32 of the file"),
     (b'{"prompt": "x \\udfff"}\n', r"p\.jsonl:1: not valid JSON \(a string holds a lone surrogate escape"),
     (b'{"prompt": "x", "category": ["a"]}\n', r"p\.jsonl:1: field 'category': must be a string"),
     (b'{"prompt": "x", "id": true}\n', r"p\.jsonl:1: field 'id': must be a non-empty string"),
@@ -401,7 +403,7 @@ def test_corrupt_parquet_page_is_an_input_error(tmp_path: Path) -> None:
 def test_json_pair_file_is_read(tmp_path: Path) -> None:
     from rlaif_audit.data.pairs import read_pairs
 
-    path = _write(tmp_path, "pairs.json", json.dumps(fuzz.NATIVE_PAIRS, indent=1).encode())
+    path = _write(tmp_path, "pairs.json", json.dumps(seeds.NATIVE_PAIRS, indent=1).encode())
     pair_set = read_pairs(path)
     assert [pair.id for pair in pair_set.pairs] == ["p1", "p2", "3"]
     assert len(pair_set.labels) == 2
@@ -417,10 +419,10 @@ def test_human_labels_csv_and_parquet_through_the_human_option(tmp_path: Path) -
 
     pairs = [PreferencePair(pid, [{"role": "user", "content": "q"}], "x", "y", {}) for pid in ("p1", "p2", "3")]
     inputs = AuditInputs(pairs, None, [])  # type: ignore[arg-type]
-    csv_path = _write(tmp_path, "labels.csv", fuzz._csv_of(fuzz.LABELS))
+    csv_path = _write(tmp_path, "labels.csv", seeds.csv_bytes(seeds.LABELS))
     parquet_path = tmp_path / "labels.parquet"
     pq.write_table(pa.Table.from_pylist([{**row, "pair_id": str(row["pair_id"]), "annotator": row.get("annotator")}
-                                         for row in fuzz.LABELS]), parquet_path)
+                                         for row in seeds.LABELS]), parquet_path)
     for path in (csv_path, parquet_path):
         labels = inputs.with_human(str(path)).labels
         assert [(label.pair_id, label.preferred, label.annotator) for label in labels] == [

@@ -33,7 +33,8 @@ def _number(display: str, line: int | None, value: Any) -> float:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = float(value)
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, int) and abs(value) > 2**53)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, int) and abs(value) > 2**53)
             or not math.isfinite(value)):
         raise InputError(display, f"must be a finite number, got {value!r}", line=line, field=DIFFICULTY_FIELD)
     return float(value)

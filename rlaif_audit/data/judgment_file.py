@@ -34,7 +34,8 @@ def _p_first(path: str, line: int, value: Any, status: str) -> float | None:
         if status == "ok":
             raise InputError(path, "is null but parse_status is 'ok'", line=line, field="p_first")
         return None
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, int) and abs(value) > 2**53)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, int) and abs(value) > 2**53)
             or math.isnan(value)):
         raise InputError(path, f"must be a number in [0, 1] or null, got {_shown(value)}", line=line, field="p_first")
     return float(value)

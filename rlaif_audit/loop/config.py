@@ -215,7 +215,8 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     except RecursionError:
         raise InputError(str(path), "not valid TOML: arrays or tables nested too deeply") from None
     except ValueError as exc:  # an integer of more than 4,300 digits
-        raise InputError(str(path), f"not valid TOML: a number has too many digits ({str(exc).split(':')[0]})") from None
+        limit = str(exc).split(":")[0]
+        raise InputError(str(path), f"not valid TOML: a number has too many digits ({limit})") from None
     checked = {}
     for name, value in raw.items():
         line = _key_line(text, name)

@@ -249,7 +249,8 @@ def fastchat_human_labels(path: Path | str, pairs: Sequence[PreferencePair]) -> 
             continue
         flipped = vote["model_a"] != pair.metadata.get("generator_a")
         preferred = _fastchat_winner_label(str(path), line, vote["winner"], flipped)
-        labels.append(HumanLabel(pair.id, preferred, _annotator(str(path), line, vote.get("judge", "human"))))  # type: ignore[arg-type]
+        annotator = _annotator(str(path), line, vote.get("judge", "human"))
+        labels.append(HumanLabel(pair.id, preferred, annotator))  # type: ignore[arg-type]
     return labels, unmatched_warning(str(path), unmatched)
 
 
