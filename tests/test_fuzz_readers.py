@@ -162,6 +162,16 @@ def test_audit_cli_exits_2_and_writes_no_report_on_a_bad_judgment_file(case: byt
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.parametrize("blob", [b"temperature = inf\n", b'evaluator = "x\xff"\n', b"auditors = " + b"[" * 3000,
+                                  b"seed = " + b"9" * 5000, b"[evaluator_options]\nk = nan\n"])
+def test_run_cli_refuses_a_hostile_config_before_creating_the_run(tmp_path: Path, blob: bytes) -> None:
+    config = _write(tmp_path, "run.toml", blob)
+    result = run_cli(["run", "--config", config, "-o", tmp_path / "run"])
+    assert result.exit_code == 2, result.output
+    assert "run.toml" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------- the failures the fuzzing found, one test each
 
 
