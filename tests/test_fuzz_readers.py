@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings  # the test extra (pyproject.toml): never skipped
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from rlaif_audit.data import fuzz  # noqa: E402
-from rlaif_audit.data import fuzz_targets as seeds  # noqa: E402
-from rlaif_audit.errors import InputError  # noqa: E402
+from rlaif_audit.data import fuzz
+from rlaif_audit.data import fuzz_targets as seeds
+from rlaif_audit.errors import InputError
 
 TARGETS = seeds.targets()
 BUDGET = settings(max_examples=150, deadline=None, database=None,
