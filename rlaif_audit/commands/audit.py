@@ -117,6 +117,9 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
               help="Short for --gate 'AUDITOR.METRIC>=NUMBER'.")
 @click.option("--report-formats", "report_format_names", default=None,
               help="Comma-separated report formats to write (default: all registered: html, json, markdown).")
+@click.option("--auditor-timeout", type=click.FloatRange(min=0.0), default=None, metavar="SECONDS",
+              help="Time limit of each auditor; one that runs past it is recorded as 'error: timed out' and the "
+                   "others still run (default 900; 0: no limit).")
 @click.option("--title", default=None, help="Report title (default: names the evaluator).")
 @click.option("--split", default="test", show_default=True, help="Split, when DATA is a Hugging Face dataset.")
 @click.option("--data-dir", default=None, help="data_dir, when DATA is a Hugging Face dataset (e.g. harmless-base).")
@@ -126,10 +129,11 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
             auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None,
             protocol: str, instruction_difficulty: str | None, tie_band: float, ci_method: str,
             batch_calibration: bool,
-            gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
+            gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None,
+            auditor_timeout: float | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
-    from rlaif_audit.auditing.runner import run_auditors
+    from rlaif_audit.auditing.runner import DEFAULT_TIMEOUT_S, run_auditors
     from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.data.instruction_difficulty import read_instruction_difficulty
     from rlaif_audit.host import get_plugin_manager
@@ -153,7 +157,8 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
     for warning in inputs.warnings:
         click.echo(f"Warning: {warning}", err=True)
     config = audit_config(click.get_current_context().params, inputs.format, names, parsed_gates, inputs.ab_seed)
-    report = build_report(ctx, run_auditors(ctx, pm, names), pairs=inputs.pairs, config=config,
+    timeout = DEFAULT_TIMEOUT_S if auditor_timeout is None else auditor_timeout
+    report = build_report(ctx, run_auditors(ctx, pm, names, timeout), pairs=inputs.pairs, config=config,
                           data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=inputs.judgments_path,
                           judgments_hash=inputs.judgments_hash, source_format=inputs.format, title=title or "",
                           warnings=inputs.warnings, compare=compare_info)
@@ -197,7 +202,8 @@ def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None,
     """The settings recorded in report.json (and hashed): the options, the resolved format and A/B seed (given or
     read from the judgments), the command line."""
     config = {"command": reproduce_command(params)}
-    config.update({OPTION_NAMES.get(key, key): value for key, value in params.items() if key != "fail_under"})
+    config.update({OPTION_NAMES.get(key, key): value for key, value in params.items()
+                   if key not in ("fail_under", "auditor_timeout")})  # neither changes a number
     config.update(format=resolved, auditors=names, gates=[gate.text for gate in gates], ab_seed=ab_seed)
     return config
 
