@@ -52,24 +52,29 @@ def _metric_line(row: HeadlineRow) -> str:
 
 
 def print_summary(report: Report, written: dict[str, Path]) -> None:
-    """A few lines: what was audited, the headline numbers, what did not run, where the report is."""
+    """A few lines: what was audited, the headline numbers, what did not run, where the report is (names from the
+    data and plugins with their terminal escapes, bidi and zero-width characters written out)."""
+    from rlaif_audit.reporting.text import visible
+
+    def echo(line: str, err: bool = False) -> None:
+        click.echo(visible(line), err=err)
+
     evaluator, data = report.evaluator, report.data
-    click.echo(f"evaluator: {evaluator.name} (identity {', '.join(evaluator.identity_hashes) or '—'})")
-    click.echo(f"data: {data.source} ({data.n_pairs} pairs, {data.n_judgments} judgments, "
-               f"{data.n_labels} human labels)")
-    click.echo("headline:")
+    echo(f"evaluator: {evaluator.name} (identity {', '.join(evaluator.identity_hashes) or '—'})")
+    echo(f"data: {data.source} ({data.n_pairs} pairs, {data.n_judgments} judgments, {data.n_labels} human labels)")
+    echo("headline:")
     for row in report.headline:
-        click.echo(_metric_line(row))
+        echo(_metric_line(row))
     not_run: dict[tuple[str, str], list[str]] = {}
     for name, outcome in report.not_ok_auditors():
         not_run.setdefault((outcome.status, str(outcome.reason)), []).append(name)
     for (status, reason), names in not_run.items():
-        click.echo(f"{status}: {', '.join(names)} — {reason}")
+        echo(f"{status}: {', '.join(names)} — {reason}")
     for err in report.report_errors:
-        click.echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
+        echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
     main_file = next(iter(written.values())) if len(written) > 1 else None  # the most readable format written
     others = ", ".join(p.name for p in written.values() if p != main_file)
-    click.echo(f"report: {main_file} (also {others})" if main_file else f"report files: {others}")
+    echo(f"report: {main_file} (also {others})" if main_file else f"report files: {others}")
 
 
 @click.command(name="audit")
