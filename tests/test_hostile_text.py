@@ -4,6 +4,7 @@ could add, no hidden character left to reorder or hide what is shown, megabyte s
 from __future__ import annotations
 
 import re
+import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from hostile_text import EVERYTHING, HIDDEN, MEGABYTE, PWNED, write_hostile_pairs
-from rlaif_audit.reporting.text import HIDDEN_CHARACTERS, md_cell, shown, visible
 
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "h3", "p", "b", "i",
                 "section", "div", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "details", "summary", "pre",
@@ -19,6 +19,12 @@ ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "heade
 SVG_TAGS = {"svg", "g", "path", "defs", "clippath", "rect", "text", "tspan", "title", "desc", "style", "polyline",
             "line", "circle", "metadata", "use"}
 LIVE_MARKDOWN = re.compile(r"(?<!\\)\]\((?:javascript:|https?:)|(?<!\\)\]:\s*javascript:|<(?:script|img|a |svg|style)")
+
+
+def hidden_in(text: str) -> list[str]:
+    """Characters of Unicode categories Cc (controls but tab and newline) and Cf (format: bidi, zero-width, tags)."""
+    return sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs") and c not in "\t\n"
+                   and c != "\u00ad"})
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +84,7 @@ def test_html_holds_no_element_attribute_or_style_from_the_data(hostile_report) 
 @pytest.mark.parametrize("name", ["report.html", "report.md"])
 def test_no_hidden_character_reaches_a_report_and_each_is_written_out(hostile_report, name: str) -> None:
     text = (hostile_report[0] / name).read_text(encoding="utf-8")
-    assert HIDDEN_CHARACTERS.search(text) is None
+    assert hidden_in(text) == []
     assert "safe\\u202eevil\\u202c" in text and "\\u200bzero\\u200dwidth" in text and "\\U000e0041" in text
     assert "\\u001b[31mred" in text, "the terminal escape is written out"
 
@@ -103,11 +109,13 @@ def test_markdown_has_no_live_link_image_reference_or_html(hostile_report) -> No
 
 def test_the_console_summary_writes_hidden_characters_out(hostile_report) -> None:
     output = hostile_report[1]
-    assert HIDDEN_CHARACTERS.search(output) is None and "\x1b" not in output
+    assert hidden_in(output) == [] and "\x1b" not in output
     assert "gen-b safe\\u202eevil" in output
 
 
 def test_text_helpers_known_answers() -> None:
+    from rlaif_audit.reporting.text import md_cell, shown, visible
+
     assert visible("a\u202eb\U000e0041\x1b\tc\n") == "a\\u202eb\\U000e0041\\u001b\tc\n"
     assert visible(HIDDEN) == visible(visible(HIDDEN)), "idempotent"
     assert md_cell("[x](javascript:y) [r]: z ![i](https://t) [0.1, 0.2] (n<30)") == \
