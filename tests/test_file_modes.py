@@ -107,3 +107,17 @@ def test_a_format_calling_sys_exit_is_recorded_and_the_others_are_written(tmp_pa
     assert [e.format for e in report.report_errors] == ["hostile-format"]
     assert "SystemExit" in report.report_errors[0].error
     assert json.loads((tmp_path / "report.json").read_text())["report_errors"][0]["format"] == "hostile-format"
+
+
+def test_checkpoint_folders_and_their_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    """A checkpoint (and a model card beside it) saved the way the loop saves them: folder 0o777 & ~umask, files
+    0o666 & ~umask."""
+    from rlaif_audit.loop.training import save_atomically
+
+    def save(folder: Path) -> None:
+        (folder / "model.safetensors").write_bytes(b"\0" * 8)
+
+    final = save_atomically(tmp_path / "policy", save)
+    atomic_write_text(final / "README.md", "# card\n")
+    assert mode(final) == 0o777 & ~umask
+    assert {mode(p) for p in final.iterdir()} == {0o666 & ~umask}
