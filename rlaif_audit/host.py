@@ -233,7 +233,7 @@ def call_safely(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         try:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames if arg in kwargs})
-        except Exception as exc:  # noqa: BLE001 - a plugin failure must never stop the host
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin failure (sys.exit too) never stops the host
             failures.append({"plugin": impl.plugin_name, "hook": hook_name, "error": f"{type(exc).__name__}: {exc}"})
     return failures
 
