@@ -232,3 +232,55 @@ def test_the_audit_command_writes_the_report_despite_exit_interrupt_and_hang(ins
     assert statuses["agreement"][0] == "ok"
     assert "auditor_timeout" not in report["config"], "a time limit changes no number: not part of the config hash"
     assert (out / "report.html").is_file() and (out / "report.md").is_file()
+
+
+HANGING_AUDIT = """
+import sys, threading
+import rlaif_audit.host as host
+from rlaif_audit import hookimpl
+from rlaif_audit.auditing.auditor import Auditor
+
+class Hangs(Auditor):
+    name = "hangs"
+    description = "waits forever"
+    def audit(self, ctx):
+        print("auditing", flush=True)
+        threading.Event().wait()
+
+class Plugin:
+    @hookimpl
+    def register_auditors(self, register):
+        register(Hangs)
+
+fresh = host.get_plugin_manager
+def with_plugin(*args, **kwargs):
+    pm = fresh(*args, **kwargs)
+    pm.register(Plugin(), name="hanging-plugin")
+    return pm
+host.get_plugin_manager = with_plugin
+from rlaif_audit.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_ctrl_c_during_a_hanging_auditor_stops_the_audit_cleanly(tmp_path: Path) -> None:
+    """A real Ctrl-C (SIGINT) is the user's, not the auditor's: the command stops at once, no traceback, and no
+    report file is half-written (the atomic writes leave nothing)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from rlaif_audit.cli import build_cli
+
+    judgments, out = tmp_path / "j.jsonl", tmp_path / "report"
+    assert CliRunner().invoke(build_cli(), ["label", "demo", "-e", "synthetic", "-o", str(judgments), "-q"]).exit_code == 0
+    process = subprocess.Popen([sys.executable, "-c", HANGING_AUDIT, "audit", str(judgments), "--data", "demo", "-o",
+                                str(out), "--auditors", "hangs", "--n-bootstrap", "10"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "auditing"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and "Aborted!" in stderr and "Traceback" not in stderr, stderr
+    assert not out.exists() or [p for p in out.rglob("*") if p.is_file()] == []
