@@ -47,8 +47,8 @@ def _mutations(ctx: AuditContext) -> dict[str, Callable[[], Any]]:
 
     def each_column_in_place() -> None:
         for column in list(pairs.columns):
-            if np.issubdtype(pairs[column].dtype, np.number):
-                pairs.loc[:, column] = pairs[column].to_numpy()[::-1]
+            if pairs[column].dtype == np.float64:
+                pairs.loc[:, column] = pairs[column].to_numpy()[::-1].copy()
 
     def raw_buffer() -> None:
         values = pairs["p_a"].to_numpy()
@@ -56,7 +56,7 @@ def _mutations(ctx: AuditContext) -> dict[str, Callable[[], Any]]:
         values[:] = 0.0
 
     def categorical_buffer() -> None:
-        pairs["verdict_ab"].array[:] = "b"
+        pairs["verdict_ab"].array[:] = pairs["verdict_ab"].cat.categories[-1]
 
     return {  # the buffer writes first: the later column assignments replace those columns in this view
         "pairs p_a buffer": raw_buffer,
