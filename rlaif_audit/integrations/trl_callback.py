@@ -53,6 +53,18 @@ def audit_pairs(step: int, rows: Sequence[dict[str, Any]]) -> list[PreferencePai
             for r in rows]
 
 
+def frozen_copy(model: Any) -> Any:
+    """A frozen copy of the model as it is now: built afresh from its config and loaded with its weights.
+
+    Not ``copy.deepcopy``: TRL's GRPO trainer patches the instance's ``forward`` with a closure over the original
+    bound method, so a deep copy would still run the trained weights (its KL to the policy would read 0).
+    """
+    reference = type(model)(copy.deepcopy(model.config))
+    reference.load_state_dict(model.state_dict())
+    parameter = next(model.parameters())
+    return reference.to(device=parameter.device, dtype=parameter.dtype).eval().requires_grad_(False)
+
+
 class AuditCallback(TrainerCallback):
     """A ``transformers.TrainerCallback`` (TRL GRPO/RLOO/DPO…) that audits the policy during training.
 
@@ -132,7 +144,7 @@ class AuditCallback(TrainerCallback):
             return load_policy(Path(self.reference_model))
         if model is None or tokenizer is None:
             raise ConfigError("AuditCallback: the trainer passed no model or tokenizer; give reference_model=PATH")
-        return copy.deepcopy(model).eval().requires_grad_(False), tokenizer
+        return frozen_copy(model), tokenizer
 
     def audit(self, step: int, model: Any, tokenizer: Any, folder: Path) -> Path:
         """Sample, judge and audit the current policy against the reference; write the report into ``folder``."""
