@@ -115,6 +115,37 @@ def test_pointwise_reward_model_rewards_its_score(tiny_reward_model: str) -> Non
         assert value == pytest.approx(raw["r_first"], abs=1e-5)
 
 
+def test_hf_judge_reward_is_its_two_order_difference(tiny_model: str) -> None:
+    """A tiny hf-judge as the reward: each reward is P_first(completion, ref) − P_first(ref, completion) of the same
+    judge's own judgments of the two orders."""
+    from rlaif_audit.judging.labeling import judge_items
+    from rlaif_audit.records.types import PreferencePair
+
+    reward = reward_function("hf-judge", model=tiny_model)
+    prompts, completions = ["Name a colour.", "Say hi."], ["Blue.", "Hello there, friend."]
+    got = reward(prompts=prompts, completions=completions, completion_ids=None, reference=["Red.", "Go away."])
+    pairs = [PreferencePair(str(i), [{"role": "user", "content": p}], c, r)
+             for i, (p, c, r) in enumerate(zip(prompts, completions, ["Red.", "Go away."]))]
+    p_first = {(j.pair_id, j.order): j.p_first for j in reward.evaluator.judge(judge_items(pairs))}
+    expected = [p_first[(str(i), "ab")] - p_first[(str(i), "ba")] for i in range(2)]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    reward.close()
+
+
+def test_audit_callback_refuses_bad_settings_before_training() -> None:
+    from rlaif_audit.errors import PluginError
+    from rlaif_audit.trl import AuditCallback
+
+    with pytest.raises(PluginError, match="Evaluator 'nope' not found. Available: .*synthetic"):
+        AuditCallback(["q"], "nope")
+    with pytest.raises(PluginError, match="Auditor 'lenght' not found"):
+        AuditCallback(["q"], "synthetic", auditors=["lenght"])
+    with pytest.raises(ConfigError, match="item 1 needs a non-empty text 'prompt'"):
+        AuditCallback(["q", {"id": "x"}], "synthetic")
+    callback = AuditCallback([{"prompt": "q", "id": "a"}, "r"], "synthetic")
+    assert callback.prompts == [{"id": "a", "prompt": "q"}, {"id": "p1", "prompt": "r"}]
+
+
 GRPO_PROMPTS = ["Name a colour.", "Say hello.", "Count to three.", "Name a fruit."]
 
 
@@ -131,6 +162,7 @@ def test_grpo_trains_with_an_evaluator_reward_and_the_audit_callback(tmp_path: P
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}], "reference": tagged(0.0, "ref")}
                                  for p in GRPO_PROMPTS])
     reward = reward_function("synthetic", position_bias=1.0, log_dir=tmp_path / "judged")
+    hf_reward = reward_function("hf-judge", model=tiny_model, log_dir=tmp_path / "hf-judged")
     callback = AuditCallback(["Name an animal.", "Say goodbye."], "synthetic", {"length_pref": 0.5},
                              samples_per_prompt=2, max_new_tokens=8, n_bootstrap=50, every_n_steps=1)
     args = GRPOConfig(output_dir=str(tmp_path / "out"), max_steps=2, per_device_train_batch_size=4,
@@ -138,7 +170,7 @@ def test_grpo_trains_with_an_evaluator_reward_and_the_audit_callback(tmp_path: P
                       save_steps=2, report_to=[], use_cpu=True, seed=0, learning_rate=1e-4, beta=0.1,
                       disable_tqdm=True, dataloader_num_workers=0)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    trainer = GRPOTrainer(model=tiny_model, reward_funcs=[reward], args=args, train_dataset=dataset,
+    trainer = GRPOTrainer(model=tiny_model, reward_funcs=[reward, hf_reward], args=args, train_dataset=dataset,
                           processing_class=tokenizer, callbacks=[callback])
     trainer.train()
 
@@ -147,7 +179,8 @@ def test_grpo_trains_with_an_evaluator_reward_and_the_audit_callback(tmp_path: P
     auditors = report["auditors"]
     assert auditors["reward-hacking"]["status"] == "ok"
     assert auditors["length-drift"]["status"] == "ok"
-    assert auditors["mode-collapse"]["status"] == "ok"
+    assert auditors["mode-collapse"]["status"] == "ok" and auditors["position"]["status"] == "ok"
+    assert "run-stages" not in auditors and "agreement" not in auditors  # the default selection
     kl = auditors["policy-kl"]["metrics"]["kl_per_sequence"]["value"]
     assert kl > 0  # two optimiser steps moved the policy off its frozen initial copy
     assert auditors["reward-hacking"]["metrics"]["evaluator_win_rate"]["n"] == 4  # 2 prompts × 2 samples
@@ -155,9 +188,14 @@ def test_grpo_trains_with_an_evaluator_reward_and_the_audit_callback(tmp_path: P
     assert "train_reward_slope" in auditors["reward-hacking"]["metrics"] or len(callback.log) >= 2
     assert (report_dir / "report.md").is_file() and (report_dir / "judgments.jsonl").is_file()
 
-    judged = tmp_path / "judged"
-    assert len((judged / "judgments.jsonl").read_text().splitlines()) >= 2
-    result = run_cli(["audit", judged / "judgments.jsonl", "--data", judged / "pairs.jsonl", "--n-bootstrap", 50,
-                      "-o", tmp_path / "train-report"])
-    assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "train-report" / "report.json").read_text())["data"]["n_pairs"] >= 1
+    logged = [row for row in trainer.state.log_history if "rewards/rlaif_audit_hf_judge/mean" in row]
+    assert len(logged) == 2 and all(-1.0 <= row["rewards/rlaif_audit_hf_judge/mean"] <= 1.0 for row in logged)
+    for name in ("judged", "hf-judged"):
+        judged = tmp_path / name
+        lines = (judged / "judgments.jsonl").read_text().splitlines()
+        assert len(lines) == 2 * len((judged / "pairs.jsonl").read_text().splitlines()) >= 2
+        result = run_cli(["audit", judged / "judgments.jsonl", "--data", judged / "pairs.jsonl", "--n-bootstrap",
+                          50, "-o", tmp_path / f"{name}-report"])
+        assert result.exit_code == 0, result.output
+        steps = {json.loads(line)["metadata"]["step"] for line in (judged / "pairs.jsonl").read_text().splitlines()}
+        assert steps == {0, 1}  # the optimiser step each batch was judged at (TRL's state before the update)

@@ -25,6 +25,10 @@ AUDIT_FOLDER = "rlaif-audit"
 JUDGMENTS_FILE = "judgments.jsonl"
 PAIRS_FILE = "pairs.jsonl"
 SAMPLES_FILE = "policy_samples.jsonl"
+DEFAULT_AUDITORS = ("reward-hacking", "length-drift", "mode-collapse", "policy-kl", "position", "length")
+"""The auditors a training audit runs unless told otherwise (plus those filling a report section of their own):
+the loop-only ones (run stages, the loop's reward model, propagation) and those needing human labels have no
+input here."""
 
 
 def prompt_rows(prompts: Any) -> list[dict[str, Any]]:
@@ -81,17 +85,20 @@ class AuditCallback(TrainerCallback):
                  seed: int = 0, reference_model: str | Path | None = None, reward_model: str | Path | None = None,
                  auditors: Sequence[str] | None = None, report_formats: Sequence[str] | None = None,
                  n_bootstrap: int = 500, output_dir: str | Path | None = None, pm: Any = None) -> None:
+        from rlaif_audit.host import auditors as auditor_registry
         from rlaif_audit.host import evaluators, get_plugin_manager
 
         self.pm = pm or get_plugin_manager()
-        evaluators(self.pm).get(evaluator)  # an unknown name fails now, naming the valid ones
+        evaluators(self.pm).get(evaluator)  # an unknown name fails now, before training, naming the valid ones
+        for name in auditors or ():
+            auditor_registry(self.pm).get(name)
         self.prompts = prompt_rows(prompts)
         self.evaluator_name, self.evaluator_options = evaluator, dict(evaluator_options or {})
         self.every_n_steps, self.audit_on_save = every_n_steps, on_save
         self.sampling = {"n": samples_per_prompt, "temperature": temperature, "top_p": top_p,
                          "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed}
         self.reference_model, self.reward_model = reference_model, reward_model
-        self.auditors, self.report_formats = list(auditors) if auditors else None, report_formats
+        self.auditors, self.report_formats = list(auditors or DEFAULT_AUDITORS), report_formats
         self.n_bootstrap, self.output_dir = n_bootstrap, output_dir
         self.log: list[dict[str, Any]] = []
         self.reports: dict[int, Path] = {}
@@ -199,7 +206,7 @@ class AuditCallback(TrainerCallback):
         from rlaif_audit.data.inputs import AuditInputs
         from rlaif_audit.reporting.builder import build_report, write_report
 
-        policy = {"samples": rows, "log": list(self.log), "reward": "model" if self.reward_model else "direct",
+        policy = {"samples": rows, "log": list(self.log), "reward": "model" if self.reward_model else "trainer",
                   "reward_model": None, "stages": [], "generation": step}
         inputs = AuditInputs.from_pairs(folder / JUDGMENTS_FILE, pairs, [], str(folder / PAIRS_FILE))
         ctx = build_context(inputs, seed=int(self.sampling["seed"]), n_bootstrap=self.n_bootstrap,
