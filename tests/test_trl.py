@@ -146,6 +146,35 @@ def test_audit_callback_refuses_bad_settings_before_training() -> None:
     assert callback.prompts == [{"id": "a", "prompt": "q"}, {"id": "p1", "prompt": "r"}]
 
 
+def test_callback_audit_of_an_unchanged_policy_reads_no_change(tmp_path: Path, tiny_model: str) -> None:
+    """Policy = its frozen reference: the same seeds give the same samples, so KL is exactly 0, the length change 0
+    and the (unbiased) evaluator's win rate ½; moving the weights makes the KL positive."""
+    import torch
+
+    from rlaif_audit.judging.models import load_causal_lm
+    from rlaif_audit.trl import AuditCallback
+
+    model, tokenizer = load_causal_lm(tiny_model)
+    callback = AuditCallback(["Name an animal.", "Say goodbye.", "Count."], "synthetic", samples_per_prompt=2,
+                             max_new_tokens=6, n_bootstrap=20)
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0)
+    callback.on_train_begin(SimpleNamespace(output_dir=str(tmp_path)), state, None, model=model,
+                            processing_class=tokenizer)
+    folder = callback.audit(0, model, tokenizer, tmp_path / "same")
+    auditors = json.loads((folder / "report.json").read_text())["auditors"]
+    assert auditors["policy-kl"]["metrics"]["kl_per_sequence"]["value"] == 0.0
+    assert auditors["length-drift"]["metrics"]["token_difference"]["value"] == 0.0
+    assert auditors["reward-hacking"]["metrics"]["evaluator_win_rate"]["value"] == 0.5
+    assert auditors["reward-hacking"]["metrics"]["evaluator_win_rate"]["n"] == 6
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    folder = callback.audit(1, model, tokenizer, tmp_path / "moved")
+    auditors = json.loads((folder / "report.json").read_text())["auditors"]
+    assert auditors["policy-kl"]["metrics"]["kl_per_sequence"]["value"] > 0.0
+    assert sorted(callback.reports) == [0, 1]
+
+
 GRPO_PROMPTS = ["Name a colour.", "Say hello.", "Count to three.", "Name a fruit."]
 
 
