@@ -115,8 +115,9 @@ class AuditCallback(TrainerCallback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
         if state.is_world_process_zero and logs and "train_runtime" not in logs:
-            values = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-            self.log.append({"step": int(state.global_step), **values})
+            from rlaif_audit.loop.training import log_row
+
+            self.log.append(log_row(state.global_step, logs))
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None,
                     **_: Any) -> None:

@@ -11,7 +11,7 @@ from rlaif_audit.judging.reward_function import EvaluatorReward
 from rlaif_audit.loop.ai_feedback import generation_evaluator, load_reward_model
 from rlaif_audit.loop.layout import CANDIDATES, POLICY, POLICY_CHECKPOINTS, POLICY_LOG, REWARD_MODEL
 from rlaif_audit.loop.prompts import messages, run_prompts
-from rlaif_audit.loop.training import (last_checkpoint, no_final_checkpoint, quiet, read_trainer_log,
+from rlaif_audit.loop.training import (last_checkpoint, log_row, no_final_checkpoint, quiet, read_trainer_log,
                                        remove_stale_saves, save_atomically, save_trained, train_resumably,
                                        trainer_arguments)
 from rlaif_audit.records.fileio import read_jsonl
@@ -30,9 +30,10 @@ def _log_callback(run: Run, generation: int, path: Path) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
             if not state.is_world_process_zero or not logs or "train_runtime" in logs:
                 return
-            values = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
+            row = log_row(state.global_step, logs)
+            values = {k: v for k, v in row.items() if k != "step"}
             with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"step": int(state.global_step), **values}) + "\n")
+                handle.write(json.dumps(row) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
             run.notify("on_policy_log", generation, step=int(state.global_step), logs=values)
