@@ -228,3 +228,24 @@ def test_grpo_trains_with_an_evaluator_reward_and_the_audit_callback(tmp_path: P
         assert result.exit_code == 0, result.output
         steps = {json.loads(line)["metadata"]["step"] for line in (judged / "pairs.jsonl").read_text().splitlines()}
         assert steps == {0, 1}  # the optimiser step each batch was judged at (TRL's state before the update)
+
+
+@pytest.mark.slow
+def test_rloo_trains_with_an_evaluator_reward(tmp_path: Path, tiny_model: str) -> None:
+    """TRL's RLOOTrainer calls the reward function with the same signature; standard (text) prompts, a baseline."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import RLOOConfig, RLOOTrainer
+
+    reward = reward_function("synthetic", baseline=tagged(0.0, "baseline"), log_dir=tmp_path / "judged")
+    args = RLOOConfig(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4,
+                      num_generations=2, max_completion_length=6, logging_steps=1, save_strategy="no",
+                      report_to=[], use_cpu=True, seed=0, disable_tqdm=True, dataloader_num_workers=0)
+    trainer = RLOOTrainer(model=tiny_model, reward_funcs=[reward], args=args,
+                          train_dataset=Dataset.from_list([{"prompt": p} for p in GRPO_PROMPTS]),
+                          processing_class=AutoTokenizer.from_pretrained(tiny_model))
+    trainer.train()
+    assert any("rewards/rlaif_audit_synthetic/mean" in row for row in trainer.state.log_history)
+    pairs = [json.loads(line) for line in (tmp_path / "judged" / "pairs.jsonl").read_text().splitlines()]
+    assert pairs and all(pair["b"] == tagged(0.0, "baseline") for pair in pairs)
+    assert pairs[0]["context"] == [{"role": "user", "content": pairs[0]["context"][0]["content"]}]
