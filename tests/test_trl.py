@@ -102,6 +102,15 @@ def test_judgments_are_appended_as_training_goes_and_audit_reads_them(tmp_path: 
     assert slot == pytest.approx(0.5, abs=1e-6)  # the bias injected, read back from the written judgments
 
 
+def test_each_rank_writes_its_own_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    reward = reward_function("synthetic", log_dir=tmp_path)
+    reward(prompts=["q"], completions=["a"], completion_ids=None, reference=["r"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "judgments.rank1.jsonl", "judgments.rank1.jsonl.identity.json", "pairs.rank1.jsonl"]
+    assert reward.judgments_path == tmp_path / "judgments.rank1.jsonl"
+
+
 def test_pointwise_reward_model_rewards_its_score(tiny_reward_model: str) -> None:
     from rlaif_audit.records.types import JudgeItem
 
