@@ -187,7 +187,6 @@ def test_callback_audit_of_an_unchanged_policy_reads_no_change(tmp_path: Path, t
 GRPO_PROMPTS = ["Name a colour.", "Say hello.", "Count to three.", "Name a fruit."]
 
 
-@pytest.mark.slow
 def test_grpo_trains_with_an_evaluator_reward_and_the_audit_callback(tmp_path: Path, tiny_model: str) -> None:
     """The issue's test: a tiny model, TRL GRPO for 2 steps, the synthetic evaluator as reward (judgments written),
     the AuditCallback; the saved checkpoint carries a report and the judgment file audits."""
@@ -239,7 +238,6 @@ def test_grpo_trains_with_an_evaluator_reward_and_the_audit_callback(tmp_path: P
         assert steps == {0, 1}  # the optimiser step each batch was judged at (TRL's state before the update)
 
 
-@pytest.mark.slow
 def test_rloo_trains_with_an_evaluator_reward(tmp_path: Path, tiny_model: str) -> None:
     """TRL's RLOOTrainer calls the reward function with the same signature; standard (text) prompts, a baseline."""
     from datasets import Dataset
