@@ -289,12 +289,23 @@ def split_card(text: str) -> tuple[dict[str, Any], str]:
 
 
 def card_text(existing: str, report: Report, facts: CardFacts, declared: dict[str, Declared],
-              section: str) -> str:
-    """The whole README.md: front matter updated, the marked section in place, the rest as it was."""
+              section: str, intro: str = "") -> str:
+    """The whole README.md: front matter updated, the marked section in place, the rest as it was.
+
+    ``intro``: the text above the section of a card that does not exist yet (default: a title). The result is
+    parsed back by ``huggingface_hub.ModelCard`` (front matter, model-index) before it is returned.
+    """
+    from huggingface_hub import ModelCard
+
     metadata, body = split_card(existing)
     if not existing:
-        body = f"# {facts.model_name}\n"
-    return f"---\n{front_matter(metadata, report, facts, declared)}\n---\n" + with_section(body, section)
+        body = intro or f"# {facts.model_name}\n"
+    text = f"---\n{front_matter(metadata, report, facts, declared)}\n---\n" + with_section(body, section)
+    try:
+        ModelCard(text, ignore_metadata_errors=False)
+    except ValueError as exc:
+        raise CardError(f"the updated card does not load with huggingface_hub: {exc}") from exc
+    return text
 
 
 def eval_results_yaml(report: Report, facts: CardFacts, declared: dict[str, Declared]) -> str | None:
@@ -316,21 +327,23 @@ REPORT_FILES = ("report.json", "report.md", "report.html", "review_queue.jsonl")
 FIGURES = "figures"
 
 
+def checkpoint_card(checkpoint: Path, report: Report, facts: CardFacts, pm: pluggy.PluginManager | None,
+                    files_at: Path, link_prefix: str = "", intro: str = "") -> str:
+    """The README.md text of ``checkpoint`` with this report's section (its files in ``files_at``)."""
+    declared = declarations(pm)
+    section = audit_section(report, declared, figure_lines(report, files_at, link_prefix), f"{link_prefix}report.md")
+    return card_text(_readme(checkpoint), report, facts, declared, section, intro)
+
+
 def write_card(checkpoint: Path, report: Report, facts: CardFacts, pm: pluggy.PluginManager | None,
                files_at: Path, link_prefix: str = "") -> list[Path]:
     """Update ``checkpoint/README.md`` (and ``.eval_results/rlaif-audit.yaml``); the files whose bytes changed.
 
-    The report's files lie in ``files_at``, linked from the card as ``link_prefix`` + name. The text is parsed
-    back by ``huggingface_hub.ModelCard`` (front matter and model-index) before anything is written.
+    The report's files lie in ``files_at``, linked from the card as ``link_prefix`` + name.
     """
-    from huggingface_hub import ModelCard
-
     declared = declarations(pm)
     readme = checkpoint / "README.md"
-    existing = readme.read_bytes().decode("utf-8") if readme.is_file() else ""
-    section = audit_section(report, declared, figure_lines(report, files_at, link_prefix), f"{link_prefix}report.md")
-    text = card_text(existing, report, facts, declared, section)
-    ModelCard(text, ignore_metadata_errors=False)  # raises on a model-index the Hub library cannot read
+    text = checkpoint_card(checkpoint, report, facts, pm, files_at, link_prefix)
     changed = [path for path, content in ((readme, text), (checkpoint / EVAL_RESULTS_FILE,
                                                            eval_results_yaml(report, facts, declared)))
                if content is not None and _write_if_changed(path, content.encode("utf-8"))]
