@@ -311,8 +311,11 @@ def card_text(existing: str, report: Report, facts: CardFacts, declared: dict[st
 def eval_results_yaml(report: Report, facts: CardFacts, declared: dict[str, Declared]) -> str | None:
     """``.eval_results/rlaif-audit.yaml`` text, or None when the data is no Hub dataset."""
     import yaml
-    from huggingface_hub import eval_result_entries_to_yaml
 
+    try:
+        from huggingface_hub import eval_result_entries_to_yaml
+    except ImportError:  # a huggingface_hub older than the .eval_results format
+        return None
     entries = eval_result_entries(report, facts, declared)
     if not entries:
         return None
