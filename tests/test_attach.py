@@ -163,3 +163,27 @@ def test_a_broken_card_is_exit_2_and_nothing_is_written(tmp_path, checkpoint, re
 def test_a_missing_report_is_exit_2(tmp_path, checkpoint):
     result = run_cli(["attach", tmp_path / "none", checkpoint])
     assert result.exit_code == 2 and "no report.json" in result.output
+
+
+def test_attach_a_report_audit_wrote_links_its_figures(tmp_path, checkpoint):
+    import re
+
+    from huggingface_hub import ModelCard
+
+    from rlaif_audit.testing import write_synthetic_pairs
+
+    data = write_synthetic_pairs(tmp_path / "pairs.jsonl", 60, seed=2)
+    judged = tmp_path / "j.jsonl"
+    assert run_cli(["label", data, "-e", "synthetic", "-o", judged, "-q", "-O", "position_bias=1.5"]).exit_code == 0
+    assert run_cli(["audit", judged, "--data", data, "-o", tmp_path / "r", "--n-bootstrap", "50",
+                    "--auditors", "agreement,position,length"]).exit_code == 0
+    assert run_cli(["attach", tmp_path / "r", checkpoint]).exit_code == 0
+    text = (checkpoint / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images and all((checkpoint / image).is_file() for image in images), images
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    first = report["auditors"]["position"]["metrics"]["first_slot_preference"]["value"]
+    assert f"The judge picks the response shown first {first:.1%} of the time" in text
+    results = {r.metric_type: r.metric_value for r in ModelCard.load(checkpoint / "README.md").data.eval_results}
+    assert results["rlaif-audit/position.first_slot_preference"] == pytest.approx(first, abs=1e-6)
+    assert str(tmp_path) not in text

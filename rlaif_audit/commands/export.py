@@ -42,8 +42,15 @@ def ai_decisions(pairs: pd.DataFrame, policy: str, tie_band: float) -> tuple[np.
     """
     import numpy as np
 
-    from rlaif_audit.records.preference import (CHOICE_A, CHOICE_B, CHOICE_NONE, choice_codes, choice_score,
-                                                content_choice, games_choice)
+    from rlaif_audit.records.preference import (
+        CHOICE_A,
+        CHOICE_B,
+        CHOICE_NONE,
+        choice_codes,
+        choice_score,
+        content_choice,
+        games_choice,
+    )
 
     slot_ab = choice_codes(pairs["p_first_ab"].to_numpy(float), tie_band)
     slot_ba = choice_codes(pairs["p_first_ba"].to_numpy(float), tie_band)

@@ -173,12 +173,12 @@ def audit_section(report: Report, declared: dict[str, Declared], figures: Sequen
                   report_link: str = "report.md") -> str:
     """The section between the markers: what was audited, the grouped headline, what did not run, provenance."""
     evaluator, data = report.evaluator, report.data
-    lines = [SECTION_TITLE, "",
-             f"The AI evaluator `{md_cell(evaluator.name or 'unknown')}` was audited with rlaif-audit "
+    intro = (f"The AI evaluator `{md_cell(evaluator.name or 'unknown')}` was audited with rlaif-audit "
              f"{md_cell(str(report.tool_version))} on {data.n_pairs} preference pairs from "
              f"`{md_cell(source_label(data.source))}` (data hash `{(data.hash or '—')[:16]}`). Every number has its "
              f"95% confidence interval and n; the full report is [{report_link}]({report_link}) (also report.html "
-             "and report.json).", ""]
+             "and report.json).")
+    lines = [SECTION_TITLE, "", intro, ""]
     for subject, rows in card_rows(report, declared).items():
         lines += [f"### {SUBJECTS[subject]}", "", "| Metric | Value | 95% CI | n | What it means |",
                   "|---|---|---|---|---|"]
@@ -193,8 +193,8 @@ def audit_section(report: Report, declared: dict[str, Declared], figures: Sequen
     if skipped:
         lines += ["Not measured: " + "; ".join(f"{', '.join(names)} ({md_cell(reason)})"
                                                for reason, names in skipped.items()) + ".", ""]
-    lines += [*figures, f"Evaluator identity `{identity_text(evaluator)}`; seed {report.seed}; {report.n_bootstrap} "
-              f"bootstrap resamples; report schema {report.schema_version}."]
+    lines += [*figures, (f"Evaluator identity `{identity_text(evaluator)}`; seed {report.seed}; "
+                         f"{report.n_bootstrap} bootstrap resamples; report schema {report.schema_version}.")]
     return "\n".join(lines)
 
 
