@@ -178,6 +178,8 @@ class JudgmentFile:
                 judgment.ab_hash = self.provenance.ab_hashes.get(judgment.pair_id)
             fresh.append(judgment)
             self.done.add(key)
+        if not fresh:
+            return 0
         rows, refused = checked_rows(str(self.path), fresh)
         self.parse_failures += sum(row["parse_status"] == "failed" for row in rows)
         self.invalid += refused
@@ -228,10 +230,20 @@ def _line_problem(path: str, row: dict[str, Any]) -> tuple[dict[str, Any] | None
     """The record the reader makes of this row's line (strict JSON, :func:`parse_judgment_line`), or why it cannot."""
     try:
         return parse_judgment_line(path, 1, _encoded(row)), None
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        return None, f"not JSON: {type(exc).__name__}: {exc}"
     except InputError as exc:
         return None, _reason(exc)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        return None, f"{_unencodable_field(row)}: not JSON ({type(exc).__name__}: {exc})"
+
+
+def _unencodable_field(row: dict[str, Any]) -> str:
+    """The first field of a row that strict JSON cannot hold."""
+    for name, value in row.items():
+        try:
+            _encoded({name: value})
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            return name
+    return "row"
 
 
 def _reason(exc: InputError) -> str:
