@@ -319,7 +319,9 @@ def test_kill_9_at_random_moments_resumes_to_the_uninterrupted_file(pm, tmp_path
             mid_run += 0 < got.count(b"\n") < 1200
         assert _wait(_fork([*args, "-o", str(out)], pm)) == 0
         assert out.read_bytes() == want and not Path(str(out) + ".lock").exists()
-    assert mid_run >= 20, f"{mid_run} of {kills} kills in {chains} chains landed mid-run (a run: {whole_s:.2f} s)"
+    summary = f"{mid_run} of {kills} kills in {chains} chains landed mid-run (a run: {whole_s:.2f} s)"
+    print(f"kill -9 proof: {summary}", file=sys.__stderr__)
+    assert mid_run >= 20, summary
 
 
 def test_ctrl_c_stops_cleanly_keeping_what_was_written(pm, tmp_path: Path, big_pairs: Path) -> None:
