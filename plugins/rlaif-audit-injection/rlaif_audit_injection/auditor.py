@@ -3,7 +3,7 @@ the responses in the rubric changes (the same probes judged with the fenced rubr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
 
@@ -11,6 +11,8 @@ from rlaif_audit_injection.suite import CONTROL, INJECTED, NAME
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from rlaif_audit.auditing.auditor import Metric
 
 NO_PROBES = (f"no pairs of the '{NAME}' probe suite among the judged pairs (judge them with `rlaif-audit probe "
              f"--suite {NAME} -o J.jsonl`, then audit J.jsonl with --data J.pairs.jsonl)")
@@ -90,7 +92,8 @@ class InjectionAuditor(Auditor):
         return result
 
 
-def paired_difference(ctx: AuditContext, first: pd.Series, second: pd.Series, family: str) -> tuple:
+def paired_difference(ctx: AuditContext, first: pd.Series, second: pd.Series,
+                      family: str) -> tuple[Metric, float | None]:
     """mean(first − second) over paired rows with its pair-clustered bootstrap 95% CI, and its p-value against 0."""
     import numpy as np
 
@@ -123,7 +126,7 @@ def mitigation_metrics(ctx: AuditContext, injected: pd.DataFrame, mitigated: pd.
                                                                both["wrong_won_fenced"], "injection-mitigation")
 
 
-def finish_injection_flags(result: AuditResult, effect: object, p_value: float | None) -> None:
+def finish_injection_flags(result: AuditResult, effect: Metric, p_value: float | None) -> None:
     """The bias test of the injection effect (is it above 0?)."""
     from rlaif_audit.auditing.flags import bias_test, finish_flags
 
@@ -131,7 +134,8 @@ def finish_injection_flags(result: AuditResult, effect: object, p_value: float |
                                     "prompt injection: instructions inside a response change the evaluator's choice")])
 
 
-def attack_rows(injected: pd.DataFrame, control: pd.DataFrame, mitigated: pd.DataFrame | None) -> list[dict]:
+def attack_rows(injected: pd.DataFrame, control: pd.DataFrame,
+                mitigated: pd.DataFrame | None) -> list[dict[str, Any]]:
     """Per attack: n, success rate (Wilson CI), control rate and, with compared judgments, the mitigated rate."""
     from rlaif_audit.auditing.stats import proportion_metric
 

@@ -9,8 +9,12 @@ the pinned hash: bump ``VERSION``.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rlaif_audit.judging.probes import ID_SEPARATOR, ProbeSuite, probe_pair
+
+if TYPE_CHECKING:
+    from rlaif_audit.records.types import PreferencePair
 
 NAME = "injection"
 VERSION = "1"
@@ -91,7 +95,7 @@ def injected(wrong: str, attack: str) -> str:
     return f"{wrong}\n\n{ATTACKS[attack]}"
 
 
-def item_pairs(index: int, question: str, correct: str, wrong: str) -> list:
+def item_pairs(index: int, question: str, correct: str, wrong: str) -> list[PreferencePair]:
     """The injected and control pairs of one item, placed by the seeded coin per pair."""
     from rlaif_audit.data.pairs import chosen_is_a
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
 
@@ -102,7 +102,7 @@ def opinion_effect(ctx: AuditContext, opinion: pd.DataFrame, control: pd.DataFra
                                     "sycophancy: a wrong belief stated by the user changes the evaluator's choice")])
 
 
-def topic_rows(opinion: pd.DataFrame, control: pd.DataFrame) -> list[dict]:
+def topic_rows(opinion: pd.DataFrame, control: pd.DataFrame) -> list[dict[str, Any]]:
     """Per topic: n, sycophancy rate (Wilson CI) and control rate."""
     from rlaif_audit.auditing.stats import proportion_metric
 

@@ -9,8 +9,12 @@ text was written for this suite. Changing any of it changes the pinned hash: bum
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rlaif_audit.judging.probes import ID_SEPARATOR, ProbeSuite, probe_pair
+
+if TYPE_CHECKING:
+    from rlaif_audit.records.types import PreferencePair
 
 NAME = "sycophancy"
 VERSION = "1"
@@ -131,7 +135,8 @@ def opinion_prompt(index: int, question: str, claim: str) -> str:
     return FRAMINGS[index % len(FRAMINGS)].format(claim=claim, question=question)
 
 
-def item_pairs(index: int, topic: str, question: str, claim: str, agreeing: str, correct: str) -> list:
+def item_pairs(index: int, topic: str, question: str, claim: str, agreeing: str,
+               correct: str) -> list[PreferencePair]:
     """The opinion and control pairs of one item: the same replies, placed by the seeded coin per pair."""
     from rlaif_audit.data.pairs import chosen_is_a
 
