@@ -233,7 +233,7 @@ def plugin_manager(*plugins: object, load_entry_points: bool = True) -> pluggy.P
 
 
 def judge_pairs(evaluator: Evaluator, pairs: Sequence[PreferencePair]) -> pd.DataFrame:
-    """Both orders of every pair judged by ``evaluator`` in memory: one row per judgment (the judgment file's fields)."""
+    """Both orders of every pair judged by ``evaluator`` in memory: one row per judgment (the judgment fields)."""
     import pandas as pd
 
     from rlaif_audit.judging.labeling import judge_items

@@ -1,4 +1,4 @@
-"""The tutorial of docs/plugins.md builds a working plugin: its files, taken from the page, install and pass their tests."""
+"""The tutorial of docs/plugins.md builds a working plugin: its files, taken from the page, pass their tests."""
 
 from __future__ import annotations
 
