@@ -33,6 +33,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.commands.drift",
     "rlaif_audit.commands.propagation",
     "rlaif_audit.commands.simulate",
+    "rlaif_audit.commands.check",
+    "rlaif_audit.commands.attach",
+    "rlaif_audit.commands.export",
 )
 """The built-in plugins, registered after the installed ones through the very same hooks (as simonw/llm's
 ``DEFAULT_PLUGINS``). Each is a light module: what it registers imports its heavy libraries only when used."""

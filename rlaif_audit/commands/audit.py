@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import click
 
 from rlaif_audit import hookimpl
-from rlaif_audit.auditing.gates import Gate, finish_gates, parse_gates, refuse_point_estimate_gates
+from rlaif_audit.auditing.gates import (AnyGate, check_gates, finish_gates, parse_gates, refuse_point_estimate_gates,
+                                       refuse_unknown_auditors, validate_against)
 from rlaif_audit.auditing.protocols import PROTOCOLS
 from rlaif_audit.reporting.text import fmt_short
 
@@ -157,17 +158,18 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
                           data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=inputs.judgments_path,
                           judgments_hash=inputs.judgments_hash, source_format=inputs.format, title=title or "",
                           warnings=inputs.warnings, compare=compare_info)
-    report.gates = [gate.check(report) for gate in parsed_gates]
+    validate_against(parsed_gates, report, "--gate", auditors_too=False)  # a misspelled metric: exit 2, nothing written
+    report.gates = check_gates(parsed_gates, report)
     print_summary(report, write_report(report, output, pm, formats))
     finish_gates(report.gates)
 
 
 def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], auditor_names: str | None,
                   report_format_names: str | None,
-                  fmt: str = "auto") -> tuple[list[Gate], list[str] | None, list[str] | None]:
+                  fmt: str = "auto") -> tuple[list[AnyGate], list[str] | None, list[str] | None]:
     """Format, gates, auditor names and report formats, checked before any input is read (errors name the choices)."""
     from rlaif_audit.data.inputs import format_choices
-    from rlaif_audit.host import report_formats
+    from rlaif_audit.host import auditors, report_formats
 
     choices = format_choices(pm)
     if fmt not in choices:
@@ -176,6 +178,7 @@ def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], audi
     parsed_gates = parse_gates(gates, fail_under)
     names = parse_auditor_names(auditor_names, pm)
     refuse_point_estimate_gates(parsed_gates, declared_intervals(pm))
+    refuse_unknown_auditors(parsed_gates, auditors(pm).names())
     formats = [f.strip() for f in report_format_names.split(",") if f.strip()] if report_format_names else None
     for name in formats or []:
         report_formats(pm).get(name)
@@ -192,7 +195,7 @@ def declared_intervals(pm: Any) -> dict[str, tuple[tuple[str, ...], tuple[str, .
             for name in registry.names()}
 
 
-def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[Gate],
+def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[AnyGate],
                  ab_seed: int | None = None) -> dict[str, Any]:
     """The settings recorded in report.json (and hashed): the options, the resolved format and A/B seed (given or
     read from the judgments), the command line."""
