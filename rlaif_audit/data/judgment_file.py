@@ -48,6 +48,13 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _finite_number(value: Any) -> bool:
+    """A JSON number that is finite as a float (an integer of up to 300 digits, a float neither NaN nor infinite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= 10**300 if isinstance(value, int) else math.isfinite(value)
+
+
 def _check_types(path: str, line: int, record: dict[str, Any]) -> None:
     """The JSON type of each judgment field: text fields strings or null, latency a finite number or null."""
     for name in TEXT_FIELDS:
@@ -55,8 +62,7 @@ def _check_types(path: str, line: int, record: dict[str, Any]) -> None:
         if value is not None and not isinstance(value, str):
             raise InputError(path, f"must be a string or null, got {_shown(value)}", line=line, field=name)
     latency = record.get("latency_s")
-    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))
-                                or not -1e300 < latency < 1e300):
+    if latency is not None and not _finite_number(latency):
         raise InputError(path, f"must be a finite number of seconds or null, got {_shown(latency)}", line=line,
                          field="latency_s")
 
