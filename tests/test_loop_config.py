@@ -64,8 +64,15 @@ def test_values_out_of_range_and_bad_combinations_are_refused() -> None:
         build_config(overrides={"candidates_per_prompt": 3})
     with pytest.raises(ConfigError, match="multiple of num_generations"):
         build_config(overrides={"rl_batch_size": 6, "num_generations": 4})
-    with pytest.raises(ConfigError, match="generations"):
-        build_config(overrides={"generations": 2})
+    with pytest.raises(ConfigError, match="'generations': must be > 0"):
+        build_config(overrides={"generations": 0})
+    with pytest.raises(ConfigError, match="evaluator_succession"):
+        build_config(overrides={"evaluator_succession": "inherited"})
+    with pytest.raises(ConfigError, match="needs reward = 'model'"):
+        build_config(overrides={"evaluator_succession": "reward-model", "reward": "direct"})
+    with pytest.raises(ConfigError, match="on_drift"):
+        build_config(overrides={"on_drift": "ignore"})
+    assert build_config(overrides={"generations": 3}).generations == 3
 
 
 def test_toml_preset_then_file_then_cli(tmp_path: Path) -> None:

@@ -53,9 +53,7 @@ def _even(value: Any) -> str | None:
     return None if value >= 2 and value % 2 == 0 else "must be an even number >= 2 (candidates are paired)"
 
 
-def _one_generation(value: Any) -> str | None:
-    """A problem unless the value is 1 (one generation for now)."""
-    return None if value == 1 else "must be 1 for now (several generations arrive with --generations)"
+SUCCESSIONS = ("pinned", "policy", "reward-model")
 
 
 def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
@@ -108,7 +106,19 @@ class RunConfig:
     audit_samples: int = _key(2, "Samples per held-out prompt from the policy and from the reference.", _positive)
     auditors: list[str] = _key([], "Auditors to run (empty: every registered auditor).")
     n_bootstrap: int = _key(2000, "Bootstrap resamples behind each confidence interval.", _positive)
-    generations: int = _key(1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation)
+    generations: int = _key(2, "RLAIF generations (gen-0, gen-1, ...); each starts from the previous policy.",
+                            _positive)
+    evaluator_succession: str = _key(
+        "policy", "Evaluator of generation g+1: 'pinned' (the configured one every generation), 'policy' (gen g's "
+        "trained policy as hf-judge, same rubric) or 'reward-model' (gen g's trained reward model).",
+        _choice(*SUCCESSIONS))
+    on_drift: str = _key("warn", "Pinned runs: 'warn' or 'stop' when the evaluator's probe judgments or identity "
+                         "differ from gen-0's.", _choice("warn", "stop"))
+    probe_suites: list[str] = _key([], "Probe suites every generation's evaluator judges (empty: every registered "
+                                   "suite; see `rlaif-audit probes`).")
+    anchor_data: str = _key("", "Human-labeled pairs added as human-anchor probes (path or hub id, any reader "
+                            "format); empty: none.")
+    anchor_limit: int = _key(100, "Pairs read from anchor_data.", _positive)
     keep_checkpoints: bool = _key(False, "Keep the TRL training checkpoints after a stage completes.")
 
     def __post_init__(self) -> None:
@@ -142,7 +152,8 @@ KEYS: dict[str, Key] = _keys()
 SMOKE = {
     "num_prompts": 12, "eval_prompts": 4, "max_new_tokens": 16, "gen_batch_size": 8, "label_batch_size": 4,
     "rm_batch_size": 4, "rm_eval_fraction": 0.25, "rl_steps": 2, "num_generations": 2, "rl_batch_size": 4,
-    "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16,
+    "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16, "generations": 1,
+    "anchor_limit": 16,
 }
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "smoke": SMOKE}
 
@@ -230,6 +241,9 @@ def check_combination(config: RunConfig) -> None:
         raise ConfigError(f"num_generations must be >= 2 (GRPO and RLOO compare completions), got {group}")
     if batch % group:
         raise ConfigError(f"rl_batch_size ({batch}) must be a multiple of num_generations ({group})")
+    if config.evaluator_succession == "reward-model" and config.reward != "model":
+        raise ConfigError("evaluator_succession = 'reward-model' needs reward = 'model' (a direct-reward run "
+                          "trains no reward model to succeed the evaluator)")
 
 
 def build_config(toml_path: Path | str | None = None, preset: str | None = None,
