@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.commands.audit",
     "rlaif_audit.commands.run",
     "rlaif_audit.commands.plan",
+    "rlaif_audit.commands.drift",
 )
 """The built-in plugins, registered after the installed ones through the very same hooks (as simonw/llm's
 ``DEFAULT_PLUGINS``). Each is a light module: what it registers imports its heavy libraries only when used."""

@@ -43,6 +43,7 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
     """Label preference pairs with an AI evaluator, in both orders (resumable)."""
     from rlaif_audit.host import make_evaluator
     from rlaif_audit.judging.labeling import label_pairs, raw_agreement
+    from rlaif_audit.data.judgment_file import write_identity
     from rlaif_audit.data.pairs import read_pairs
 
     options = parse_options(option_values)
@@ -60,6 +61,7 @@ def command(data: str, evaluator_name: str, option_values: tuple[str, ...], outp
         sys.exit(130)
     finally:
         evaluator.close()
+    write_identity(output, evaluator.name, evaluator.identity_hash(), evaluator.identity())
     summary.skipped_rows = len(pair_set.skipped)
     summary.agreement = raw_agreement(output, pair_set.pairs, pair_set.labels)
     click.echo(f"evaluator: {evaluator.name} (identity {evaluator.identity_hash()})")

@@ -175,3 +175,35 @@ class JudgmentFile:
             self.parse_failures += judgment.parse_status == "failed"
         append_jsonl(self.path, rows)
         return len(rows)
+
+
+IDENTITY_SUFFIX = ".identity.json"
+"""The sidecar beside a judgment file that records its evaluator's whole identity (``<file>.identity.json``)."""
+
+
+def identity_path(judgments_path: Path | str) -> Path:
+    """The identity sidecar of a judgment file."""
+    return Path(str(judgments_path) + IDENTITY_SUFFIX)
+
+
+def write_identity(judgments_path: Path | str, name: str, evaluator_id: str, identity: dict[str, Any]) -> Path:
+    """Record the evaluator identity (weights, tokenizer, template, decoding, versions) behind a judgment file."""
+    from rlaif_audit.records.fileio import atomic_write_json
+
+    path = identity_path(judgments_path)
+    atomic_write_json(path, {"evaluator": name, "evaluator_id": evaluator_id, "identity": identity})
+    return path
+
+
+def read_identity(judgments_path: Path | str, evaluator_id: str) -> dict[str, Any] | None:
+    """The identity in a judgment file's sidecar when it belongs to ``evaluator_id``; None without one."""
+    from rlaif_audit.records.fileio import read_json
+
+    path = identity_path(judgments_path)
+    if not path.exists():
+        return None
+    record = read_json(path)
+    if not isinstance(record, dict) or record.get("evaluator_id") != evaluator_id:
+        return None
+    identity = record.get("identity")
+    return identity if isinstance(identity, dict) else None
