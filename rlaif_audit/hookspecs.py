@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import Auditor
     from rlaif_audit.data.importer import Importer
     from rlaif_audit.judging.evaluator import Evaluator
+    from rlaif_audit.judging.probes import ProbeSuite
     from rlaif_audit.loop.run import Run
     from rlaif_audit.reporting.format import ReportFormat
 
@@ -62,6 +63,16 @@ def register_importers(register: Callable[[ImporterClass], None]) -> None:
     :param register: takes a subclass of :class:`rlaif_audit.data.importer.Importer` with ``name`` and
         ``description`` class attributes, ``detect(first_record)`` and ``read(path, data)``; optionally
         ``detect_labels(first_record)`` and ``read_labels(path, pairs)`` for the format's human labels.
+    """
+
+
+@hookspec
+def register_probe_suites(register: Callable[[ProbeSuite], None]) -> None:
+    """Register probe suites (pairs with a known expected winner) by calling ``register(ProbeSuite(...))``.
+
+    :param register: takes a frozen :class:`rlaif_audit.judging.probes.ProbeSuite` (name, version, description,
+        pairs whose metadata holds ``suite``, ``suite_version``, ``expected`` and ``probe_kind``); a name registered
+        by two plugins is an error naming both.
     """
 
 

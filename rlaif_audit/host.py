@@ -23,12 +23,14 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.default_plugins.formats",
     "rlaif_audit.default_plugins.importers.alpaca_eval",
     "rlaif_audit.default_plugins.importers.fastchat",
+    "rlaif_audit.default_plugins.probe_suites",
     "rlaif_audit.commands.listing",
     "rlaif_audit.commands.label",
     "rlaif_audit.commands.audit",
     "rlaif_audit.commands.run",
     "rlaif_audit.commands.plan",
     "rlaif_audit.commands.drift",
+    "rlaif_audit.commands.probe",
 )
 """The built-in plugins, registered after the installed ones through the very same hooks (as simonw/llm's
 ``DEFAULT_PLUGINS``). Each is a light module: what it registers imports its heavy libraries only when used."""
@@ -179,6 +181,11 @@ def report_formats(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
 def importers(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
     """All registered judgment importer classes (the formats ``audit --format`` reads besides rlaif-audit's own)."""
     return Registry(pm or get_plugin_manager(), "register_importers", "importer")
+
+
+def probe_suites(pm: pluggy.PluginManager | None = None) -> Registry[Any]:
+    """All registered probe suites (``ProbeSuite`` instances, by name)."""
+    return Registry(pm or get_plugin_manager(), "register_probe_suites", "probe suite")
 
 
 def make_evaluator(name: str, options: dict[str, Any], pm: pluggy.PluginManager | None = None) -> Any:
