@@ -31,6 +31,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.commands.plan",
     "rlaif_audit.commands.drift",
     "rlaif_audit.commands.probe",
+    "rlaif_audit.commands.propagation",
+    "rlaif_audit.commands.simulate",
 )
 """The built-in plugins, registered after the installed ones through the very same hooks (as simonw/llm's
 ``DEFAULT_PLUGINS``). Each is a light module: what it registers imports its heavy libraries only when used."""

@@ -29,7 +29,7 @@ AUDIT_SAMPLES = f"{AUDIT}/samples.jsonl"
 AUDIT_JUDGMENTS = f"{AUDIT}/judgments.jsonl"
 POLICY_SAMPLES = f"{AUDIT}/policy_samples.jsonl"
 PROBES = "probes"
-PROBE_PAIRS = f"{PROBES}/pairs.jsonl"  # the probe pairs this generation's evaluator judged (suites, anchors, own)
+PROBE_PAIRS = f"{PROBES}/judgments.pairs.jsonl"  # the probe pairs judged (suites, anchors), beside them
 PROBE_JUDGMENTS = f"{PROBES}/judgments.jsonl"
 DRIFT = f"{PROBES}/drift.json"  # pinned runs: this generation's probe judgments against gen-0's
 
