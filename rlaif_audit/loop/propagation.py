@@ -1,0 +1,58 @@
+"""Run-level stage, propagation: every generation's probe judgments compared (the propagation auditor), and the
+run's top-level report in ``report/`` with the cross-generation table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rlaif_audit.loop.layout import (MANIFEST, PROBE_JUDGMENTS, PROBE_PAIRS, REPORT_JSON, RUN_REPORT,
+                                     generation_folder, relative_path)
+
+if TYPE_CHECKING:
+    from rlaif_audit.loop.run import Run
+
+AUDITOR = "propagation"
+
+
+def generation_rows(run: Run) -> list[dict[str, Any]]:
+    """One row per generation: its evaluator (succession, plugin, checkpoint, identity hash), probe pairs and the
+    stage seconds."""
+    rows = []
+    evaluators = run.manifest.get("evaluators", {})
+    stages = run.manifest.get("stages", {})
+    for generation in range(run.config.generations):
+        key = generation_folder(generation)
+        spec = evaluators.get(key, {})
+        seconds = {name.split("/", 1)[1]: rec.get("seconds") for name, rec in stages.items()
+                   if name.startswith(f"{key}/")}
+        rows.append({"generation": generation, "succession": spec.get("succession"),
+                     "evaluator": spec.get("evaluator"), "evaluator_model": spec.get("model_from") or "configured",
+                     "evaluator_id": spec.get("evaluator_id"),
+                     "probe_judgments": relative_path(generation, PROBE_JUDGMENTS),
+                     "drift": (stages.get(f"{key}/probes", {}).get("outputs", {}).get("drift") or {}).get("message"),
+                     "stage_seconds": seconds})
+    return rows
+
+
+def run_propagation(run: Run, generation: int | None) -> dict[str, Any]:
+    """The propagation auditor over every generation's probe judgments; the top-level report in report/."""
+    from rlaif_audit.commands.propagation import propagation_context, read_generations
+    from rlaif_audit.auditing.runner import run_auditors
+    from rlaif_audit.reporting.builder import build_report, write_report
+    from rlaif_audit.reporting.report import to_jsonable
+
+    paths = [str(run.path(g, PROBE_JUDGMENTS)) for g in range(run.config.generations)]
+    data = str(run.path(0, PROBE_PAIRS))
+    inputs, first = read_generations(data, paths, None, 0.05)
+    ctx = propagation_context(first.judgments, first.pairs, inputs, run.config.seed, run.config.n_bootstrap, 0.0)
+    outcomes = run_auditors(ctx, run.pm, [AUDITOR])
+    report = build_report(ctx, outcomes, config=run.config.to_dict(), data_source=data,
+                          title=f"RLAIF run {run.folder.name}: {run.config.generations} generations, "
+                                f"evaluator succession {run.config.evaluator_succession}")
+    report.run = to_jsonable({"name": run.folder.name, "manifest": str((run.folder / MANIFEST).resolve()),
+                              "generations": generation_rows(run)})
+    written = write_report(report, run.folder / RUN_REPORT, run.pm)
+    outcome = outcomes[AUDITOR]
+    return {"report": f"{RUN_REPORT}/{REPORT_JSON}", "written": [str(p) for p in written.values()],
+            "status": outcome.status, "reason": outcome.reason,
+            "verdicts": {row.get("measure"): row.get("verdict") for row in outcome.tables.get("verdicts", [])}}
