@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-VOCABULARY = 30
+from rlaif_audit.testing import ZIPF_VOCABULARY, draw_words, zipf_prompt_cdfs
+
+VOCABULARY = ZIPF_VOCABULARY
 
 
 def ar1(rng: np.random.Generator, runs: int, n: int, rho: float) -> np.ndarray:
@@ -51,17 +53,6 @@ def trend_coverage(rng: np.random.Generator, runs: int, n: int, rho: float) -> d
     return {name: count / runs for name, count in hits.items()}
 
 
-def zipf_cdf(rng: np.random.Generator, n_prompts: int) -> np.ndarray:
-    exponents = rng.uniform(0.5, 1.5, n_prompts)
-    weights = np.arange(1, VOCABULARY + 1)[None, :] ** -exponents[:, None]
-    return np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
-
-
-def draw(rng: np.random.Generator, cdf: np.ndarray, samples: int, length: int) -> np.ndarray:
-    uniform = rng.uniform(size=(len(cdf), samples, length))
-    return np.minimum((uniform[..., None] > cdf[:, None, None, :]).sum(axis=-1), VOCABULARY - 1)
-
-
 def as_rows(policy: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:
     def text(ids: np.ndarray) -> str:
         return " ".join(f"w{w}" for w in ids)
@@ -75,7 +66,7 @@ def diversity_coverage(rng: np.random.Generator, runs: int, n_prompts: int, samp
     """Own-estimate containment and truth coverage of distinct-2, and 0-coverage of length-only changes."""
     from rlaif_audit.default_plugins.auditors.policy import DIVERSITY, cluster_bootstrap, difference
 
-    ids = draw(rng, zipf_cdf(rng, 20000), samples, length)
+    ids = draw_words(rng, zipf_prompt_cdfs(rng, 20000), samples, length)
     bigrams = np.sort((ids[..., :-1] * VOCABULARY + ids[..., 1:]).reshape(len(ids), -1), axis=1)
     truth = float((1 + (np.diff(bigrams, axis=1) != 0).sum(axis=1)).mean() / bigrams.shape[1])
     side = DIVERSITY["distinct_2"]("policy_text")
@@ -84,12 +75,12 @@ def diversity_coverage(rng: np.random.Generator, runs: int, n_prompts: int, samp
     hits = {"distinct_2_contains_estimate": 0, "distinct_2_covers_truth": 0,
             **{f"{name}_length_only_change_covers_0": 0 for name in changes}}
     for run in range(runs):
-        cdf = zipf_cdf(rng, n_prompts)
-        same = draw(rng, cdf, samples, length)
+        cdf = zipf_prompt_cdfs(rng, n_prompts)
+        same = draw_words(rng, cdf, samples, length)
         metric = cluster_bootstrap(as_rows(same, same), side, seed=run, n_boot=500, family="sim")
         hits["distinct_2_contains_estimate"] += metric.ci[0] <= metric.value <= metric.ci[1]
         hits["distinct_2_covers_truth"] += metric.ci[0] <= truth <= metric.ci[1]
-        rows = as_rows(draw(rng, cdf, samples, 2 * length), draw(rng, cdf, samples, length))
+        rows = as_rows(draw_words(rng, cdf, samples, 2 * length), draw_words(rng, cdf, samples, length))
         for name, measure in changes.items():
             change = cluster_bootstrap(rows, measure, seed=run, n_boot=500, family=name)
             hits[f"{name}_length_only_change_covers_0"] += change.ci[0] <= 0 <= change.ci[1]

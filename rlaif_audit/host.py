@@ -29,8 +29,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.commands.audit",
     "rlaif_audit.commands.run",
     "rlaif_audit.commands.plan",
-    "rlaif_audit.commands.drift",
     "rlaif_audit.commands.probe",
+    "rlaif_audit.commands.drift",
     "rlaif_audit.commands.propagation",
     "rlaif_audit.commands.simulate",
 )

@@ -219,3 +219,25 @@ def biased_judge_sample(n_seeds: int, n_labeled: int, n_unlabeled: int, seed: in
     truth = float(np.sum(weights / (1.0 + np.exp(-2.0 * (shift + nodes)))) / np.sqrt(2.0 * np.pi))
     return {"truth": truth, "y": human[:, :n_labeled], "f": judge[:, :n_labeled],
             "f_unlabeled": judge[:, n_labeled:]}
+
+
+ZIPF_VOCABULARY = 30
+"""Words of the simulated policies' vocabulary (word indices 0 … 29)."""
+
+
+def zipf_prompt_cdfs(rng: np.random.Generator, n_prompts: int, vocabulary: int = ZIPF_VOCABULARY) -> np.ndarray:
+    """A Zipf word distribution per prompt (exponent uniform in [0.5, 1.5]) as cumulative shares ``(n_prompts, V)``:
+    the known-truth policies of the diversity tests and bench/policy_coverage.py."""
+    import numpy as np
+
+    exponents = rng.uniform(0.5, 1.5, n_prompts)
+    weights = np.arange(1, vocabulary + 1)[None, :] ** -exponents[:, None]
+    return np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+
+
+def draw_words(rng: np.random.Generator, cdf: np.ndarray, samples: int, length: int) -> np.ndarray:
+    """Words i.i.d. from each prompt's distribution: ``(n_prompts, samples, length)`` word indices."""
+    import numpy as np
+
+    uniform = rng.uniform(size=(len(cdf), samples, length))
+    return np.minimum((uniform[..., None] > cdf[:, None, None, :]).sum(axis=-1), cdf.shape[1] - 1)

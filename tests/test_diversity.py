@@ -12,22 +12,10 @@ import pytest
 
 from rlaif_audit.auditing.auditor import AuditContext
 from rlaif_audit.auditing import diversity as dv
+from rlaif_audit.testing import ZIPF_VOCABULARY, draw_words, zipf_prompt_cdfs
 from rlaif_audit.default_plugins.auditors import policy as ap
 
-VOCABULARY = 30
-
-
-def prompt_distributions(rng: np.random.Generator, n_prompts: int) -> np.ndarray:
-    """A Zipf word distribution per prompt over ``VOCABULARY`` words, exponent drawn per prompt."""
-    exponents = rng.uniform(0.5, 1.5, n_prompts)
-    weights = np.arange(1, VOCABULARY + 1)[None, :] ** -exponents[:, None]
-    return np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
-
-
-def draw_words(rng: np.random.Generator, cdf: np.ndarray, samples: int, length: int) -> np.ndarray:
-    """Words i.i.d. from each prompt's distribution: ``(n_prompts, samples, length)`` word indices."""
-    uniform = rng.uniform(size=(len(cdf), samples, length))
-    return np.minimum((uniform[..., None] > cdf[:, None, None, :]).sum(axis=-1), VOCABULARY - 1)
+VOCABULARY = ZIPF_VOCABULARY
 
 
 def texts(word_ids: np.ndarray) -> list[list[str]]:
@@ -41,7 +29,7 @@ def rows_of(policy: list[list[str]], reference: list[list[str]]) -> list[dict[st
 
 def true_distinct_2(rng: np.random.Generator, samples: int, length: int, n_prompts: int = 20000) -> float:
     """E[distinct bigrams of one prompt's samples] / bigrams per prompt, by Monte Carlo over the prompt population."""
-    ids = draw_words(rng, prompt_distributions(rng, n_prompts), samples, length)
+    ids = draw_words(rng, zipf_prompt_cdfs(rng, n_prompts), samples, length)
     bigrams = np.sort((ids[..., :-1] * VOCABULARY + ids[..., 1:]).reshape(n_prompts, -1), axis=1)
     distinct = 1 + (np.diff(bigrams, axis=1) != 0).sum(axis=1)
     return float(distinct.mean() / bigrams.shape[1])
@@ -54,7 +42,7 @@ def test_diversity_ci_contains_its_estimate_and_covers_the_truth() -> None:
     measure = ap.DIVERSITY["distinct_2"]("policy_text")
     contains, covers = 0, 0
     for run in range(runs):
-        cdf = prompt_distributions(rng, n_prompts)
+        cdf = zipf_prompt_cdfs(rng, n_prompts)
         side = texts(draw_words(rng, cdf, samples, length))
         metric = ap.cluster_bootstrap(rows_of(side, side), measure, seed=run, n_boot=300, family="sim")
         contains += metric.ci[0] <= metric.value <= metric.ci[1]
@@ -70,7 +58,7 @@ def test_length_only_change_is_not_mode_collapse() -> None:
                for name in ("distinct_2", "unigram_entropy")}
     covers = dict.fromkeys(changes, 0)
     for run in range(runs):
-        cdf = prompt_distributions(rng, n_prompts)
+        cdf = zipf_prompt_cdfs(rng, n_prompts)
         longer, shorter = draw_words(rng, cdf, samples, 24), draw_words(rng, cdf, samples, 12)
         rows = rows_of(texts(longer), texts(shorter))
         for name, measure in changes.items():

@@ -100,3 +100,14 @@ def test_ties_half_agreement() -> None:
     assert pref.ties_half_agreement(1.0, 1.0) == 1.0 and pref.ties_half_agreement(0.0, 1.0) == 0.0
     assert pref.ties_half_agreement(0.5, 1.0) == 0.5 and pref.ties_half_agreement(1.0, 0.75) == 0.75
     assert pref.ties_half_agreement(np.array([1.0, 0.5]), np.array([0.0, 0.5])).tolist() == [0.0, 1.0]
+
+
+def test_the_same_p_first_in_both_orders_is_exactly_a_tie() -> None:
+    """A judge that gives every order the same P(first) (pure slot preference) has no preference between A and B:
+    the debiased P(A) is exactly ½ and its choice a tie at tie band 0, not a decision made by a rounding error."""
+    from rlaif_audit.records.preference import CHOICE_TIE, choice_codes, position_debiased
+
+    p_first = np.random.default_rng(0).random(10_000)
+    debiased = position_debiased(p_first, p_first)
+    assert np.all(debiased == 0.5)
+    assert np.all(choice_codes(debiased) == CHOICE_TIE)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rlaif_audit.auditing.propagation import (GenerationJudgments, ProbeSet, analyse, bh_adjust, probe_columns,
-                                              slope_weights)
+from rlaif_audit.auditing.flags import bh_adjust
+from rlaif_audit.auditing.propagation import analyse, probe_columns, slope_weights
+from rlaif_audit.auditing.probe_set import GenerationJudgments, ProbeSet
 from rlaif_audit.judging.simulated_generations import SimulationConfig, parse_transfer, simulate_chain
 
 A, B, NONE = 0, 1, -1

@@ -73,7 +73,7 @@ def test_a_third_party_auditor_reaches_the_output_and_the_reports(installed: Non
     assert [key for key in keys if key.startswith("prefer-a.")] == ["prefer-a.share_above_half", "prefer-a.mean_p_a"]
     assert keys.index("position.first_slot_preference") < keys.index("prefer-a.share_above_half") < \
         keys.index("win_rate.vicuna-13b-v1.3.vs.gpt-3.5-turbo"), "auditor rows in name order, then win rates"
-    assert f"  prefer-a.share_above_half: {share['value']:.4g} [95% CI 0, 1] n={share['n']}\n" in result.output
+    assert f"  prefer-a.share_above_half: {share['value']:.4g} [95% CI 0, 1] (n<30) n={share['n']}\n" in result.output  # marked: 7 pairs
     page = (out / "report.html").read_text(encoding="utf-8")
     section = page[page.index('<section id="auditor-prefer-a">'):]
     section = section[:section.index("</section>")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlaif_audit.default_plugins.evaluators.reward_model import RewardModelJudge
-from rlaif_audit.auditing.stats import sigmoid
+from rlaif_audit.auditing.estimators import sigmoid
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.judging.labeling import judge_items
 from rlaif_audit.judging import models

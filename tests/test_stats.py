@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rlaif_audit.auditing import stats
+from rlaif_audit.auditing import estimators, stats
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -116,7 +116,7 @@ def test_krippendorff_alpha_reproduces_the_published_example() -> None:
                      [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
                      [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan]])
     counts = np.stack([(data == value).sum(axis=0) for value in range(1, 6)], axis=1)
-    assert stats.krippendorff_alpha_nominal(counts) == pytest.approx(0.743, abs=5e-4)
+    assert estimators.krippendorff_alpha_nominal(counts) == pytest.approx(0.743, abs=5e-4)
 
 
 def test_cohen_kappa_matches_sklearn() -> None:
@@ -126,7 +126,7 @@ def test_cohen_kappa_matches_sklearn() -> None:
     second = np.where(rng(20).random(400) < 0.6, first, rng(21).integers(0, 3, 400))
     confusion = np.zeros((3, 3))
     np.add.at(confusion, (first, second), 1)
-    ours = stats.cohen_kappa_from_confusion(confusion.ravel(), 3)
+    ours = estimators.cohen_kappa_from_confusion(confusion.ravel(), 3)
     assert ours == pytest.approx(cohen_kappa_score(first, second))
 
 
@@ -135,12 +135,12 @@ def test_logistic_fit_matches_sklearn_and_its_sandwich_se_is_sane() -> None:
 
     generator = rng(22)
     features = generator.normal(size=(4000, 2))
-    outcome = (generator.random(4000) < stats.sigmoid(0.3 + features @ [1.0, -0.5])).astype(float)
-    coef, se, converged = stats.logistic_fit(features, outcome)
+    outcome = (generator.random(4000) < estimators.sigmoid(0.3 + features @ [1.0, -0.5])).astype(float)
+    coef, se, converged = estimators.logistic_fit(features, outcome)
     reference = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(features, outcome)
     assert converged
     assert coef == pytest.approx(np.concatenate([reference.intercept_, reference.coef_[0]]), abs=1e-4)
-    fitted = stats.sigmoid(np.column_stack([np.ones(4000), features]) @ coef)
+    fitted = estimators.sigmoid(np.column_stack([np.ones(4000), features]) @ coef)
     design = np.column_stack([np.ones(4000), features])
     model_se = np.sqrt(np.diag(np.linalg.inv((design * (fitted * (1 - fitted))[:, None]).T @ design)))
     assert se == pytest.approx(model_se, rel=0.1)  # well specified: robust ≈ model-based
@@ -148,15 +148,15 @@ def test_logistic_fit_matches_sklearn_and_its_sandwich_se_is_sane() -> None:
 
 def test_logistic_fit_reports_separation() -> None:
     features = np.linspace(-1, 1, 50)[:, None]
-    _, _, converged = stats.logistic_fit(features, (features[:, 0] > 0).astype(float))
+    _, _, converged = estimators.logistic_fit(features, (features[:, 0] > 0).astype(float))
     assert not converged
 
 
 def test_inverse_temperature_recovers_the_truth() -> None:
     generator = rng(23)
     logits = generator.normal(scale=2.0, size=20000)
-    targets = (generator.random(20000) < stats.sigmoid(0.5 * logits)).astype(float)
-    theta, se = stats.fit_inverse_temperature(logits, targets)
+    targets = (generator.random(20000) < estimators.sigmoid(0.5 * logits)).astype(float)
+    theta, se = estimators.fit_inverse_temperature(logits, targets)
     assert abs(theta - 0.5) < 3 * se
     assert 0 < se < 0.05
 

@@ -18,15 +18,21 @@ POLICY_OPTION = "policy"
 
 @dataclass
 class Metric:
-    """A headline number with its 95% confidence interval and sample size."""
+    """A headline number with its 95% confidence interval and sample size.
+
+    ``note`` marks an interval a reader must not take at face value (``auditing.stats.interval_note``):
+    ``degenerate`` (zero width), ``n<30`` (fewer units than ``stats.MIN_N``), ``no valid interval``.
+    report.json writes it as ``ci_note``.
+    """
 
     value: float | None
     ci: tuple[float, float] | None
     n: int
     method: str = ""
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"value", "ci", "n"[, "method"]}`` with NaN as None."""
+        """``{"value", "ci", "n"[, "method"][, "ci_note"]}`` with NaN as None."""
 
         def clean(x: float | None) -> float | None:
             return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
@@ -35,13 +41,16 @@ class Metric:
         out: dict[str, Any] = {"value": clean(self.value), "ci": ci, "n": int(self.n)}
         if self.method:
             out["method"] = self.method
+        if self.note:
+            out["ci_note"] = self.note
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metric:
         """The metric of a ``{"value", "ci", "n", "method"}`` dict (report.json)."""
         ci = data["ci"]
-        return cls(data["value"], None if ci is None else (ci[0], ci[1]), data["n"], data.get("method", ""))
+        return cls(data["value"], None if ci is None else (ci[0], ci[1]), data["n"], data.get("method", ""),
+                   data.get("ci_note", ""))
 
 
 @dataclass
@@ -111,6 +120,10 @@ class Auditor:
     (e.g. ``generators``). Such an auditor runs whichever auditors are selected."""
     method_notes: ClassVar[tuple[str, ...]] = ()
     """How this auditor's numbers are computed, added to the report's method notes whenever it runs."""
+    point_estimates: ClassVar[tuple[str, ...]] = ()
+    """Metrics reported without a confidence interval (no valid one is known); a CI gate on them is refused."""
+    inferential: ClassVar[tuple[str, ...]] = ()
+    """The metrics with valid intervals a refused gate suggests instead (e.g. Brier, log loss for ECE)."""
     run_summary: ClassVar[dict[str, str]] = {}
     """Metric name → label, for the lines ``rlaif-audit run`` prints at the end of a run."""
 

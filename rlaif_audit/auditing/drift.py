@@ -283,7 +283,8 @@ def comparison_blocks(old: dict[str, np.ndarray], new: dict[str, np.ndarray]) ->
 def drift_metrics(blocks: dict[str, np.ndarray], seed: int, n_bootstrap: int) -> tuple[dict[str, Metric],
                                                                                      list[BiasChange]]:
     """Flip rates, κ and mean |ΔP| between versions, and each bias metric's paired change, with bootstrap CIs."""
-    from rlaif_audit.auditing.stats import Columns, SumBootstrap, cohen_kappa_from_confusion, family_rng
+    from rlaif_audit.auditing.stats import Columns, SumBootstrap, family_rng
+    from rlaif_audit.auditing.estimators import cohen_kappa_from_confusion
 
     cols = Columns(blocks)
     boot = SumBootstrap(cols.values, n_bootstrap=n_bootstrap, rng=family_rng(seed, "drift"))

@@ -48,6 +48,12 @@ class Gate:
         return self._compare(metric)
 
     def _compare(self, metric: Metric) -> GateOutcome:
+        from rlaif_audit.auditing.stats import NO_VALID_INTERVAL
+
+        if self.bound != "value" and NO_VALID_INTERVAL in (metric.note or ""):
+            return self._outcome(False, f"REFUSED — {self.auditor}.{self.metric} is reported without a valid 95% CI "
+                                 f"(value {fmt_short(metric.value)}, n={metric.n}); gate on "
+                                 f"'{self.auditor}.{self.metric}.value' or on a metric with an interval")
         low, high = metric.ci or (None, None)
         compared = {"value": metric.value, "ci_low": low, "ci_high": high}[self.bound]
         shown = f"value {fmt_short(metric.value)}, 95% CI [{fmt_short(low)}, {fmt_short(high)}], n={metric.n}"
@@ -79,6 +85,22 @@ def parse_gate(text: str) -> Gate:
     default_bound = "ci_low" if match["op"] in (">=", ">") else "ci_high"
     bound = parts.pop() if len(parts) > 2 and parts[-1] in BOUNDS else default_bound
     return Gate(text.strip(), parts[0], ".".join(parts[1:]), bound, match["op"], float(match["threshold"]))
+
+
+def refuse_point_estimate_gates(gates: Sequence[Gate], declared: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+                                ) -> None:
+    """A UsageError (exit 2) for a CI gate on a metric its auditor reports without an interval.
+
+    ``declared``: auditor name → (its ``point_estimates``, its ``inferential`` metrics).
+    """
+    for gate in gates:
+        point, inferential = declared.get(gate.auditor, ((), ()))
+        if gate.bound != "value" and gate.metric in point:
+            instead = ", ".join(f"{gate.auditor}.{name}" for name in inferential) or "a metric with an interval"
+            raise click.UsageError(
+                f"--gate {gate.text!r}: {gate.auditor}.{gate.metric} is reported without a confidence interval (no "
+                f"valid 95% CI is known for it), so a CI gate cannot be checked. Gate on "
+                f"'{gate.auditor}.{gate.metric}.value' (the point estimate) or on {instead}.")
 
 
 def parse_gates(gates: Sequence[str], fail_under: Sequence[str]) -> list[Gate]:

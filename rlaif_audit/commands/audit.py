@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import click
 
 from rlaif_audit import hookimpl
-from rlaif_audit.auditing.gates import Gate, finish_gates, parse_gates
+from rlaif_audit.auditing.gates import Gate, finish_gates, parse_gates, refuse_point_estimate_gates
 from rlaif_audit.auditing.protocols import PROTOCOLS
 from rlaif_audit.reporting.text import fmt_short
 
@@ -47,7 +47,8 @@ def make_context(inputs: AuditInputs, seed: int, n_bootstrap: int, options: dict
 
 def _metric_line(row: HeadlineRow) -> str:
     low, high = row.ci or (None, None)
-    return f"  {row.key}: {fmt_short(row.value)} [95% CI {fmt_short(low)}, {fmt_short(high)}] n={row.n}"
+    mark = f" ({row.note})" if row.note else ""
+    return f"  {row.key}: {fmt_short(row.value)} [95% CI {fmt_short(low)}, {fmt_short(high)}]{mark} n={row.n}"
 
 
 def print_summary(report: Report, written: dict[str, Path]) -> None:
@@ -105,6 +106,8 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
 @click.option("--tie-band", type=click.FloatRange(min=0.0, max=0.5, max_open=True), default=0.0, show_default=True,
               help="The judge's choice is a tie when its P(A) is within this distance of 0.5 (A above 0.5 + band, B "
               "below 0.5 - band); verdict-only pairs follow MT-Bench's rule whatever the band.")
+@click.option("--ci-method", type=click.Choice(["percentile", "bca"]), default="percentile", show_default=True,
+              help="Bootstrap interval: percentile, or bca (bias-corrected and accelerated, Efron 1987).")
 @click.option("--batch-calibration", is_flag=True, help="Also report batch-calibrated probabilities "
               "(the mean position/label bias of the batch removed) in the calibration auditor.")
 @click.option("--gate", "gates", multiple=True, metavar="AUDITOR.METRIC OP NUMBER",
@@ -121,7 +124,8 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
               help="Report folder (report.html, report.md, report.json, review_queue.jsonl).")
 def command(judgments: str, data: str | None, human: str | None, fmt: str, compare_path: str | None,
             auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None,
-            protocol: str, instruction_difficulty: str | None, tie_band: float, batch_calibration: bool,
+            protocol: str, instruction_difficulty: str | None, tie_band: float, ci_method: str,
+            batch_calibration: bool,
             gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
@@ -139,7 +143,8 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
     if human:
         inputs = inputs.with_human(human, pm)
     options = {"review_budget": review_budget, "tie_band": tie_band, "batch_calibration": batch_calibration,
-               "source_format": inputs.format, "protocol": protocol, "instruction_difficulty": difficulty}
+               "source_format": inputs.format, "protocol": protocol, "instruction_difficulty": difficulty,
+               "ci_method": ci_method}
     ctx = make_context(inputs, seed, n_bootstrap, options)
     compare_info = None
     if compare_path:
@@ -170,10 +175,21 @@ def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], audi
                                  param_hint="'--format'")
     parsed_gates = parse_gates(gates, fail_under)
     names = parse_auditor_names(auditor_names, pm)
+    refuse_point_estimate_gates(parsed_gates, declared_intervals(pm))
     formats = [f.strip() for f in report_format_names.split(",") if f.strip()] if report_format_names else None
     for name in formats or []:
         report_formats(pm).get(name)
     return parsed_gates, names, formats
+
+
+def declared_intervals(pm: Any) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Auditor name → (metrics it reports without an interval, the metrics with intervals it offers instead)."""
+    from rlaif_audit.auditing.runner import declarations
+    from rlaif_audit.host import auditors
+
+    registry = auditors(pm)
+    return {name: (declarations(registry.get(name)).point_estimates, declarations(registry.get(name)).inferential)
+            for name in registry.names()}
 
 
 def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[Gate],

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from rlaif_audit.auditing.auditor import AuditContext
-    from rlaif_audit.auditing.propagation import GenerationJudgments, ProbeSet, PropagationInputs
+    from rlaif_audit.auditing.probe_set import GenerationJudgments, ProbeSet, PropagationInputs
     from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.records.types import PreferencePair
 
@@ -22,7 +22,7 @@ AUDITOR = "propagation"
 def generation_judgments(path: str, first: AuditInputs, probes: ProbeSet, label: str) -> GenerationJudgments:
     """One judgment file of the probes, validated as ``audit`` validates it, aligned with the probes."""
     from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.auditing.propagation import aligned_judgments
+    from rlaif_audit.auditing.probe_set import aligned_judgments
     from rlaif_audit.data.inputs import AuditInputs
 
     inputs = AuditInputs.from_pairs(path, first.pairs, first.labels, first.source, first.data_hash)
@@ -32,7 +32,7 @@ def generation_judgments(path: str, first: AuditInputs, probes: ProbeSet, label:
 def read_generations(data: str, paths: Sequence[str], reference: str | None,
                      stable_margin: float) -> tuple[PropagationInputs, AuditInputs]:
     """The probes of DATA (as generation 0 judged them) and every generation's and the reference's judgments."""
-    from rlaif_audit.auditing.propagation import PropagationInputs, probe_set
+    from rlaif_audit.auditing.probe_set import PropagationInputs, probe_set
     from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.errors import InputError
 
@@ -50,7 +50,7 @@ def propagation_context(judgments: pd.DataFrame, pairs: Sequence[PreferencePair]
                         inputs: PropagationInputs, seed: int, n_bootstrap: int, tie_band: float) -> AuditContext:
     """Generation 0's AuditContext carrying every generation under ``options['propagation']``."""
     from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.auditing.propagation import PROPAGATION_OPTION
+    from rlaif_audit.auditing.probe_set import PROPAGATION_OPTION
 
     return build_context(judgments, pairs, [], seed=seed, n_bootstrap=n_bootstrap,
                          options={"tie_band": tie_band, PROPAGATION_OPTION: inputs})

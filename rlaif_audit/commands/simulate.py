@@ -12,7 +12,7 @@ from rlaif_audit import hookimpl
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rlaif_audit.auditing.propagation import GenerationJudgments
+    from rlaif_audit.auditing.probe_set import GenerationJudgments
     from rlaif_audit.judging.simulated_generations import SimulatedChain
 
 SIMULATED_FOLDER = "simulated"
@@ -96,7 +96,7 @@ def frames(chain: SimulatedChain) -> tuple[pd.DataFrame, pd.DataFrame]:
 def command(generations: int, probes: int, transfer: str, seed: int, n_bootstrap: int, stable_margin: float,
             output: str) -> None:
     """Simulate evaluator generations with known bias transfer and audit them with the propagation auditor."""
-    from rlaif_audit.auditing.propagation import PropagationInputs
+    from rlaif_audit.auditing.probe_set import PropagationInputs
     from rlaif_audit.commands.propagation import propagation_context, write_propagation_report
     from rlaif_audit.judging.simulated_generations import SimulationConfig, parse_transfer, simulate_chain
 

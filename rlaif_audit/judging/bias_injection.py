@@ -57,7 +57,7 @@ def judge_arrays(pair_ids: Sequence[str], orders: np.ndarray, q_first: np.ndarra
     from scipy.special import ndtri
 
     from rlaif_audit.auditing.context import log_length_ratio
-    from rlaif_audit.auditing.stats import sigmoid
+    from rlaif_audit.auditing.estimators import sigmoid
     from rlaif_audit.records.preference import VERDICTS, choice_codes
 
     seed = int(config.get("seed") or 0)

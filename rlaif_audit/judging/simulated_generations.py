@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlaif_audit.auditing.propagation import NO_SIDE, SELF_KIND, GenerationJudgments, ProbeSet
+from rlaif_audit.auditing.probe_set import NO_SIDE, SELF_KIND, GenerationJudgments, ProbeSet
 from rlaif_audit.records.preference import CHOICE_A, CHOICE_B
 
 TRANSFER_KEYS = ("length", "position", "self_preference", "error")

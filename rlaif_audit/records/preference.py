@@ -63,9 +63,11 @@ def ties_half_agreement(choice_p_a: Any, human_p_a: Any) -> Any:
 def position_debiased(p_first_ab: Any, p_first_ba: Any) -> Any:
     """Position-debiased P(A ≻ B) = ½·[P_first(ab) + 1 − P_first(ba)] (RLAIF, Lee et al. 2023); NaN propagates.
 
+    Written ½ + ½·[P_first(ab) − P_first(ba)], the same number but exactly ½ in floating point when both orders
+    give the same P(first): a judge that always picks one slot is a tie, not a decision by rounding error.
     Works on floats, numpy arrays and pandas Series alike.
     """
-    return 0.5 * (p_first_ab + 1.0 - p_first_ba)
+    return 0.5 + 0.5 * (p_first_ab - p_first_ba)
 
 
 def content_choice(slot_codes: Any, order: str) -> Any:

@@ -37,6 +37,8 @@ METHOD_NOTES = (
     "Position-debiased preference (RLAIF, Lee et al. 2023): P(A ≻ B) = ½·[P_first(A,B) + 1 − P_first(B,A)].",
     "Every headline number carries a 95% confidence interval and its sample size n; the interval method is named "
     "beside each metric.",
+    "An interval marked ci_note 'degenerate' has zero width (every resample agreed), one marked 'n<30' rests on "
+    "fewer than 30 units, 'no valid interval' means none is reported; none of them is a 95% CI to rely on.",
 )
 
 
@@ -97,11 +99,11 @@ def build_review_queue(outcomes: dict[str, AuditorOutcome],
 # ---------------------------------------------------------------------------------------------------- the report
 
 
-def method_notes(outcomes: dict[str, AuditorOutcome]) -> list[str]:
-    """The host's notes, each auditor's declared method notes, then the notes of each result (named)."""
+def method_notes(outcomes: dict[str, AuditorOutcome], extra: Sequence[str] = ()) -> list[str]:
+    """The host's notes (and ``extra``), each auditor's declared method notes, then the notes of each result."""
     declared = [note for outcome in outcomes.values() for note in outcome.auditor.method_notes]
     found = [f"{name}: {note}" for name, outcome in outcomes.items() for note in outcome.notes]
-    return [*METHOD_NOTES, *declared, *found]
+    return [*METHOD_NOTES, *extra, *declared, *found]
 
 
 def _counts(ctx: AuditContext) -> dict[str, int]:
@@ -141,9 +143,11 @@ def build_report(
     compare: dict[str, Any] | None = None,
 ) -> Report:
     """The report: provenance, the auditors' outcomes and sections, headline and review queue."""
+    from rlaif_audit.auditing.flags import adjust_report
     from rlaif_audit.records.provenance import file_hash
 
     config = to_jsonable(config or {})
+    fdr_note = adjust_report(results)
     if judgments_path is not None and judgments_hash is None and Path(judgments_path).is_file():
         judgments_hash = file_hash(judgments_path)
     auditors = {name: outcome for name, outcome in results.items() if not outcome.auditor.section}
@@ -161,7 +165,7 @@ def build_report(
         seed=ctx.seed, n_bootstrap=ctx.n_bootstrap, headline=build_headline(auditors, sections),
         auditors=auditors, sections=sections, review_queue=build_review_queue(results, pairs),
         compare=Comparison.from_dict(to_jsonable(compare)) if compare else None, warnings=list(warnings),
-        method_notes=method_notes(results),
+        method_notes=method_notes(results, [fdr_note] if fdr_note else []),
     )
 
 

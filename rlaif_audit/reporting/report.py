@@ -40,8 +40,13 @@ def _plain(cls: type[Plain], data: dict[str, Any]) -> Plain:
 
 
 def clean_metric(metric: Metric) -> Metric:
-    """The metric as report.json holds it: plain floats, NaN and infinities as None."""
-    return Metric.from_dict(to_jsonable(metric.to_dict()))
+    """The metric as report.json holds it: plain floats, NaN and infinities as None, its interval marked.
+
+    Every metric passes here, a plugin's too, so no zero-width or small-n interval reaches a report unmarked.
+    """
+    from rlaif_audit.auditing.stats import marked
+
+    return marked(Metric.from_dict(to_jsonable(metric.to_dict())))
 
 
 # ------------------------------------------------------------------------------------------------- pieces
@@ -58,22 +63,31 @@ class HeadlineRow:
     ci: tuple[float | None, float | None] | None
     n: int
     method: str = ""
+    note: str = ""
 
     @classmethod
     def of(cls, auditor: str, name: str, metric: Metric) -> HeadlineRow:
         """The row of an auditor's metric, keyed ``auditor.name``."""
-        return cls(f"{auditor}.{name}", auditor, name, metric.value, metric.ci, metric.n, metric.method)
+        return cls(f"{auditor}.{name}", auditor, name, metric.value, metric.ci, metric.n, metric.method, metric.note)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"key", "auditor", "metric", "value", "ci", "n"[, "method"]}``."""
-        numbers = Metric(self.value, self.ci, self.n, self.method).to_dict()  # type: ignore[arg-type]
+        """``{"key", "auditor", "metric", "value", "ci", "n"[, "method"][, "ci_note"]}``."""
+        numbers = Metric(self.value, self.ci, self.n, self.method, self.note).to_dict()  # type: ignore[arg-type]
         return {"key": self.key, "auditor": self.auditor, "metric": self.metric, **numbers}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeadlineRow:
         """The row of a report.json headline entry."""
         metric = Metric.from_dict(data)
-        return cls(data["key"], data["auditor"], data["metric"], metric.value, metric.ci, metric.n, metric.method)
+        return cls(data["key"], data["auditor"], data["metric"], metric.value, metric.ci, metric.n, metric.method,
+                   metric.note)
+
+
+def marked_row(row: HeadlineRow) -> HeadlineRow:
+    """A headline row an auditor returned, in plain JSON values, its interval marked as every metric's is."""
+    clean = HeadlineRow.from_dict(to_jsonable(row.to_dict()))
+    clean.note = clean_metric(Metric(clean.value, clean.ci, clean.n, clean.method, clean.note)).note  # type: ignore[arg-type]
+    return clean
 
 
 @dataclass
@@ -106,7 +120,7 @@ class AuditorOutcome:
                    metrics={name: clean_metric(m) for name, m in result.metrics.items()},
                    tables=to_jsonable(result.tables), figures=to_jsonable(result.figures),
                    notes=to_jsonable(result.notes),
-                   headline=[HeadlineRow.from_dict(to_jsonable(row.to_dict())) for row in result.headline],
+                   headline=[marked_row(row) for row in result.headline],
                    section=to_jsonable(result.section), auditor=auditor)
 
     def _failure(self) -> dict[str, Any]:

@@ -33,6 +33,12 @@ def fmt_ci(ci: Any, digits: int = 3) -> str:
     return f"[{fmt_number(ci[0], digits)}, {fmt_number(ci[1], digits)}]"
 
 
+def fmt_interval(ci: Any, note: str = "", digits: int = 3) -> str:
+    """``[low, high]`` (or an em dash) followed by the interval's mark in parentheses, if it has one."""
+    shown = fmt_ci(ci, digits)
+    return f"{shown} ({note})" if note else shown
+
+
 def headline_digits(row: HeadlineRow) -> int:
     """Decimals for a headline number: one for percentages (win rates), three otherwise."""
     return 1 if "%" in row.metric else 3
@@ -65,7 +71,7 @@ def model_card_section(report: Report) -> str:
     for row in report.headline:
         digits = headline_digits(row)
         lines.append(f"| {md_cell(row.key or row.metric)} | {fmt_number(row.value, digits)} | "
-                     f"{fmt_ci(row.ci, digits)} | {row.n} |")
+                     f"{fmt_interval(row.ci, row.note, digits)} | {row.n} |")
     grouped: dict[tuple[str, str], list[str]] = {}
     for name, outcome in report.not_ok_auditors():
         grouped.setdefault((str(outcome.status), str(outcome.reason or "")), []).append(f"`{md_cell(name)}`")

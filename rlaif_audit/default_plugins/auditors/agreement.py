@@ -140,7 +140,8 @@ def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -
 
     from rlaif_audit.auditing.context import human_choice, note_failed_orders, option
     from rlaif_audit.records.preference import choice_codes
-    from rlaif_audit.auditing.stats import SumBootstrap, alpha_from_coincidence, coincidence_rows, cohen_kappa_from_confusion
+    from rlaif_audit.auditing.stats import SumBootstrap
+    from rlaif_audit.auditing.estimators import alpha_from_coincidence, coincidence_rows, cohen_kappa_from_confusion
     from rlaif_audit.auditing.stats import Columns, family_rng
 
     judge = choice_codes(p_a, float(option(ctx, "tie_band")))

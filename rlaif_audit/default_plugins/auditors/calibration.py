@@ -10,6 +10,8 @@ from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
 if TYPE_CHECKING:
     import numpy as np
 
+    from rlaif_audit.auditing.auditor import Metric
+
 NO_HUMANS = "no human labels for the judged pairs: calibration is measured against human preferences"
 NO_PROBABILITIES = "the judgments carry verdicts only, no probabilities (every p_first is 0, 0.5 or 1)"
 
@@ -19,7 +21,7 @@ class CalibrationAuditor(Auditor):
 
     Metrics (``calibration.metrics.<name>``), pair-clustered bootstrap 95% CIs unless stated:
 
-    * ``ece_equal_width`` / ``ece_equal_mass``: Σ_b (n_b/N)·|mean human − mean P| over ``n_bins`` (10)
+    * ``ece_equal_width`` / ``ece_equal_mass`` (point estimates, no interval: ``ci_note`` "no valid interval"): Σ_b (n_b/N)·|mean human − mean P| over ``n_bins`` (10)
       equal-width bins on [0, 1] / equal-count bins (quantile edges), binned as sklearn's
       ``calibration_curve`` (uniform / quantile); ``mce``: the largest |mean human − mean P| over
       non-empty equal-width bins; ``brier``: mean (P − human)²; ``log_loss``: mean cross-entropy with
@@ -28,17 +30,23 @@ class CalibrationAuditor(Auditor):
       fold: ``ece_temperature`` (σ(logit P / T)), ``ece_platt`` (σ(a·logit P + c), sklearn logistic
       regression with soft labels as weights), ``ece_isotonic`` (sklearn IsotonicRegression); equal-width
       ECE of the out-of-fold probabilities, bins and folds held fixed in the bootstrap.
+    * ``ece_debiased``: the debiased L2 calibration error of Kumar, Liang & Ma (2019) on equal-mass bins,
+      with a Wald interval of its square (coverage measured by bench/coverage.py).
     * ``temperature``: T fitted on all pairs (T > 1: over-confident, T < 1: under-confident), Wald CI from
       the pair-robust sandwich variance of 1/T.
     * With ``ctx.options['batch_calibration']``: ``ece_batch_calibrated`` — equal-width ECE after
       removing the batch's mean log-odds from P(A).
 
     Figures: ``reliability_equal_width`` and ``reliability_equal_mass`` (bins with lo, hi, conf, acc,
-    count). ``tables["flags"]``: the temperature CI excludes 1; ``tables["dropped_pairs"]``: pairs left out for
-    a failed order.
+    count). ``tables["bias_tests"]`` / ``tables["flags"]``: temperature against 1 (Wald p of 1/T,
+    Benjamini–Hochberg adjusted across the report); ``tables["dropped_pairs"]``: pairs left out for a failed
+    order.
     """
 
     name = "calibration"
+    point_estimates = ("ece_equal_width", "ece_equal_mass", "mce", "ece_temperature", "ece_platt", "ece_isotonic",
+                       "ece_batch_calibrated")
+    inferential = ("ece_debiased", "brier", "log_loss", "temperature")
     headline = ("ece_equal_width", "ece_equal_mass", "brier")
     figure_kinds = {"reliability_equal_width": "reliability", "reliability_equal_mass": "reliability"}
     description = "Calibration of the judge's debiased probability vs humans: ECE, MCE, Brier, recalibration"
@@ -124,7 +132,7 @@ def out_of_fold(ctx: AuditContext, p: np.ndarray, human: np.ndarray) -> dict[str
 
 def fit_temperature(p: np.ndarray, human: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """σ(θ·logit P) with θ = 1/T fitted by maximum likelihood."""
-    from rlaif_audit.auditing.stats import fit_inverse_temperature, logit, sigmoid
+    from rlaif_audit.auditing.estimators import fit_inverse_temperature, logit, sigmoid
 
     theta, _ = fit_inverse_temperature(logit(p), human)
     return lambda q: sigmoid(theta * logit(q))
@@ -132,7 +140,7 @@ def fit_temperature(p: np.ndarray, human: np.ndarray) -> Callable[[np.ndarray], 
 
 def fit_platt(p: np.ndarray, human: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """σ(a·logit P + c) fitted by maximum likelihood with the human share as soft target."""
-    from rlaif_audit.auditing.stats import logistic_fit, logit, sigmoid
+    from rlaif_audit.auditing.estimators import logistic_fit, logit, sigmoid
 
     coef, _, _ = logistic_fit(logit(p)[:, None], human)
     return lambda q: sigmoid(coef[0] + coef[1] * logit(q))
@@ -151,7 +159,7 @@ RECALIBRATORS = {"temperature": fit_temperature, "platt": fit_platt, "isotonic":
 
 def batch_calibrated(p: np.ndarray) -> np.ndarray:
     """P(A) with the batch's mean log-odds removed."""
-    from rlaif_audit.auditing.stats import logit, sigmoid
+    from rlaif_audit.auditing.estimators import logit, sigmoid
 
     z = logit(p)
     return sigmoid(z - z.mean())
@@ -206,8 +214,51 @@ def binnings(ctx: AuditContext, p: np.ndarray, human: np.ndarray, n_bins: int,
     return schemes
 
 
+def binned_gap_sums(ids: np.ndarray, gaps: np.ndarray, n_bins: int) -> np.ndarray:
+    """Per-bin sums of [1, human − P], interleaved (columns ``2·bin``, ``2·bin + 1``) as ``ece_stat`` reads them."""
+    import numpy as np
+
+    return np.column_stack([np.bincount(ids, minlength=n_bins).astype(float),
+                            np.bincount(ids, weights=gaps, minlength=n_bins)]).ravel()
+
+
+def debiased_ece(p: np.ndarray, human: np.ndarray, n_bins: int) -> Metric:
+    """Debiased L2 calibration error on equal-mass bins (Kumar, Liang & Ma 2019) with its 95% interval.
+
+    ``sqrt(max(0, T))`` with ``T = Σ_b (n_b/N)·(d̄_b² − s_b²/n_b)``, d = human − P: d̄_b² overestimates the
+    squared bin gap by Var(d̄_b), estimated without bias by s_b²/n_b. The interval is the Wald interval of T
+    (``stats.weighted_squared_means``) mapped through ``sqrt(max(0, ·))``; bench/coverage.py measures its
+    coverage of the population value (docs/audit.md).
+    """
+    import numpy as np
+
+    from rlaif_audit.auditing.auditor import Metric
+    from rlaif_audit.auditing.stats import Z95, marked, weighted_squared_means
+
+    ids = bin_ids(p, bin_edges(p, n_bins, "equal_mass"))
+    estimate, variance = weighted_squared_means(ids, human - p, n_bins)
+    root = lambda x: float(np.sqrt(max(0.0, x)))  # noqa: E731
+    half = Z95 * float(np.sqrt(variance))
+    method = (f"debiased L2 calibration error, {n_bins} equal-mass bins (Kumar, Liang & Ma 2019); Wald 95% CI of "
+              "the squared error, square-rooted")
+    return marked(Metric(root(estimate), (root(estimate - half), root(estimate + half)), len(p), method))
+
+
+def point_metric(value: float, n: int, method: str) -> Metric:
+    """A calibration error reported without an interval (no valid one is known)."""
+    from rlaif_audit.auditing.auditor import Metric
+    from rlaif_audit.auditing.stats import NO_VALID_INTERVAL
+
+    return Metric(value if math.isfinite(value) else None, None, n, method, NO_VALID_INTERVAL)
+
+
 def calibrate(ctx: AuditContext, p: np.ndarray, human: np.ndarray, result: AuditResult) -> None:
-    """All calibration metrics, figures, the temperature and its flag."""
+    """All calibration metrics, figures, the temperature and its flag.
+
+    ECE and MCE are point estimates without an interval: the plug-in ECE is biased upward and its bootstrap
+    interval does not cover the population ECE (coverage 0.00 for a calibrated judge at n = 400, issue 9);
+    Brier score, log loss and the temperature carry the inference.
+    """
     import numpy as np
 
     from rlaif_audit.auditing.context import option
@@ -218,12 +269,11 @@ def calibrate(ctx: AuditContext, p: np.ndarray, human: np.ndarray, result: Audit
         result.figures[f"reliability_{name}"] = reliability(p, human, bin_edges(p, n_bins, name), name)
     human_code = row_codes(human[:, None], limit=n)[0]
     for name, (probs, ids) in binnings(ctx, p, human, n_bins, result).items():
-        boot = SumBootstrap(np.column_stack([np.ones(n), human - probs]), n_bootstrap=ctx.n_bootstrap,
-                            rng=family_rng(ctx.seed, f"calibration:{name}"), groups=ids, n_groups=n_bins,
-                            strata=human_code, discrete=False)
-        result.metrics["ece_" + name] = boot.metric(ece_stat(n_bins), n, ci)
+        sums = binned_gap_sums(ids, human - probs, n_bins)
+        result.metrics["ece_" + name] = point_metric(float(ece_stat(n_bins)(sums)), n, f"plug-in ECE, {n_bins} bins")
         if name == "equal_width":
-            result.metrics["mce"] = boot.metric(mce_stat(n_bins), n, ci)
+            result.metrics["mce"] = point_metric(float(mce_stat(n_bins)(sums)), n, f"plug-in MCE, {n_bins} bins")
+    result.metrics["ece_debiased"] = debiased_ece(p, human, n_bins)
     fine = np.minimum((p * 100).astype(int), 99)
     boot = SumBootstrap(proper_scores(p, human), n_bootstrap=ctx.n_bootstrap,
                         rng=family_rng(ctx.seed, "calibration:scores"), strata=fine * (n + 1) + human_code,
@@ -235,27 +285,26 @@ def calibrate(ctx: AuditContext, p: np.ndarray, human: np.ndarray, result: Audit
 
 
 def temperature_metric(p: np.ndarray, human: np.ndarray, result: AuditResult) -> None:
-    """T = 1/θ fitted on all pairs, its CI from the sandwich SE of θ, and the over/under-confidence flag."""
+    """T = 1/θ fitted on all pairs, its CI from the sandwich SE of θ, and the over/under-confidence test."""
     from rlaif_audit.auditing.auditor import Metric
-    from rlaif_audit.auditing.stats import Z95, excludes, fit_inverse_temperature, logit
+    from rlaif_audit.auditing.flags import bias_test, finish_flags
+    from rlaif_audit.auditing.stats import Z95, marked, wald_p_value
+    from rlaif_audit.auditing.estimators import fit_inverse_temperature, logit
 
     theta, se = fit_inverse_temperature(logit(p), human)
     method = "maximum likelihood; 95% CI inverted from the Wald CI of 1/T with pair-robust (sandwich) SE"
     low, high = theta - Z95 * se, theta + Z95 * se
     ci = (1 / high, 1 / low if low > 0 else float("inf")) if theta > 0 and high > 0 else None
-    result.metrics["temperature"] = Metric(1 / theta if theta > 0 else None, ci, len(p), method)
+    result.metrics["temperature"] = marked(Metric(1 / theta if theta > 0 else None, ci, len(p), method))
     metric = result.metrics["temperature"]
     if not theta > 0:
         result.notes.append(f"The fitted inverse temperature is {theta:.3f} ≤ 0: the judge's probabilities point "
                             "away from the human preference, so no temperature can calibrate them.")
     elif ci is not None and not math.isfinite(ci[1]):
         result.notes.append("The temperature's upper bound is unbounded: the CI of 1/T reaches 0.")
-    flags = []
-    if metric.value is not None and excludes(metric, 1.0):
-        kind = "over-confident" if metric.value > 1 else "under-confident"
-        flags.append({"metric": "temperature", "message": f"the judge is {kind}: recalibration temperature "
-                      f"{metric.value:.3f}, 95% CI [{metric.ci[0]:.3f}, {metric.ci[1]:.3f}] excludes 1"})
-    result.tables["flags"] = flags
+    kind = "over-confident" if (metric.value or 1.0) > 1 else "under-confident"
+    finish_flags(result, [bias_test("temperature", metric, 1.0, wald_p_value(theta, se, 1.0),
+                                    f"the judge is {kind} (recalibration temperature ≠ 1)")])
 
 
 def calibration_notes(ctx: AuditContext, n_bins: int) -> list[str]:
@@ -268,8 +317,10 @@ def calibration_notes(ctx: AuditContext, n_bins: int) -> list[str]:
         "empty bins, which are skipped).",
         f"Recalibrations are fitted with {option(ctx, 'cv_folds')}-fold cross-validation over pairs and scored out "
         "of fold; their bootstrap CIs hold the fitted maps fixed (they do not include refitting noise).",
-        "ECE is biased upward in small samples: even a perfectly calibrated judge shows ECE > 0; compare with the "
-        "recalibrated ECEs and the temperature CI.",
+        "ECE and MCE are reported without an interval (ci_note 'no valid interval'): the plug-in ECE is biased "
+        "upward (a perfectly calibrated judge shows ECE > 0) and its bootstrap interval does not cover the population "
+        "ECE. ece_debiased (Kumar et al. 2019, L2 on equal-mass bins) removes the bias of the squared bin gaps and "
+        "carries an interval; with Brier score, log loss and the temperature it is an inferential calibration metric.",
     ]
 
 

@@ -32,8 +32,10 @@ class LengthAuditor(Auditor):
     * Without human labels only the ``_judge`` shares are reported.
 
     Figure ``length_curve``: mean judge P(A) choice score and mean human share per bucket of
-    len_a − len_b. ``tables["flags"]``: ``longer_excess``, ``lists_excess`` or ``length_coef`` CI excluding 0;
-    ``tables["dropped_pairs"]``: pairs left out for a failed order.
+    len_a − len_b. ``tables["bias_tests"]`` / ``tables["flags"]``: ``longer_excess``, ``lists_excess``
+    (bootstrap p) and ``length_coef`` (Wald p) against 0, Benjamini–Hochberg adjusted across the report, no
+    flag below ``stats.MIN_N`` pairs (``auditing.flags``); ``tables["dropped_pairs"]``: pairs left out for a
+    failed order.
     """
 
     name = "length"
@@ -56,15 +58,15 @@ class LengthAuditor(Auditor):
         human = ctx.pairs["human_p_a"].to_numpy(dtype=float)
         rows = (judge >= 0) & (np.isfinite(human) if humans else True)
         result = AuditResult(notes=[single_note] if single_note else [])
-        preference_shares(ctx, judge, human, rows, humans, result)
+        p_values = preference_shares(ctx, judge, human, rows, humans, result)
         if humans:
-            length_regression(ctx, judge, human, rows, result)
+            p_values.update(length_regression(ctx, judge, human, rows, result))
         else:
             result.notes.append("No human labels: only the judge's shares are reported; the excess over humans and "
                                 "the regression that separates length from quality need human labels.")
         result.figures["length_curve"] = length_curve(ctx, judge, human, rows)
         note_failed_orders(ctx, rows, result, "the length metrics")
-        flag_bias(result)
+        flag_bias(result, p_values)
         return result
 
 
@@ -78,8 +80,12 @@ def side_values(judge_score: np.ndarray, human: np.ndarray, eligible: np.ndarray
 
 
 def preference_shares(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, rows: np.ndarray, humans: bool,
-                      result: AuditResult) -> None:
-    """P(prefer longer) and P(prefer lists) for judge and humans, and the excess, with one bootstrap."""
+                      result: AuditResult) -> dict[str, float | None]:
+    """P(prefer longer) and P(prefer lists) for judge and humans, and the excess, with one bootstrap.
+
+    The excesses lie in [−1, 1]: at ±1 with every resample agreeing they get the Wilson boundary interval, as the
+    shares do. Returns the excesses' bootstrap p-values against 0.
+    """
     import numpy as np
 
     from rlaif_audit.auditing.context import has_list, option
@@ -96,11 +102,13 @@ def preference_shares(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, r
                              + side_values(score, human, listed, list_a)).astype(float)
     boot = SumBootstrap(values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "length:shares"))
     ci = option(ctx, "ci_method")
+    p_values: dict[str, float | None] = {}
     for offset, kind in ((0, "longer"), (3, "lists")):
         n = int(boot.total[offset])
         if humans:
-            result.metrics[f"{kind}_excess"] = boot.metric(
-                lambda s, o=offset: (s[..., o + 1] - s[..., o + 2]) / s[..., o], n, ci)
+            excess = lambda s, o=offset: (s[..., o + 1] - s[..., o + 2]) / s[..., o]  # noqa: E731
+            result.metrics[f"{kind}_excess"] = boot.metric(excess, n, ci, (-1.0, 1.0))
+            p_values[f"{kind}_excess"] = boot.p_value(excess, 0.0)
         result.metrics[f"p_prefer_{kind}_judge"] = boot.metric(lambda s, o=offset: s[..., o + 1] / s[..., o], n, ci,
                                                             (0.0, 1.0))
         if humans:
@@ -110,22 +118,24 @@ def preference_shares(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, r
     result.notes.append(f"P(prefer longer) uses pairs whose lengths differ by more than {threshold} characters;"
                         " P(prefer lists) pairs where exactly one response has a list item; a judge tie "
                         "counts half; judge and human shares use the same pairs.")
+    return p_values
 
 
 def length_regression(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, rows: np.ndarray,
-                      result: AuditResult) -> None:
-    """Logistic regression of the judge's decisive choice on human preference and log length ratio."""
+                      result: AuditResult) -> dict[str, float | None]:
+    """Logistic regression of the judge's decisive choice on human preference and log length ratio; its Wald p."""
     import numpy as np
 
     from rlaif_audit.auditing.context import log_length_ratio
     from rlaif_audit.records.preference import CHOICE_A, CHOICE_TIE
-    from rlaif_audit.auditing.stats import logistic_fit, wald_metric
+    from rlaif_audit.auditing.stats import wald_metric, wald_p_value
+    from rlaif_audit.auditing.estimators import logistic_fit
 
     use = rows & (judge != CHOICE_TIE)
     outcome = (judge[use] == CHOICE_A).astype(float)
     if use.sum() < 10 or outcome.min() == outcome.max():
         result.notes.append("Too few decisive judge choices (or only one side chosen) for the length regression.")
-        return
+        return {}
     ratio = log_length_ratio(ctx.pairs["len_a"].to_numpy()[use], ctx.pairs["len_b"].to_numpy()[use])
     features = np.column_stack([2 * human[use] - 1, ratio])
     coef, se, converged = logistic_fit(features, outcome)
@@ -137,6 +147,7 @@ def length_regression(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, r
     if not converged:
         result.notes.append("The length regression did not converge (near-perfect separation: the judge almost "
                             "always follows the humans); its coefficients are unreliable.")
+    return {"length_coef": wald_p_value(float(coef[2]), float(se[2]), 0.0)}
 
 
 def length_curve(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
@@ -159,20 +170,21 @@ def length_curve(ctx: AuditContext, judge: np.ndarray, human: np.ndarray, rows: 
     return {"x": "len_a − len_b (characters)", "y": "P(prefer A)", "points": points}
 
 
-def flag_bias(result: AuditResult) -> None:
-    """Flag an excess or a length coefficient whose CI excludes 0."""
-    from rlaif_audit.auditing.stats import excludes
+def flag_bias(result: AuditResult, p_values: dict[str, float | None]) -> None:
+    """Test each excess and the length coefficient against 0 (p-values BH-adjusted, no flag below the minimum n)."""
+    from rlaif_audit.auditing.flags import bias_test, finish_flags
 
-    flags = []
+    rows = []
     for name, what in (("longer_excess", "prefers the longer response more than humans do"),
                        ("lists_excess", "prefers the response with a list more than humans do"),
                        ("length_coef", "prefers longer responses at equal human-judged quality")):
         metric = result.metrics.get(name)
-        if metric is not None and excludes(metric, 0.0):
-            verb = what if metric.value > 0 else what.replace("prefers", "disfavours").replace("more than", "beyond")
-            flags.append({"metric": name, "message": f"the judge {verb}: {name} = {metric.value:.3f}, 95% CI "
-                          f"[{metric.ci[0]:.3f}, {metric.ci[1]:.3f}] excludes 0"})
-    result.tables["flags"] = flags
+        if metric is None:
+            continue
+        if metric.value is not None and metric.value < 0:
+            what = what.replace("prefers", "disfavours").replace("more than", "beyond")
+        rows.append(bias_test(name, metric, 0.0, p_values.get(name), f"the judge {what}"))
+    finish_flags(result, rows)
 
 
 AUDITORS = (LengthAuditor,)

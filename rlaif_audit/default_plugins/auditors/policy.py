@@ -23,7 +23,8 @@ import numpy as np
 from rlaif_audit.auditing.diversity import (
     Tokens, distinct_counts, edit_similarity, entropy_of, expected_distinct, ngrams, self_bleu_sum, words)
 from rlaif_audit.auditing.auditor import POLICY_OPTION, AuditContext, Auditor, AuditResult, Metric
-from rlaif_audit.auditing.stats import StatFn, SumBootstrap, cell_sums, family_rng, hac_slope, ratio
+from rlaif_audit.auditing.stats import StatFn, SumBootstrap, cell_sums, family_rng, ratio
+from rlaif_audit.auditing.estimators import hac_slope
 from rlaif_audit.records.preference import CHOICE_SCORES, choice_codes
 
 NO_POLICY = "no policy samples: policy-side audits run in the audit stage of `rlaif-audit run`"

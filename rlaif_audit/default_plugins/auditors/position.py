@@ -45,8 +45,10 @@ class PositionAuditor(Auditor):
       ``accuracy_batch_calibrated`` (each order's P_first shifted by the batch's mean log-odds, Zhou et al.
       2024, then scored per order and averaged).
 
-    Tables: ``mt_bench`` (counts), ``tests`` (binomial and sign tests), ``flags`` (first_slot_preference CI
-    excluding ½, preference_fairness CI excluding 0), ``dropped_pairs`` (pairs left out for a failed order).
+    Tables: ``mt_bench`` (counts), ``tests`` (binomial and sign tests), ``bias_tests`` and ``flags``
+    (first_slot_preference against ½, preference_fairness against 0: bootstrap p-values, Benjamini–Hochberg
+    adjusted across the report, no flag below ``stats.MIN_N``; see ``auditing.flags``), ``dropped_pairs`` (pairs
+    left out for a failed order).
     """
 
     name = "position"
@@ -72,7 +74,7 @@ class PositionAuditor(Auditor):
         note_failed_orders(ctx, parsed, result, "consistent, biased_first, biased_second, partial_tie, conflict_rate, "
                            "same_slot_rate, preference_fairness and the debiasing accuracies (counted in error; "
                            "first_slot_preference keeps the parsed order's verdict)")
-        slot_preference(ctx, codes, result)
+        p_values = slot_preference(ctx, codes, result)
         log_odds_prior(ctx, rows, result)
         if has_human_labels(ctx):
             debiasing_accuracy(ctx, rows, result)
@@ -80,7 +82,7 @@ class PositionAuditor(Auditor):
             result.notes.append("No human labels: agreement before/after debiasing is not measured.")
         result.notes.append(f"{int(rows.sum())} pairs judged in both orders; {int((~rows).sum())} with one order "
                             "are left out.")
-        flag_bias(result)
+        flag_bias(result, p_values)
         return result
 
 
@@ -128,8 +130,8 @@ def mt_bench_table(codes: dict[str, np.ndarray], result: AuditResult) -> None:
                                   "share": int(codes[name].sum()) / n if n else None} for name in MT_BENCH]
 
 
-def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: AuditResult) -> None:
-    """First-slot preference and preference fairness (bootstrap), with binomial and sign tests."""
+def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: AuditResult) -> dict[str, float | None]:
+    """First-slot preference and preference fairness (bootstrap), with binomial and sign tests; their p-values."""
     import numpy as np
     from scipy.stats import binomtest
 
@@ -145,9 +147,9 @@ def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: Aud
     boot = SumBootstrap(cols.values, n_bootstrap=ctx.n_bootstrap, rng=family_rng(ctx.seed, "position:slot"))
     ci = option(ctx, "ci_method")
     wins, total, n_first, n_second = (int(cols.sums(boot.total, name)) for name in list(cols.slices)[:4])
+    fairness = cols.ratio("recency_minus_primacy", "parsed")
     result.metrics["first_slot_preference"] = boot.metric(cols.ratio("first_wins", "decisive"), total, ci, (0.0, 1.0))
-    result.metrics["preference_fairness"] = boot.metric(cols.ratio("recency_minus_primacy", "parsed"),
-                                                        int(codes["parsed"].sum()), ci, (-1.0, 1.0))
+    result.metrics["preference_fairness"] = boot.metric(fairness, int(codes["parsed"].sum()), ci, (-1.0, 1.0))
     result.tables["tests"] = [
         {"test": "first-slot binomial test (H0: P(first) = 0.5)", "successes": wins, "n": total,
          "p_value": float(binomtest(wins, total, 0.5).pvalue) if total else None,
@@ -157,6 +159,8 @@ def slot_preference(ctx: AuditContext, codes: dict[str, np.ndarray], result: Aud
          "p_value": float(binomtest(n_first, n_first + n_second, 0.5).pvalue) if n_first + n_second else None,
          "note": "one unit per pair (McNemar on the two same-slot outcomes)"},
     ]
+    return {"first_slot_preference": boot.p_value(cols.ratio("first_wins", "decisive"), 0.5),
+            "preference_fairness": boot.p_value(fairness, 0.0)}
 
 
 def log_odds_prior(ctx: AuditContext, rows: np.ndarray, result: AuditResult) -> None:
@@ -164,7 +168,8 @@ def log_odds_prior(ctx: AuditContext, rows: np.ndarray, result: AuditResult) -> 
     import numpy as np
 
     from rlaif_audit.auditing.context import option
-    from rlaif_audit.auditing.stats import SumBootstrap, family_rng, logit
+    from rlaif_audit.auditing.stats import SumBootstrap, family_rng
+    from rlaif_audit.auditing.estimators import logit
 
     pairs = ctx.pairs
     usable = rows & pairs["prob_ab"].to_numpy() & pairs["prob_ba"].to_numpy()
@@ -183,7 +188,7 @@ def batch_calibrated_scores(ctx: AuditContext, rows: np.ndarray, human_p_a: np.n
     import numpy as np
 
     from rlaif_audit.auditing.context import option
-    from rlaif_audit.auditing.stats import logit, sigmoid
+    from rlaif_audit.auditing.estimators import logit, sigmoid
     from rlaif_audit.records.preference import choice_codes, choice_score, ties_half_agreement
 
     pairs = ctx.pairs
@@ -233,21 +238,18 @@ def debiasing_accuracy(ctx: AuditContext, rows: np.ndarray, result: AuditResult)
                         "orders parsed and a human label, so all variants share one n.")
 
 
-def flag_bias(result: AuditResult) -> None:
-    """Flag a first-slot preference whose CI excludes ½ and a fairness score whose CI excludes 0."""
-    from rlaif_audit.auditing.stats import excludes
+def flag_bias(result: AuditResult, tests: dict[str, float | None]) -> None:
+    """Test a first-slot preference against ½ and a fairness score against 0 (bootstrap p-values, BH-adjusted)."""
+    from rlaif_audit.auditing.flags import bias_test, finish_flags
 
-    flags = []
     preference = result.metrics.get("first_slot_preference")
-    if preference is not None and excludes(preference, 0.5):
-        side = "first" if preference.value > 0.5 else "second"
-        flags.append({"metric": "first_slot_preference", "message": f"position bias toward the {side} slot: 95% CI "
-                      f"[{preference.ci[0]:.3f}, {preference.ci[1]:.3f}] excludes 0.5"})
-    fairness = result.metrics.get("preference_fairness")
-    if fairness is not None and excludes(fairness, 0.0):
-        flags.append({"metric": "preference_fairness", "message": f"inconsistent pairs lean to one slot: 95% CI "
-                      f"[{fairness.ci[0]:.3f}, {fairness.ci[1]:.3f}] excludes 0"})
-    result.tables["flags"] = flags
+    side = "first" if preference is not None and (preference.value or 0.5) > 0.5 else "second"
+    finish_flags(result, [
+        bias_test("first_slot_preference", preference, 0.5, tests.get("first_slot_preference"),
+                  f"position bias toward the {side} slot"),
+        bias_test("preference_fairness", result.metrics.get("preference_fairness"), 0.0,
+                  tests.get("preference_fairness"), "inconsistent pairs lean to one slot"),
+    ])
 
 
 AUDITORS = (PositionAuditor,)

@@ -39,7 +39,8 @@ class PropagationAuditor(Auditor):
     run_summary = {"inherited_error_odds_ratio": "inherited-error odds ratio (MH, consecutive generations)"}
 
     def audit(self, ctx: AuditContext) -> AuditResult:
-        from rlaif_audit.auditing.propagation import PROPAGATION_OPTION, analyse
+        from rlaif_audit.auditing.propagation import analyse
+        from rlaif_audit.auditing.probe_set import PROPAGATION_OPTION
 
         inputs = ctx.options.get(PROPAGATION_OPTION)
         if inputs is None or len(inputs.generations) < 2:

@@ -74,7 +74,7 @@ class RewardModelJudge(Evaluator):
         return json.dumps([item.context, response], sort_keys=True)
 
     def _judgment(self, item: JudgeItem, first: Scored, second: Scored, seconds: float) -> Judgment:
-        from rlaif_audit.auditing.stats import sigmoid
+        from rlaif_audit.auditing.estimators import sigmoid
 
         p_first = float(sigmoid(first.reward - second.reward))
         raw = {"r_first": first.reward, "r_second": second.reward,

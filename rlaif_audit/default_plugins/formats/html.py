@@ -22,7 +22,7 @@ from rlaif_audit.default_plugins.formats.tables import (
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
-from rlaif_audit.reporting.text import fmt_ci, fmt_number, headline_digits, model_card_section
+from rlaif_audit.reporting.text import fmt_interval, fmt_number, headline_digits, model_card_section
 
 if TYPE_CHECKING:
     import jinja2
@@ -55,7 +55,7 @@ def _blank_none(value: Any) -> Any:
 def headline_cards(report: Report) -> list[dict[str, Any]]:
     """Key, value, CI and n of each headline number, formatted."""
     return [{"key": row.key, "value": fmt_number(row.value, headline_digits(row)),
-             "ci": fmt_ci(row.ci, headline_digits(row)), "n": row.n} for row in report.headline]
+             "ci": fmt_interval(row.ci, row.note, headline_digits(row)), "n": row.n} for row in report.headline]
 
 
 def generators_view(report: Report) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from rlaif_audit.default_plugins.formats.tables import (
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
-from rlaif_audit.reporting.text import fmt_ci, fmt_number, headline_digits, md_cell, model_card_section
+from rlaif_audit.reporting.text import fmt_interval, fmt_number, headline_digits, md_cell, model_card_section
 
 if TYPE_CHECKING:
     from rlaif_audit.reporting.report import AuditorOutcome, Report
@@ -129,7 +129,8 @@ class MarkdownReport(ReportFormat):
     def render(self, report: Report) -> str:
         lines = [f"# {md_cell(report.title)}", ""]
         lines += ["## Headline", ""] + md_table(("Metric", "Value", "95% CI", "n"), (
-            [row.key, fmt_number(row.value, headline_digits(row)), fmt_ci(row.ci, headline_digits(row)), row.n]
+            [row.key, fmt_number(row.value, headline_digits(row)), fmt_interval(row.ci, row.note, headline_digits(row)),
+             row.n]
             for row in report.headline))
         lines += [f"> warning: {md_cell(w)}" for w in report.warnings] + [""]
         lines += _generators(report) + ["## Auditors", ""]

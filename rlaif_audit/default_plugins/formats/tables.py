@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.reporting.chart_data import finite
-from rlaif_audit.reporting.text import fmt_ci, fmt_number, identity_text
+from rlaif_audit.reporting.text import fmt_ci, fmt_interval, fmt_number, identity_text
 
 if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import Metric
@@ -23,8 +23,8 @@ METRIC_HEADER = ("Metric", "Value", "95% CI", "n", "Method")
 
 
 def metric_rows(metrics: dict[str, Metric]) -> list[list[str]]:
-    """One row per metric: name, value, CI, n, method."""
-    return [[name, fmt_number(m.value), fmt_ci(m.ci), str(m.n), m.method] for name, m in metrics.items()]
+    """One row per metric: name, value, CI (with its mark: degenerate, n<30, no valid interval), n, method."""
+    return [[name, fmt_number(m.value), fmt_interval(m.ci, m.note), str(m.n), m.method] for name, m in metrics.items()]
 
 
 def cell(value: Any) -> str:
