@@ -21,9 +21,12 @@ SCORE_BATCH = 8
 SCORE_MAX_TOKENS = 1024  # the reward model's context: trained and scored at this length
 
 
+PAIR_FIELDS = ("id", "context", "a", "b", "metadata")
+
+
 def read_pairs_file(path: Path) -> list[PreferencePair]:
-    """The preference pairs a generate stage wrote."""
-    return [PreferencePair(**row) for row in read_jsonl(path)]
+    """The preference pairs a generate or probes stage wrote (a probe pair's human ``labels`` are left out)."""
+    return [PreferencePair(**{k: row[k] for k in PAIR_FIELDS if k in row}) for row in read_jsonl(path)]
 
 
 def evaluator_spec(run: Run, generation: int) -> dict[str, Any]:
