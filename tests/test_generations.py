@@ -51,6 +51,15 @@ def test_top_level_report_has_the_cross_generation_table(policy_run: Path) -> No
     assert outcome["status"] == "ok", outcome.get("reason")
     assert {row["generation"] for row in outcome["tables"]["per_generation"]} == {0, 1}
     assert outcome["tables"]["verdicts"]
+    from rlaif_audit.host import get_plugin_manager
+    from rlaif_audit.loop.run import open_run
+    from rlaif_audit.loop.summary import summary_lines
+
+    printed = "\n".join(summary_lines(open_run(policy_run, get_plugin_manager())))
+    assert "cross-generation report:" in printed and "| gen-0 | gen-1 |" in printed
+    for row in outcome["tables"]["verdicts"]:
+        assert f"{row['measure']} |" in printed and row["verdict"] in printed
+    assert "gen-1: evaluator hf-judge (gen-0/policy); generate" in printed
 
 
 def test_reward_model_succession(tmp_path: Path, tiny_model: str) -> None:

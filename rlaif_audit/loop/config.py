@@ -116,6 +116,8 @@ class RunConfig:
                          "differ from gen-0's.", _choice("warn", "stop"))
     probe_suites: list[str] = _key([], "Probe suites every generation's evaluator judges (empty: every registered "
                                    "suite; see `rlaif-audit probes`).")
+    probe_limit: int = _key(0, "Pairs per probe suite (0: all), a seeded subset stratified by probe kind; the "
+                            "same subset in every generation.", _non_negative)
     anchor_data: str = _key("", "Human-labeled pairs added as human-anchor probes (path or hub id, any reader "
                             "format); empty: none.")
     anchor_limit: int = _key(100, "Pairs read from anchor_data.", _positive)
@@ -153,7 +155,7 @@ SMOKE = {
     "num_prompts": 12, "eval_prompts": 4, "max_new_tokens": 16, "gen_batch_size": 8, "label_batch_size": 4,
     "rm_batch_size": 4, "rm_eval_fraction": 0.25, "rl_steps": 2, "num_generations": 2, "rl_batch_size": 4,
     "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16, "generations": 1,
-    "anchor_limit": 16,
+    "anchor_limit": 16, "probe_limit": 12,
 }
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "smoke": SMOKE}
 

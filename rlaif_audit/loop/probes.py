@@ -30,7 +30,8 @@ def run_suites(run: Run) -> tuple[list[ProbeSuite], list[HumanLabel]]:
     """The run's probe suites (configured or all registered) and the anchor suite's human labels."""
     from rlaif_audit.judging.probes import anchor_suite, resolve_suites
 
-    suites = resolve_suites(run.pm, run.config.probe_suites or None)
+    suites = [suite.subset(run.config.probe_limit, run.config.seed)
+              for suite in resolve_suites(run.pm, run.config.probe_suites or None)]
     labels: list[HumanLabel] = []
     if run.config.anchor_data:
         anchors, labels = anchor_suite(run.config.anchor_data, run.config.anchor_limit, seed=run.config.seed)
