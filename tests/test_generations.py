@@ -51,6 +51,12 @@ def test_top_level_report_has_the_cross_generation_table(policy_run: Path) -> No
     assert outcome["status"] == "ok", outcome.get("reason")
     assert {row["generation"] for row in outcome["tables"]["per_generation"]} == {0, 1}
     assert outcome["tables"]["verdicts"]
+    assert [row["evaluator_model"] for row in outcome["tables"]["generations"]] == ["configured", "gen-0/policy"]
+    by_measure = {row["measure"]: row for row in outcome["tables"]["policy_by_generation"]}
+    kl = by_measure["policy-kl.kl_per_sequence"]
+    for g in (0, 1):
+        audit = json.loads((policy_run / f"gen-{g}" / "audit" / "report.json").read_text())
+        assert kl[f"gen{g}"] == audit["auditors"]["policy-kl"]["metrics"]["kl_per_sequence"]["value"]
     from rlaif_audit.host import get_plugin_manager
     from rlaif_audit.loop.run import open_run
     from rlaif_audit.loop.summary import summary_lines
