@@ -66,6 +66,17 @@ def test_top_level_report_has_the_cross_generation_table(policy_run: Path) -> No
     for row in outcome["tables"]["verdicts"]:
         assert f"{row['measure']} |" in printed and row["verdict"] in printed
     assert "gen-1: evaluator hf-judge (gen-0/policy); generate" in printed
+    # preference leakage: gen-1's evaluator (gen-0's policy) and gen-0's judge gen-0's audit pairs
+    leak = manifest(policy_run)["stages"]["gen-1/probes"]["outputs"]["self_preference"]
+    samples = [row for row in map(json.loads, lines(policy_run / "gen-0" / "audit" / "samples.jsonl"))
+               if row["policy_text"] != row["reference_text"]]
+    assert leak["status"] == "ok" and leak["pairs"] == len(samples) > 0
+    assert len(lines(policy_run / "gen-1" / "probes" / "self_preference.jsonl")) == 2 * len(samples)
+    assert len(lines(policy_run / "gen-1" / "probes" / "self_preference.reference.jsonl")) == 2 * len(samples)
+    assert abs(leak["excess"]["value"] - (leak["own_win_rate"]["value"]
+                                          - leak["own_win_rate_gen0_evaluator"]["value"])) < 1e-9
+    (row,) = outcome["tables"]["self_preference_by_generation"]
+    assert row["excess"] == leak["excess"]["value"] and "self-preference gen-1:" in printed
 
 
 def test_reward_model_succession(tmp_path: Path, tiny_model: str) -> None:

@@ -119,6 +119,9 @@ class RunConfig:
                                    "suite; see `rlaif-audit probes`).")
     probe_limit: int = _key(0, "Pairs per probe suite (0: all), a seeded subset stratified by probe kind; the "
                             "same subset in every generation.", _non_negative)
+    self_preference: bool = _key(True, "Policy succession: each generation's evaluator and gen-0's judge the previous "
+                                 "generation's audit samples (its own policy's vs the reference's), for the excess "
+                                 "preference for its own outputs.")
     anchor_data: str = _key("", "Human-labeled pairs added as human-anchor probes (path or hub id, any reader "
                             "format); empty: none.")
     anchor_limit: int = _key(100, "Pairs read from anchor_data.", _positive)

@@ -32,6 +32,8 @@ PROBES = "probes"
 PROBE_PAIRS = f"{PROBES}/judgments.pairs.jsonl"  # the probe pairs judged (suites, anchors), beside them
 PROBE_JUDGMENTS = f"{PROBES}/judgments.jsonl"
 DRIFT = f"{PROBES}/drift.json"  # pinned runs: this generation's probe judgments against gen-0's
+SELF_PREFERENCE = f"{PROBES}/self_preference.jsonl"  # policy succession, gen >= 1: own (gen g-1 policy) vs reference
+SELF_PREFERENCE_REFERENCE = f"{PROBES}/self_preference.reference.jsonl"  # the same pairs judged by gen-0's evaluator
 
 # Written into audit/, policy/ and reward_model/ (the report formats and the model card)
 REPORT_JSON = "report.json"

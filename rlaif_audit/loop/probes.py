@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.auditing.drift import EvaluatorDrift
 from rlaif_audit.loop.ai_feedback import generation_evaluator, read_pairs_file
-from rlaif_audit.loop.layout import DRIFT, PROBE_JUDGMENTS, PROBE_PAIRS, generation_folder
+from rlaif_audit.loop.layout import (DRIFT, PROBE_JUDGMENTS, PROBE_PAIRS, SELF_PREFERENCE,
+                                     SELF_PREFERENCE_REFERENCE, generation_folder)
 from rlaif_audit.records.fileio import atomic_write_json
 
 if TYPE_CHECKING:
@@ -56,7 +57,57 @@ def run_probes(run: Run, generation: int) -> dict[str, Any]:
                     "pairs": sum(len(s.pairs) for s in suites), "judgments_hash": file_hash(path)})
     if run.config.evaluator_succession == "pinned" and generation > 0:
         outputs["drift"] = drift_check(run, generation)
+    if run.config.evaluator_succession == "policy" and run.config.self_preference and generation > 0:
+        outputs["self_preference"] = self_preference(run, generation)
     return outputs
+
+
+def self_preference(run: Run, generation: int) -> dict[str, Any]:
+    """Preference leakage (Li et al. 2025) in a policy-succession chain: generation g's evaluator is generation
+    g−1's tuned policy, so the previous generation's audit samples hold its own responses (``policy_text``) beside
+    the reference's (``reference_text``) on the same held-out prompts. Both this evaluator and gen-0's judge those
+    pairs in both orders; the excess is this evaluator's own-response win rate minus gen-0's on the same pairs,
+    with a pair-clustered bootstrap CI (:func:`rlaif_audit.auditing.propagation.analyse`)."""
+    from rlaif_audit.auditing.propagation import analyse
+    from rlaif_audit.commands.propagation import read_generations
+    from rlaif_audit.judging.probes import judge_probes, pairs_path, self_preference_suite
+    from rlaif_audit.loop.layout import AUDIT_SAMPLES, POLICY
+    from rlaif_audit.records.fileio import read_jsonl
+
+    rows = [row for row in read_jsonl(run.path(generation - 1, AUDIT_SAMPLES))
+            if row["policy_text"] != row["reference_text"]]
+    if not rows:
+        return {"status": "skipped", "reason": f"gen-{generation - 1}'s audit samples hold no pair of different "
+                                               "policy and reference responses"}
+    suite = self_preference_suite([row["prompt"] for row in rows], [row["policy_text"] for row in rows],
+                                  [row["reference_text"] for row in rows], seed=run.config.seed,
+                                  own_model=f"{generation_folder(generation - 1)}/{POLICY}",
+                                  other_model="the policy it started from")
+    own_path, ref_path = run.path(generation, SELF_PREFERENCE), run.path(generation, SELF_PREFERENCE_REFERENCE)
+    for path, judge_generation in ((own_path, generation), (ref_path, 0)):
+        evaluator = generation_evaluator(run, judge_generation)
+        try:
+            judge_probes(run.pm, evaluator, [suite], path, progress=run.progress)
+        finally:
+            evaluator.close()
+    inputs, _ = read_generations(str(pairs_path(own_path)), [str(own_path)], str(ref_path), 0.05)
+    result = analyse(inputs.probes, inputs.generations, reference=inputs.reference,
+                     n_bootstrap=run.config.n_bootstrap, seed=run.config.seed)
+    excess = result.per_generation["self_preference_excess"][0]
+    # without a reference the measure is the own-response win rate − ½: each evaluator's rate, CI shifted by ½
+    alone = analyse(inputs.probes, [inputs.generations[0], inputs.reference], n_bootstrap=run.config.n_bootstrap,
+                    seed=run.config.seed).per_generation["self_preference_excess"]
+    rates = {}
+    for key, metric in zip(("own_win_rate", "own_win_rate_gen0_evaluator"), alone):
+        shifted = metric.to_dict()
+        shifted["value"] = None if shifted["value"] is None else shifted["value"] + 0.5
+        shifted["ci"] = None if shifted["ci"] is None else [None if x is None else x + 0.5 for x in shifted["ci"]]
+        rates[key] = shifted
+    return {"status": "ok", "pairs": len(suite.pairs), "excess": excess.to_dict(), **rates,
+            "definition": "own-response win rate of this generation's evaluator minus gen-0's evaluator's, on the "
+                          "previous generation's audit pairs (own policy vs the policy it started from), both "
+                          "orders, two-order rule; pair-clustered bootstrap 95% CI",
+            "judgments": SELF_PREFERENCE, "reference_judgments": SELF_PREFERENCE_REFERENCE}
 
 
 def drift_check(run: Run, generation: int) -> dict[str, Any]:

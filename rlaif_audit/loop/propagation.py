@@ -65,6 +65,25 @@ def policy_rows(run: Run) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def self_preference_rows(run: Run) -> list[dict[str, Any]]:
+    """Each policy-succession generation's self-preference excess over gen-0's evaluator (the probes stage's
+    outputs), with both own-response win rates; value, 95% CI and n."""
+    stages = run.manifest.get("stages", {})
+    rows = []
+    for generation in range(1, run.config.generations):
+        found = (stages.get(f"{generation_folder(generation)}/probes", {}).get("outputs") or {}).get("self_preference")
+        if not found:
+            continue
+        row: dict[str, Any] = {"generation": generation, "status": found.get("status"), "pairs": found.get("pairs")}
+        for key in ("excess", "own_win_rate", "own_win_rate_gen0_evaluator"):
+            metric = found.get(key) or {}
+            ci = metric.get("ci") or [None, None]
+            row.update({key: metric.get("value"), f"{key}_ci_low": ci[0], f"{key}_ci_high": ci[1]})
+        row["reason"] = found.get("reason", "")
+        rows.append(row)
+    return rows
+
+
 def run_propagation(run: Run, generation: int | None) -> dict[str, Any]:
     """The propagation auditor over every generation's probe judgments; the top-level report in report/."""
     from rlaif_audit.commands.propagation import propagation_context, read_generations
@@ -83,6 +102,9 @@ def run_propagation(run: Run, generation: int | None) -> dict[str, Any]:
          **{f"{stage}_s": round(seconds or 0.0, 1) for stage, seconds in row["stage_seconds"].items()}}
         for row in rows]
     outcomes[AUDITOR].tables["policy_by_generation"] = policy_rows(run)
+    leakage = self_preference_rows(run)
+    if leakage:
+        outcomes[AUDITOR].tables["self_preference_by_generation"] = leakage
     report = build_report(ctx, outcomes, config=run.config.to_dict(), data_source=data,
                           title=f"RLAIF run {run.folder.name}: {run.config.generations} generations, "
                                 f"evaluator succession {run.config.evaluator_succession}")

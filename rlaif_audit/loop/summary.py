@@ -108,6 +108,13 @@ def cross_generation_lines(run: Run) -> list[str]:
                  if verdict and verdict.get("slope") is not None else "-")
         lines.append(f"  {measure} | " + " | ".join(cells) + f" | {trend} | "
                      f"{verdict.get('verdict') if verdict else 'no verdict'}")
+    for row in tables.get("self_preference_by_generation", []):
+        if row.get("excess") is None:
+            lines.append(f"  self-preference gen-{row['generation']}: {row.get('status')} {row.get('reason')}")
+            continue
+        lines.append(f"  self-preference gen-{row['generation']}: own-response win rate {_cell(row['own_win_rate'])} vs "
+                     f"gen-0 evaluator {_cell(row['own_win_rate_gen0_evaluator'])}; excess {row['excess']:+.3f} "
+                     f"[95% CI {_cell(row['excess_ci_low'])}, {_cell(row['excess_ci_high'])}], n={row['pairs']}")
     metric = (outcome.get("metrics") or {}).get("inherited_error_odds_ratio")
     if metric and metric.get("value") is not None:
         ci = metric.get("ci") or [None, None]
