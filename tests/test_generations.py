@@ -13,7 +13,7 @@ from test_loop import ENV, driver, finish, kill_when, lines, manifest, overrides
 
 pytestmark = pytest.mark.slow
 
-SMALL = {"rl_steps": 2, "save_steps": 1, "num_prompts": 8, "eval_prompts": 2, "probe_suites": ["length"],
+SMALL = {"rl_steps": 2, "save_steps": 1, "rl_learning_rate": 0.05, "num_prompts": 8, "eval_prompts": 2, "probe_suites": ["length"],
          "n_bootstrap": 50}
 
 
@@ -65,7 +65,9 @@ def test_top_level_report_has_the_cross_generation_table(policy_run: Path) -> No
     assert "cross-generation report:" in printed and "| gen-0 | gen-1 |" in printed
     for row in outcome["tables"]["verdicts"]:
         assert f"{row['measure']} |" in printed and row["verdict"] in printed
-    assert "gen-1: evaluator hf-judge (gen-0/policy); generate" in printed
+    (gen1_line,) = [line for line in printed.splitlines() if line.startswith("gen-1: evaluator")]
+    assert gen1_line.startswith("gen-1: evaluator paced-hf-judge (gen-0/policy); "), printed  # the driver's judge
+    assert all(f"{stage} " in gen1_line for stage in ("generate", "probes", "label", "policy", "audit")), gen1_line
     # preference leakage: gen-1's evaluator (gen-0's policy) and gen-0's judge gen-0's audit pairs
     leak = manifest(policy_run)["stages"]["gen-1/probes"]["outputs"]["self_preference"]
     samples = [row for row in map(json.loads, lines(policy_run / "gen-0" / "audit" / "samples.jsonl"))
