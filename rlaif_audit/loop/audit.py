@@ -25,7 +25,9 @@ def _sample(run: Run, generation: int, model: Any, tokenizer: Any,
     config = run.config
     return sample_responses(model, tokenizer, [p["prompt"] for p in prompts], config.audit_samples,
                             temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
-                            batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"))
+                            batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"),
+                            engine="generate" if config.sampling_engine == "generate" else "fast",
+                            batch_rows=config.sampling_batch_rows)
 
 
 def draw_samples(run: Run, generation: int, policy: tuple[Any, Any],

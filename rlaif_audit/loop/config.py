@@ -110,6 +110,22 @@ class RunConfig:
     n_bootstrap: int = _key(2000, "Bootstrap resamples behind each confidence interval.", _positive)
     generations: int = _key(1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation)
     keep_checkpoints: bool = _key(False, "Keep the TRL training checkpoints after a stage completes.")
+    sampling_engine: str = _key(
+        "fast", "Generate-stage and audit sampling: 'fast' (KV-cache decode loop), 'generate' (transformers), "
+        "'openai' (an OpenAI-compatible server, e.g. vLLM; generate stage only).", _choice("fast", "generate", "openai"))
+    sampling_batch_rows: int = _key(128, "Rows (prompts × candidates) per batch of the fast sampling engine.",
+                                    _positive)
+    sampling_base_url: str = _key("", "Base URL of the OpenAI-compatible server (sampling_engine = 'openai').")
+    sampling_model: str = _key("", "Model name on that server (empty: the first listed by /v1/models).")
+    sampling_concurrency: int = _key(16, "Requests in flight to that server.", _positive)
+    rl_generation_batch_size: int = _key(0, "Completions TRL generates per call in the RL stage (0: TRL's default).",
+                                         _non_negative)
+    rl_transformers_paged: bool = _key(False, "RL rollouts with transformers' paged generation "
+                                              "(TRL use_transformers_paged).")
+    use_vllm: bool = _key(False, "RL rollouts with vLLM (TRL use_vllm; needs a GPU and the vllm package).")
+    vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
+                                      "(`trl vllm-serve`).", _choice("colocate", "server"))
+    vllm_server_url: str = _key("", "Base URL of `trl vllm-serve` (vllm_mode = 'server'; empty: TRL's default).")
 
     def __post_init__(self) -> None:
         """Coerce and check every value (the message names the key), then the checks across keys."""

@@ -17,6 +17,34 @@ def load_policy(path: Path) -> tuple[Any, Any]:
     return model.to(default_device()), tokenizer
 
 
+def load_tokenizer(path: Path) -> Any:
+    """The policy's tokenizer alone (the openai engine samples on a server and only counts tokens here)."""
+    from transformers import AutoTokenizer
+
+    from rlaif_audit.judging.models import resolve_model
+
+    return AutoTokenizer.from_pretrained(str(resolve_model(path)))
+
+
+def config_samples(config: Any, policy_path: Path, prompts: Sequence[str], n: int,
+                   seed: int) -> tuple[list[list[list[int]]], Any, dict[str, Any]]:
+    """(responses, the policy tokenizer, the engine's description) of the configured sampling engine."""
+    settings = {"temperature": config.temperature, "top_p": config.top_p, "max_new_tokens": config.max_new_tokens,
+                "seed": seed}
+    if config.sampling_engine == "openai":
+        from rlaif_audit.loop.openai_sampling import OpenAISampler, server_responses
+
+        sampler = OpenAISampler(config.sampling_base_url, config.sampling_model,
+                                concurrency=config.sampling_concurrency)
+        tokenizer = load_tokenizer(policy_path)
+        return (server_responses(sampler, tokenizer, prompts, n, **settings), tokenizer,
+                {"engine": "openai", "base_url": sampler.base_url, "server_model": sampler.model})
+    model, tokenizer = load_policy(policy_path)
+    samples = sample_responses(model, tokenizer, prompts, n, batch_size=config.gen_batch_size,
+                               engine=config.sampling_engine, batch_rows=config.sampling_batch_rows, **settings)
+    return samples, tokenizer, {"engine": config.sampling_engine}
+
+
 def chat_inputs(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
     """Token ids of each prompt as a one-turn chat, ready for the assistant's reply."""
     return [tokenizer.apply_chat_template(messages(p), add_generation_prompt=True, tokenize=True, return_dict=False)
