@@ -103,3 +103,32 @@ def test_openai_engine_needs_a_base_url() -> None:
 def test_sampling_engine_is_checked() -> None:
     with pytest.raises(ConfigError, match="sampling_engine.*fast, generate, openai"):
         build_config(overrides={"sampling_engine": "vllm"})
+
+
+def test_rollout_options_reach_trls_config(tmp_path: Path) -> None:
+    """The RL generation keys become GRPOConfig/RLOOConfig fields TRL accepts; unset keys leave TRL's defaults."""
+    from trl import GRPOConfig, RLOOConfig
+
+    from rlaif_audit.loop.sampling import rollout_arguments
+
+    assert rollout_arguments(build_config()) == {}
+    config = build_config(overrides={"rl_generation_batch_size": 16, "use_vllm": True, "vllm_mode": "server",
+                                     "vllm_server_url": "http://gpu-host:8000"})
+    options = rollout_arguments(config)
+    assert options == {"generation_batch_size": 16, "use_vllm": True, "vllm_mode": "server",
+                       "vllm_server_base_url": "http://gpu-host:8000"}
+    for config_class in (GRPOConfig, RLOOConfig):
+        args = config_class(output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4, use_cpu=True,
+                            report_to=[], **options)
+        assert (args.generation_batch_size, args.use_vllm, args.vllm_server_base_url) == (16, True,
+                                                                                          "http://gpu-host:8000")
+    paged = rollout_arguments(build_config(overrides={"rl_continuous_batching": True}))
+    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], **paged)
+    assert args.use_transformers_continuous_batching
+
+
+def test_rollout_batch_size_must_fit_the_rl_batch() -> None:
+    with pytest.raises(ConfigError, match=r"rl_generation_batch_size \(12\) must be a multiple of rl_batch_size \(8\)"):
+        build_config(overrides={"rl_generation_batch_size": 12})
+    with pytest.raises(ConfigError, match="exclude each other"):
+        build_config(overrides={"use_vllm": True, "rl_continuous_batching": True})

@@ -120,8 +120,8 @@ class RunConfig:
     sampling_concurrency: int = _key(16, "Requests in flight to that server.", _positive)
     rl_generation_batch_size: int = _key(0, "Completions TRL generates per call in the RL stage (0: TRL's default).",
                                          _non_negative)
-    rl_transformers_paged: bool = _key(False, "RL rollouts with transformers' paged generation "
-                                              "(TRL use_transformers_paged).")
+    rl_continuous_batching: bool = _key(False, "RL rollouts with transformers' continuous batching "
+                                               "(TRL use_transformers_continuous_batching).")
     use_vllm: bool = _key(False, "RL rollouts with vLLM (TRL use_vllm; needs a GPU and the vllm package).")
     vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
                                       "(`trl vllm-serve`).", _choice("colocate", "server"))
@@ -246,6 +246,10 @@ def check_combination(config: RunConfig) -> None:
         raise ConfigError(f"num_generations must be >= 2 (GRPO and RLOO compare completions), got {group}")
     if batch % group:
         raise ConfigError(f"rl_batch_size ({batch}) must be a multiple of num_generations ({group})")
+    from rlaif_audit.loop.sampling import check_rollouts  # the RL generation keys (sampling engines' block)
+
+    if problem := check_rollouts(config):
+        raise ConfigError(problem)
 
 
 def build_config(toml_path: Path | str | None = None, preset: str | None = None,

@@ -45,6 +45,31 @@ def config_samples(config: Any, policy_path: Path, prompts: Sequence[str], n: in
     return samples, tokenizer, {"engine": config.sampling_engine}
 
 
+def rollout_arguments(config: Any) -> dict[str, Any]:
+    """TRL GRPO/RLOO generation options from the run config (only those set; TRL's defaults otherwise)."""
+    options: dict[str, Any] = {}
+    if config.rl_generation_batch_size:
+        options["generation_batch_size"] = config.rl_generation_batch_size
+    if config.rl_continuous_batching:
+        options["use_transformers_continuous_batching"] = True
+    if config.use_vllm:
+        options.update(use_vllm=True, vllm_mode=config.vllm_mode)
+        if config.vllm_mode == "server" and config.vllm_server_url:
+            options["vllm_server_base_url"] = config.vllm_server_url
+    return options
+
+
+def check_rollouts(config: Any) -> str | None:
+    """A problem with the RL generation keys (TRL would raise it only when the policy stage starts)."""
+    size, batch, group = config.rl_generation_batch_size, config.rl_batch_size, config.num_generations
+    if size and (size % batch or size % group):
+        return (f"rl_generation_batch_size ({size}) must be a multiple of rl_batch_size ({batch}) "
+                f"and num_generations ({group})")
+    if config.use_vllm and config.rl_continuous_batching:
+        return "use_vllm and rl_continuous_batching exclude each other"
+    return None
+
+
 def chat_inputs(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
     """Token ids of each prompt as a one-turn chat, ready for the assistant's reply."""
     return [tokenizer.apply_chat_template(messages(p), add_generation_prompt=True, tokenize=True, return_dict=False)
