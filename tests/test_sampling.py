@@ -79,12 +79,13 @@ def smallest_p_value(fast: list[list[list[int]]], reference: list[list[list[int]
 
 
 SETTINGS = [Sampling(temperature=0.8, top_p=0.9, max_new_tokens=4),
-            Sampling(temperature=0.8, top_p=0.9, max_new_tokens=4, prefilter_k=2),  # most rows take the wide path
+            Sampling(temperature=0.8, top_p=0.9, max_new_tokens=4, prefilter_widths=(2,)),  # most rows: full sort
+            Sampling(temperature=0.8, top_p=0.9, max_new_tokens=4, prefilter_widths=(1, 3)),  # three widths used
             Sampling(temperature=1.3, top_p=0.7, top_k=5, max_new_tokens=4),
             Sampling(temperature=1.0, top_p=1.0, max_new_tokens=4)]
 
 
-@pytest.mark.parametrize("settings", SETTINGS, ids=["top-p", "top-p-wide-fallback", "top-k-top-p", "plain"])
+@pytest.mark.parametrize("settings", SETTINGS, ids=["top-p", "top-p-full-sort", "top-p-widths", "top-k-top-p", "plain"])
 def test_fast_path_token_frequencies_match_generate(peaked_model: Any, settings: Sampling) -> None:
     """Per prompt and position, a chi-square test of 1500 samples each: no p-value below 0.001 / tests."""
     n, length = 1500, settings.max_new_tokens
@@ -144,7 +145,7 @@ def test_same_seed_same_samples_other_seed_other_samples(peaked_model: Any) -> N
 def test_sample_next_keeps_exactly_the_nucleus() -> None:
     """Known answer: probs 0.5, 0.3, 0.15, 0.05 with top_p 0.8 keep the first two (0.5 + 0.3 reaches 0.8)."""
     logits = torch.log(torch.tensor([[0.05, 0.5, 0.15, 0.3]])).repeat(4000, 1)
-    drawn = sample_next(logits, Sampling(temperature=1.0, top_p=0.8, prefilter_k=3), torch.Generator().manual_seed(0))
+    drawn = sample_next(logits, Sampling(temperature=1.0, top_p=0.8, prefilter_widths=(1, 3)), torch.Generator().manual_seed(0))
     counts = np.bincount(drawn.numpy(), minlength=4)
     assert counts[0] == counts[2] == 0
     assert abs(counts[1] / 4000 - 0.5 / 0.8) < 4 * np.sqrt(0.625 * 0.375 / 4000)

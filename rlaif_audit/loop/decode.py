@@ -3,7 +3,7 @@
 Each call prefills every prompt once, copies its cache K times (the K candidates), then decodes one token per step
 for the rows still running; a row that emits an end token or reaches ``max_new_tokens`` leaves the batch, so no
 step is spent on finished rows. Sampling applies transformers' warpers in their order (temperature, top-k, top-p)
-on a top-k prefilter of the vocabulary instead of a full sort (see :func:`sample_next`).
+on top-k prefilters of the vocabulary instead of a full sort, drawing by inverse CDF (see :func:`sample_next`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-PREFILTER_K = 64  # candidates taken by torch.topk before top-p; rows whose nucleus is wider fall back to a full sort
+PREFILTER_WIDTHS = (64, 1024, 8192)  # torch.topk widths tried in turn before a full sort (see sample_next)
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Sampling:
     top_p: float = 1.0
     top_k: int = 0
     max_new_tokens: int = 48
-    prefilter_k: int = PREFILTER_K
+    prefilter_widths: tuple[int, ...] = PREFILTER_WIDTHS
 
 
 def _nucleus(probs: Any, top_p: float) -> Any:
@@ -39,46 +39,69 @@ def _nucleus(probs: Any, top_p: float) -> Any:
     return probs * keep
 
 
-def _full_sort_probs(scores: Any, settings: Sampling) -> tuple[Any, Any]:
-    """(probabilities, token ids) of every token, sorted, after top-p: the exact path for a wide nucleus."""
+def _draw(probs: Any, generator: Any) -> Any:
+    """One column index per row with probability proportional to ``probs`` (inverse CDF: cumsum + searchsorted).
+
+    Same distribution as ``torch.multinomial(probs, 1)``, which on the CPU costs about 8 ms per row over a
+    49k-token vocabulary (measured: 272 ms for 32 rows, against 4 ms for the cumsum).
+    """
     import torch
 
-    values, indices = torch.sort(scores, dim=-1, descending=True)
-    probs = torch.softmax(values, dim=-1)
-    return (_nucleus(probs, settings.top_p) if settings.top_p < 1 else probs), indices
+    cdf = torch.cumsum(probs, dim=-1)
+    target = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+    last_positive = (cdf < cdf[:, -1:]).sum(dim=-1, keepdim=True)  # guards a rounded-up target
+    return torch.minimum(torch.searchsorted(cdf, target, right=True), last_positive)[:, 0]
+
+
+def _top_p_only(scores: Any, top_p: float, widths: tuple[int, ...], generator: Any) -> Any:
+    """Nucleus sampling without a full sort: each row takes the narrowest top-k (of ``widths``) holding its nucleus.
+
+    A row's nucleus lies inside its top ``w`` tokens exactly when their probability (against the whole vocabulary's
+    log-sum-exp) reaches ``top_p``; rows that no width covers are sorted in full.
+    """
+    import torch
+
+    vocab = scores.shape[-1]
+    log_norm = torch.logsumexp(scores, dim=-1, keepdim=True)
+    picked = torch.empty(scores.shape[0], dtype=torch.long, device=scores.device)
+    pending = torch.arange(scores.shape[0], device=scores.device)
+    for width in [w for w in widths if w < vocab] + [vocab]:
+        rows = scores[pending]
+        values, indices = (torch.topk(rows, width, dim=-1) if width < vocab
+                           else torch.sort(rows, dim=-1, descending=True))
+        probs = torch.exp(values - log_norm[pending])
+        covered = probs.sum(dim=-1) >= top_p if width < vocab else torch.ones_like(pending, dtype=torch.bool)
+        if covered.any():
+            chosen = _draw(_nucleus(probs[covered], top_p), generator)
+            picked[pending[covered]] = indices[covered].gather(1, chosen[:, None])[:, 0]
+        pending = pending[~covered]
+        if not pending.numel():
+            break
+    return picked
 
 
 def sample_next(logits: Any, settings: Sampling, generator: Any) -> Any:
     """One next token per row (shape [rows]) from the last-position logits [rows, vocab].
 
-    Same distribution as transformers' temperature → top-k → top-p warpers followed by multinomial sampling:
-    the top ``top_k`` (else ``prefilter_k``) logits are taken with ``torch.topk`` (partial selection, no full sort) and
-    normalised against the whole vocabulary's log-sum-exp (or the top-k's when top_k > 0, as TopKLogitsWarper
-    does); a row whose top candidates hold less than ``top_p`` of the mass, so that the nucleus may reach beyond
-    them, is redone with a full sort. Only rounding (the order of the float sums) and the order of exactly tied
-    logits can differ from transformers.
+    Same distribution as transformers' temperature → top-k → top-p warpers followed by multinomial sampling.
+    With top_k > 0 the top-k logits are taken with ``torch.topk`` and renormalised (as TopKLogitsWarper does);
+    with top-p alone see :func:`_top_p_only`. Only float rounding (the order of the sums) and the order of exactly
+    tied logits can differ from transformers (TopKLogitsWarper keeps every logit tied with the k-th).
     """
     import torch
 
     if settings.temperature == 0:
         return logits.argmax(dim=-1)
     scores = logits.float() / settings.temperature
-    vocab = scores.shape[-1]
     if settings.top_k == 0 and settings.top_p >= 1:
-        return torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)[:, 0]
-    width = min(settings.top_k or max(settings.prefilter_k, 1), vocab)
-    values, indices = torch.topk(scores, width, dim=-1)
-    total = values if settings.top_k else scores
-    probs = torch.exp(values - torch.logsumexp(total, dim=-1, keepdim=True))
-    wide = (probs.sum(dim=-1) < settings.top_p) if not settings.top_k else torch.zeros_like(probs[:, 0], dtype=bool)
+        return _draw(torch.softmax(scores, dim=-1), generator)
+    if settings.top_k == 0:
+        return _top_p_only(scores, settings.top_p, settings.prefilter_widths, generator)
+    values, indices = torch.topk(scores, min(settings.top_k, scores.shape[-1]), dim=-1)
+    probs = torch.softmax(values, dim=-1)
     if settings.top_p < 1:
         probs = _nucleus(probs, settings.top_p)
-    picked = indices.gather(1, torch.multinomial(probs, 1, generator=generator))[:, 0]
-    if wide.any():
-        rows = wide.nonzero()[:, 0]
-        wide_probs, wide_ids = _full_sort_probs(scores[rows], settings)
-        picked[rows] = wide_ids.gather(1, torch.multinomial(wide_probs, 1, generator=generator))[:, 0]
-    return picked
+    return indices.gather(1, _draw(probs, generator)[:, None])[:, 0]
 
 
 def _left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any, Any]:
