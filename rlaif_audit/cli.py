@@ -17,6 +17,14 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+DEBUG_KEY = "rlaif_audit.debug"
+"""``ctx.meta`` key set by the group's ``--debug``/``-v``: errors are shown with their traceback."""
+
 
 class AuditGroup(click.Group):
     """A click group that turns rlaif-audit's own errors into clear messages."""
@@ -25,7 +33,11 @@ class AuditGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RlaifAuditError as exc:
-            raise UserError(str(exc)) from exc
+            if ctx.meta.get(DEBUG_KEY):
+                import traceback
+
+                traceback.print_exception(exc, file=sys.stderr)
+            raise UserError(str(exc), getattr(exc, "exit_code", 2)) from exc
 
 
 def new_group() -> click.Group:
@@ -33,8 +45,11 @@ def new_group() -> click.Group:
 
     @click.group(cls=AuditGroup)
     @click.version_option(__version__, prog_name="rlaif-audit")
-    def cli() -> None:
+    @click.option("--debug", "-v", "debug", is_flag=True, help="Show the traceback behind an error message.")
+    @click.pass_context
+    def cli(ctx: click.Context, debug: bool) -> None:
         """Run the RLAIF loop and audit the AI evaluator that drives it."""
+        ctx.meta[DEBUG_KEY] = debug
 
     return cli
 

@@ -29,3 +29,9 @@ class PluginError(RlaifAuditError):
 
 class ConfigError(RlaifAuditError):
     """A bad configuration key, value or option."""
+
+
+class PluginFailure(RlaifAuditError):
+    """A plugin failed while it ran (raised, hung, returned nonsense): the command ends with exit code 1."""
+
+    exit_code = 1

@@ -33,6 +33,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.commands.drift",
     "rlaif_audit.commands.propagation",
     "rlaif_audit.commands.simulate",
+    "rlaif_audit.commands.check",
+    "rlaif_audit.commands.attach",
+    "rlaif_audit.commands.export",
 )
 """The built-in plugins, registered after the installed ones through the very same hooks (as simonw/llm's
 ``DEFAULT_PLUGINS``). Each is a light module: what it registers imports its heavy libraries only when used."""
@@ -105,7 +108,8 @@ def load_entry_point_plugins(pm: PluginManager) -> None:
                 plugin = entry.load()
                 pm.register(plugin, name=entry.name)
                 _check_hooks_exist(pm, plugin, entry.name)
-            except Exception as exc:  # noqa: BLE001 - any failure of a third-party plugin is contained
+                _check_registrations(pm, plugin)
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of a third-party plugin is contained
                 if pm.get_plugin(entry.name) is not None:
                     pm.unregister(name=entry.name)
                 error = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
@@ -121,6 +125,24 @@ def _check_hooks_exist(pm: PluginManager, plugin: Any, name: str) -> None:
     if unknown:
         known = ", ".join(sorted(n for n in dir(pm.hook) if not n.startswith("_") and getattr(pm.hook, n).has_spec()))
         raise PluginError(f"implements unknown hook(s) {', '.join(unknown)}; the hooks are: {known}")
+
+
+def _check_registrations(pm: PluginManager, plugin: Any) -> None:
+    """Call the plugin's ``register_*`` hooks once on scratch callbacks (a throw-away click group for commands): one
+    that raises is a PluginError, so the plugin is skipped at load and never breaks a registry or the CLI later."""
+    import click
+
+    for caller in pm.get_hookcallers(plugin) or []:
+        if not caller.name.startswith("register_"):
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            scratch = {"register": lambda *_args, **_kwargs: None, "cli": click.Group("scratch")}
+            try:
+                impl.function(**{arg: scratch[arg] for arg in impl.argnames if arg in scratch})
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported as the plugin's failure
+                raise PluginError(f"{caller.name} raised {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -214,7 +236,7 @@ def call_safely(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         try:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames if arg in kwargs})
-        except Exception as exc:  # noqa: BLE001 - a plugin failure must never stop the host
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin failure (sys.exit too) never stops the host
             failures.append({"plugin": impl.plugin_name, "hook": hook_name, "error": f"{type(exc).__name__}: {exc}"})
     return failures
 

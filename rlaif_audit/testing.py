@@ -2,16 +2,19 @@
 
 Installed rlaif-audit registers this module through the ``pytest11`` entry point ``rlaif_audit``, so a
 plugin's tests get the fixtures ``pm`` (a fresh plugin manager), ``tiny_model`` and ``tiny_reward_model``
-(folders of tiny random Llamas) without a conftest. The generators of synthetic pairs with known truth
-(:func:`make_synthetic_pairs`, :func:`synthetic_frames`) and of the synthetic judge's judgments
-(:func:`synthetic_judgments`) are plain functions to import.
+(folders of tiny random Llamas), ``synthetic_pairs`` and ``synthetic_pair_frames`` (200 pairs with known truth)
+without a conftest. The generators of synthetic pairs with known truth (:func:`make_synthetic_pairs`,
+:func:`synthetic_frames`) and of the synthetic judge's judgments (:func:`synthetic_judgments`) are plain functions
+to import, as are the helpers that test a plugin without installing it: :func:`plugin_manager` (a fresh manager
+with plugin objects registered), :func:`judge_pairs` (both orders of every pair, in memory), :func:`suite` (a
+registered probe suite) and :func:`run_auditor` (one registered auditor on judgments and pairs, as ``audit`` runs it).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pytest
 
@@ -21,6 +24,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     import pluggy
+
+    from rlaif_audit.judging.evaluator import Evaluator
+    from rlaif_audit.judging.probes import ProbeSuite
+    from rlaif_audit.reporting.report import AuditorOutcome
 
 FILLER = "The answer weighs the question with care and explains each step of its reasoning in plain words. " * 80
 LIST_BLOCK = "\n- a first point\n- a second point\n- a third point\n"
@@ -37,6 +44,18 @@ def pm() -> pluggy.PluginManager:
     from rlaif_audit.host import get_plugin_manager
 
     return get_plugin_manager()
+
+
+@pytest.fixture
+def synthetic_pairs() -> tuple[list[PreferencePair], list[HumanLabel]]:
+    """200 pairs with known quality (seed 0, one annotator) and their human labels (:func:`make_synthetic_pairs`)."""
+    return make_synthetic_pairs(200, seed=0)
+
+
+@pytest.fixture
+def synthetic_pair_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same 200 pairs and labels as tables (:func:`synthetic_frames`), for :func:`synthetic_judgments`."""
+    return synthetic_frames(200, seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -194,6 +213,52 @@ def synthetic_judgments(pairs: pd.DataFrame, config: dict[str, Any] | None = Non
         "evaluator": evaluator.name, "evaluator_id": evaluator_id,
     })
 
+
+
+# ------------------------------------------------------------------------------------- plugins under test
+
+
+def plugin_manager(*plugins: object, load_entry_points: bool = True) -> pluggy.PluginManager:
+    """A fresh manager with ``plugins`` (modules, classes or instances with hookimpls) registered, each under its
+    ``__name__`` or class name: a plugin's hooks can be tested before the package is installed."""
+    from rlaif_audit.host import get_plugin_manager
+
+    pm = get_plugin_manager(load_entry_points=load_entry_points)
+    for plugin in plugins:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if pm.get_plugin(name) is None:
+            pm.register(plugin, name=name)
+    pm.check_pending()
+    return pm
+
+
+def judge_pairs(evaluator: Evaluator, pairs: Sequence[PreferencePair]) -> pd.DataFrame:
+    """Both orders of every pair judged by ``evaluator`` in memory: one row per judgment (the judgment fields)."""
+    import pandas as pd
+
+    from rlaif_audit.judging.labeling import judge_items
+
+    return pd.DataFrame([judgment.to_dict() for judgment in evaluator.judge(judge_items(pairs))])
+
+
+def suite(pm: pluggy.PluginManager, name: str) -> ProbeSuite:
+    """The probe suite registered as ``name``; an error naming the registered ones otherwise."""
+    from rlaif_audit.host import probe_suites
+
+    return probe_suites(pm).get(name)
+
+
+def run_auditor(pm: pluggy.PluginManager, name: str, judgments: pd.DataFrame, pairs: Sequence[PreferencePair],
+                labels: Sequence[HumanLabel] = (), *, compare: pd.DataFrame | None = None, seed: int = 0,
+                n_bootstrap: int = 500, **options: Any) -> AuditorOutcome:
+    """The registered auditor ``name`` run on validated judgments and pairs as ``rlaif-audit audit`` runs it
+    (requirements checked, a raising auditor recorded as ``error``); ``compare``: a second judgment table."""
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.auditing.runner import run_auditors
+
+    ctx = build_context(judgments, list(pairs), list(labels), seed=seed, n_bootstrap=n_bootstrap, options=options,
+                        compare=compare)
+    return run_auditors(ctx, pm, [name])[name]
 
 
 # ------------------------------------------------------------------------------------------ known-truth PPI

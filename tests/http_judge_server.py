@@ -21,6 +21,7 @@ class Reply:
     delay_s: float = 0.0
     message: str = ""  # the error message of a non-200 reply
     choice: dict[str, Any] | None = None  # a raw choice to send as is (a 200 answer of the wrong shape)
+    body: bytes | None = None  # a raw body to send as is with ``status`` (not JSON, too deep, not UTF-8)
 
 
 @dataclass
@@ -102,8 +103,9 @@ class JudgeServer:
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 server._serve_chat(self, body)
 
-            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                blob = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict[str, Any] | bytes,
+                      headers: dict[str, str] | None = None) -> None:
+                blob = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     for key, value in (headers or {}).items():
@@ -149,6 +151,8 @@ class JudgeServer:
         reply = self.respond(seen.prompt, seen.attempt, body)
         if reply.delay_s:
             self._stop.wait(reply.delay_s)
+        if reply.body is not None:
+            return reply.status, reply.body, reply.headers  # type: ignore[return-value]
         if reply.status != 200:
             message = reply.message or f"scripted HTTP {reply.status}"
             return reply.status, {"error": {"message": message, "type": "scripted"}}, reply.headers

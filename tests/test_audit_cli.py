@@ -80,11 +80,18 @@ def test_gates_pass_and_fail_under_shorthand(labeled, tmp_path):
     assert list(report_of(tmp_path / "r")["auditors"]) == ["agreement"]
 
 
-def test_gate_on_a_metric_that_does_not_exist_fails_naming_the_available_ones(labeled, tmp_path):
+def test_gate_on_a_metric_that_does_not_exist_is_misuse_naming_the_known_ones(labeled, tmp_path):
     result = audit([labeled["fair"], "--data", labeled["data"], "-o", tmp_path / "r", "--auditors", "agreement",
                     "--gate", "agreement.accuracy>=0.5"])
-    assert result.exit_code == 1
-    assert "auditor 'agreement' has no metric 'accuracy'. Available: accuracy_ties_half" in result.output
+    assert result.exit_code == 2, result.output
+    assert "auditor 'agreement' has no metric 'accuracy'. Known metrics: accuracy_ties_half" in result.output
+    assert not (tmp_path / "r").exists(), "nothing is written for a misspelled gate"
+
+
+def test_gate_on_an_unknown_auditor_is_refused_before_any_work(labeled, tmp_path):
+    result = audit([labeled["fair"], "--data", labeled["data"], "-o", tmp_path / "r", "--gate", "agreemnt.x>=0.5"])
+    assert result.exit_code == 2 and "no auditor 'agreemnt'. Known auditors: agreement, calibration" in result.output
+    assert "evaluator:" not in result.output and not (tmp_path / "r").exists()
 
 
 def test_compare_two_evaluators_on_the_same_pairs(labeled, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,16 @@ PATH_KEYS = {"path", "source", "command", "output", "judgments", "data", "human"
 
 
 def run_cli(args: list[Any]) -> Any:
-    from rlaif_audit.cli import build_cli
+    """The command with the installed plugins blocked: the golden reports are the built-ins' whatever is installed."""
+    from importlib import metadata
+    from unittest import mock
 
-    result = CliRunner().invoke(build_cli(), [str(a) for a in args])
+    from rlaif_audit.cli import build_cli
+    from rlaif_audit.host import DISABLE_ENV, ENTRY_POINT_GROUP
+
+    installed = ",".join(entry.name for entry in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    with mock.patch.dict(os.environ, {DISABLE_ENV: installed}):
+        result = CliRunner().invoke(build_cli(), [str(a) for a in args])
     assert result.exit_code == 0, result.output
     return result
 

@@ -56,3 +56,57 @@ def test_report_screenshot_is_drawn(report_html, tmp_path):
     result = chromium(report_html, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", "--hide-scrollbars")
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+# ------------------------------------------------------------------------- hostile text: nothing in it ever runs
+
+TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+
+
+def dom_title(page: Path, tmp_path: Path) -> str:
+    """The page's <title> after Chromium loaded it and ran whatever would run (a script setting document.title)."""
+    result = chromium(page, tmp_path, "--dump-dom", "--virtual-time-budget=3000")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = TITLE.search(result.stdout)
+    assert found, result.stdout[:2000]
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def hostile_html(tmp_path_factory) -> Path:
+    """A report of pairs whose every shown field carries payloads that set document.title if they ever ran."""
+    from hostile_text import EVERYTHING, write_hostile_pairs
+    from rlaif_audit.cli import build_cli
+
+    folder = tmp_path_factory.mktemp("hostile")
+    pairs, judgments, out = write_hostile_pairs(folder / "pairs.jsonl"), folder / "j.jsonl", folder / "report"
+    runner = CliRunner()
+    assert runner.invoke(build_cli(), ["label", str(pairs), "-e", "synthetic", "-O", "noise=1", "-o", str(judgments),
+                                       "-q"]).exit_code == 0
+    result = runner.invoke(build_cli(), ["audit", str(judgments), "--data", str(pairs), "-o", str(out),
+                                         "--n-bootstrap", "30", "--review-budget", "8", "--title", f"Audit {EVERYTHING}"])
+    assert result.exit_code == 0, result.output
+    return out / "report.html"
+
+
+def test_hostile_payloads_never_run_in_the_browser(hostile_html, tmp_path):
+    from hostile_text import PWNED
+
+    title = dom_title(hostile_html, tmp_path)
+    assert title != PWNED and title.startswith("Audit &lt;script&gt;document.title="), title[:200]
+
+
+def test_the_payload_does_run_on_a_plain_page_and_the_reports_csp_blocks_it(hostile_html, tmp_path):
+    """The controls: the same payloads unescaped set the title (so the check above can fail); under the report's
+    Content-Security-Policy they do not (a second wall behind the escaping)."""
+    from hostile_text import EVENTS, PWNED, SCRIPT
+
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>', hostile_html.read_text(encoding="utf-8"))
+    assert csp is not None
+    body = f"<body><p>{SCRIPT}{EVENTS}</p></body>"
+    plain, guarded = tmp_path / "plain.html", tmp_path / "guarded.html"
+    plain.write_text(f"<!DOCTYPE html><html><head><title>original</title></head>{body}</html>", encoding="utf-8")
+    guarded.write_text(f"<!DOCTYPE html><html><head>{csp.group()}<title>original</title></head>{body}</html>",
+                       encoding="utf-8")
+    assert dom_title(plain, tmp_path / "a") == PWNED
+    assert dom_title(guarded, tmp_path / "b") == "original"

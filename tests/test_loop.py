@@ -182,7 +182,7 @@ def test_report_beside_the_policy_has_timings_evaluator_and_policy_audits(refere
     assert "### run-stages" in markdown and "### reward-hacking" in markdown and "### position" in markdown
     assert (policy / "report.html").exists()
     card = (policy / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name: transformers") and "## AI evaluator audit (rlaif-audit)" in card
+    assert "library_name: transformers" in card.split("\n---\n", 1)[0] and "\n## RLAIF audit\n" in card
     assert (reference_run / "gen-0" / "reward_model" / "report.json").exists()
 
 

@@ -375,6 +375,19 @@ WRONG_SHAPES = {  # HTTP-200 answers of the wrong shape: each must be a failed j
     "logprob NaN": {"message": {"role": "assistant", "content": "A"},
                     "logprobs": {"content": [{"token": "A", "logprob": 0.0,
                                               "top_logprobs": [{"token": "B", "logprob": float("nan")}]}]}},
+    "logprob -inf": {"message": {"role": "assistant", "content": "A"},
+                     "logprobs": {"content": [{"token": "A", "logprob": 0.0,
+                                               "top_logprobs": [{"token": "A", "logprob": float("-inf")},
+                                                                {"token": "B", "logprob": -0.1}]}]}},
+    "logprob inf": {"message": {"role": "assistant", "content": "B"},
+                    "logprobs": {"content": [{"token": "B", "logprob": 0.0,
+                                              "top_logprobs": [{"token": "B", "logprob": float("inf")}]}]}},
+    "logprob a huge integer": {"message": {"role": "assistant", "content": "A"},
+                               "logprobs": {"content": [{"token": "A", "top_logprobs": [{"token": "A",
+                                                                                         "logprob": 10**400}]}]}},
+    "logprob a string": {"message": {"role": "assistant", "content": "A"},
+                         "logprobs": {"content": [{"token": "A", "top_logprobs": [{"token": "A", "logprob": "-0.1"}]}]}},
+    "message missing": {"finish_reason": "stop"},
     "logprobs a string": {"message": {"role": "assistant", "content": "A"}, "logprobs": "A=-0.1"},
     "top_logprobs an object": {"message": {"role": "assistant", "content": "A"},
                                "logprobs": {"content": [{"token": "A", "top_logprobs": {"A": -0.1}}]}},
@@ -391,3 +404,69 @@ def test_wrong_shape_200_answer_is_a_failed_judgment_with_the_reason(shape: str)
         raw = json.loads(judgment.raw)
         assert (judgment.parse_status, judgment.p_first, judgment.verdict) == ("failed", None, None), shape
         assert raw["method"] == "malformed" and "wrong shape" in raw["error"], raw
+
+
+def test_misbehaving_server_through_label_gives_failed_judgments_and_never_writes_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every wrong-shape answer, a refusal and a 5xx that echo the key, and an answer quoting it, through `label`:
+    exit 0, each wrong shape a failed judgment with the reason (never a guess), the key in no file and no output."""
+    from click.testing import CliRunner
+
+    from rlaif_audit.cli import build_cli
+    from rlaif_audit.records.fileio import write_jsonl
+
+    secret = "sk-echoed-5f4e3d2c1b0a"
+    monkeypatch.setenv("JUDGE_TEST_KEY", secret)
+    shapes = sorted(WRONG_SHAPES)
+    special = {"refused": Reply(status=400, message=f"context too long for key {secret}"),
+               "quoted": Reply(f"A. Your key is {secret}", None)}
+    names = shapes + sorted(special) + ["flaky", "fine"]
+    write_jsonl(tmp_path / "pairs.jsonl", [{"id": name, "context": [{"role": "user", "content": f"q-{name}?"}],
+                                            "a": f"good-{name}", "b": f"bad-{name}"} for name in names])
+
+    def answer(prompt: str, attempt: int, body: dict) -> Reply:
+        name = next(n for n in names if f"q-{n}?" in prompt)
+        if name in WRONG_SHAPES:
+            return Reply(choice=json.loads(json.dumps(WRONG_SHAPES[name])))
+        if name == "flaky" and attempt == 0:
+            return Reply(status=500, message=f"upstream saw key {secret}")
+        return special.get(name) or prefer_good(prompt, attempt, body)
+
+    out = tmp_path / "out" / "judgments.jsonl"
+    with JudgeServer(answer, api_key=secret) as server:
+        result = CliRunner().invoke(build_cli(), [
+            "label", str(tmp_path / "pairs.jsonl"), "-e", "openai", "-O", f"base_url={server.url}",
+            "-O", "api_key_env=JUDGE_TEST_KEY", "-O", "backoff=0.01", "-O", "concurrency=2", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and secret not in result.output
+    records = {(r["pair_id"], r["order"]): r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert len(records) == 2 * len(names)
+    for (name, order), record in records.items():
+        raw = json.loads(record["raw"])
+        if name in WRONG_SHAPES:
+            assert (record["parse_status"], record["p_first"], record["verdict"]) == ("failed", None, None), name
+            assert raw["method"] == "malformed" and "wrong shape" in raw["error"], (name, raw)
+        elif name == "refused":
+            assert record["parse_status"] == "failed" and "[redacted]" in raw["error"]
+        else:
+            assert record["parse_status"] == "ok" and 0 <= record["p_first"] <= 1, (name, record)
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert {path.name for path in written} >= {"judgments.jsonl", "judgments.jsonl.identity.json"}
+    assert not any(secret.encode() in path.read_bytes() for path in written)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"choices": [\xff\xfe]}',
+                                  b'{"choices": [{"message": {"content": "A"}, "index": ' + b"9" * 5000 + b"}]}"],
+                         ids=["deeply nested", "not UTF-8", "5000-digit integer"])
+def test_a_200_body_that_is_not_readable_json_is_a_clean_endpoint_error(body: bytes) -> None:
+    with JudgeServer(lambda prompt, attempt, body_: Reply(body=body)) as server:
+        with pytest.raises(EndpointError, match="not JSON"):
+            judge_all(server, items(1)[:1], max_retries=1, model="m")
+
+
+@pytest.mark.parametrize("status", [400, 401, 503])
+def test_an_error_body_nested_too_deep_is_still_a_clean_error(status: int) -> None:
+    deep = b'{"error": ' + b"[" * 1990 + b"]" * 1990 + b"}"
+    with JudgeServer(lambda prompt, attempt, body_: Reply(status=status, body=deep)) as server:
+        with pytest.raises(EndpointError, match=f"HTTP {status}"):
+            judge_all(server, items(1)[:1], max_retries=0, model="m", logprobs="off")

@@ -16,6 +16,11 @@ PLUGINS = {
                      "    pass\n"),
     "bad_signature": ("from rlaif_audit import hookimpl\n\n\n@hookimpl\ndef register_evaluators(register, colour):\n"
                       "    pass\n"),
+    "exits_on_import": "import sys\n\nsys.exit('this plugin needs a GPU')\n",
+    "raising_registration": ("from rlaif_audit import hookimpl\n\n\n@hookimpl\ndef register_evaluators(register):\n"
+                             "    raise RuntimeError('evaluator registry unavailable')\n"),
+    "raising_commands": ("from rlaif_audit import hookimpl\n\n\n@hookimpl\ndef register_commands(cli):\n"
+                         "    raise KeyError('no such group')\n"),
     "label_clash": ("import click\nfrom rlaif_audit import hookimpl\n\n\n@click.command(name='label')\n"
                     "def label():\n    '''An impostor.'''\n\n\n@hookimpl\ndef register_commands(cli):\n"
                     "    cli.add_command(label)\n"),
@@ -78,3 +83,24 @@ def test_a_plugin_command_named_like_a_builtin_is_an_error_naming_both(tmp_path:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "Command 'label' is registered by two plugins" in result.stderr
     assert "rlaif_audit.commands.label" in result.stderr and "label_clash" in result.stderr
+
+
+@pytest.fixture
+def misbehaving(tmp_path: Path) -> Path:
+    return install(tmp_path, ["exits_on_import", "raising_registration", "raising_commands"])
+
+
+def test_a_plugin_exiting_on_import_or_raising_in_a_registration_hook_is_skipped(misbehaving: Path) -> None:
+    for args in (["--help"], ["evaluators"], ["plugins"]):
+        result = run_cli(misbehaving, *args)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: plugin")]
+    assert len(warnings) == 3, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert {rows[name]["status"] for name in ("exits_on_import", "raising_registration", "raising_commands")} == {"failed"}
+    assert "SystemExit" in rows["exits_on_import"]["error"] and "needs a GPU" in rows["exits_on_import"]["error"]
+    assert "register_evaluators raised RuntimeError: evaluator registry unavailable" in rows["raising_registration"]["error"]
+    assert "register_commands raised KeyError" in rows["raising_commands"]["error"]
+    listed = run_cli(misbehaving, "evaluators")
+    assert "hf-judge" in listed.stdout and listed.returncode == 0

@@ -45,13 +45,18 @@ def test_run_summary_prints_the_declared_metrics_with_their_labels(pm, tmp_path:
 def test_model_card_links_the_png_figures_beside_it(pm, tmp_path: Path) -> None:
     from test_report import make_report
 
+    from huggingface_hub import ModelCard
+
     from rlaif_audit.loop.reports import model_card
     from rlaif_audit.reporting.builder import write_report
+    from rlaif_audit.reporting.model_card import MARKER_BEGIN
 
     report = make_report(pm)
     write_report(report, tmp_path, pm, ["markdown"])
     card = model_card(fake_run(tmp_path, pm), 0, report, "policy", tmp_path)
-    assert card.startswith("---\nlibrary_name: transformers\n") and "## AI evaluator audit (rlaif-audit)" in card
+    data = ModelCard(card, ignore_metadata_errors=False).data
+    assert data.library_name == "transformers" and "rlaif-audit" in data.tags and data.eval_results
+    assert f"{MARKER_BEGIN}\n## RLAIF audit" in card and str(tmp_path) not in card
     assert "### Figures" in card and "![length curve](figures/length-length_curve.png)" in card
     assert (tmp_path / "figures" / "length-length_curve.png").is_file()
     assert "### Figures" not in model_card(fake_run(tmp_path, pm), 0, report, "policy", tmp_path / "elsewhere")

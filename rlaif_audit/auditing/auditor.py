@@ -126,6 +126,13 @@ class Auditor:
     """The metrics with valid intervals a refused gate suggests instead (e.g. Brier, log loss for ECE)."""
     run_summary: ClassVar[dict[str, str]] = {}
     """Metric name → label, for the lines ``rlaif-audit run`` prints at the end of a run."""
+    subject: ClassVar[str] = "evaluator"
+    """What the metrics describe: ``evaluator`` (the AI judge), ``policy`` (the tuned model) or ``reward model``;
+    model cards group their headline by it."""
+    meanings: ClassVar[dict[str, str]] = {}
+    """Metric name → one sentence saying what its number means, a ``str.format`` template over ``value``, ``low``,
+    ``high`` and ``n`` (``"The judge picks the first-shown response {value:.1%} of the time; 50% is no position
+    bias."``); model cards print it under the metric."""
 
     def audit(self, ctx: AuditContext) -> AuditResult:
         """Return an :class:`AuditResult`; return ``status="skipped"`` with a reason when data are missing."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rlaif_audit.auditing.auditor import AuditContext, Auditor, AuditResult
 from rlaif_audit.reporting.report import AuditorOutcome
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
     import pluggy
 
 TRACEBACK_FRAMES = 4
+DEFAULT_TIMEOUT_S = 900.0
+"""Per-auditor time limit (``audit --auditor-timeout``): the built-in auditors take seconds on 10⁵ pairs, so 15
+minutes stops only a hung one. 0 or None: no limit."""
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series | None:
@@ -82,21 +86,62 @@ def declarations(cls: type) -> type[Auditor]:
     return cls if isinstance(cls, type) and issubclass(cls, Auditor) else Auditor
 
 
-def run_one_auditor(cls: type, ctx: AuditContext) -> AuditorOutcome:
-    """One auditor's outcome: skipped when its data are missing, error (with a short traceback) when it raises."""
+def _error(message: str, declared: type[Auditor], exc: BaseException | None = None) -> AuditorOutcome:
+    return AuditorOutcome(status="error", reason=message, error=message, auditor=declared,
+                          traceback=None if exc is None else _short_traceback(exc))
+
+
+def _audit(cls: type, ctx: AuditContext) -> AuditResult:
+    result = cls().audit(ctx)
+    if not isinstance(result, AuditResult):
+        raise TypeError(f"audit() returned {type(result).__name__}, not AuditResult")
+    return result
+
+
+def call_with_timeout(function: Callable[[], Any], timeout: float | None) -> tuple[str, Any]:
+    """``("ok", value)``, ``("raised", exception)`` (any BaseException: ``sys.exit`` and KeyboardInterrupt too) or
+    ``("timed out", None)``: ``function`` runs in a daemon thread (Python cannot stop a thread, so a timed-out one is
+    abandoned; it holds only its own read-only view)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["ok"] = function()
+        except BaseException as exc:  # noqa: BLE001 - sys.exit or KeyboardInterrupt from a plugin is its error
+            box["raised"] = exc
+
+    worker = threading.Thread(target=target, name="rlaif-audit-auditor", daemon=True)
+    worker.start()
+    worker.join(timeout if timeout and timeout > 0 else None)
+    if worker.is_alive():
+        return "timed out", None
+    return ("raised", box["raised"]) if "raised" in box else ("ok", box.get("ok"))
+
+
+def run_one_auditor(cls: type, ctx: AuditContext, timeout: float | None = DEFAULT_TIMEOUT_S) -> AuditorOutcome:
+    """One auditor's outcome: skipped when its data are missing; error (with a short traceback) when it raises,
+    exits or interrupts itself; ``error: timed out`` after ``timeout`` seconds."""
     declared = declarations(cls)
     reason = unmet_requirement(ctx, getattr(cls, "requires", ()))
     if reason:
         return AuditorOutcome(status="skipped", reason=reason, auditor=declared)
+    status, value = call_with_timeout(lambda: _audit(cls, ctx), timeout)
+    if status == "timed out":
+        return _error(f"timed out after {timeout:g} s (audit --auditor-timeout)", declared)
+    if status == "raised":
+        return _error(_describe(value), declared, value)
     try:
-        result = cls().audit(ctx)
-        if not isinstance(result, AuditResult):
-            raise TypeError(f"audit() returned {type(result).__name__}, not AuditResult")
-        return AuditorOutcome.from_result(result, declared)
-    except Exception as exc:  # noqa: BLE001 - one auditor's failure is recorded; the others still run
-        message = f"{type(exc).__name__}: {exc}"
-        return AuditorOutcome(status="error", reason=message, error=message, traceback=_short_traceback(exc),
-                              auditor=declared)
+        return AuditorOutcome.from_result(value, declared)
+    except Exception as exc:  # noqa: BLE001 - a result that cannot be reported is that auditor's error
+        return _error(_describe(exc), declared, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the auditor called sys.exit({exc.code!r})"
+    if isinstance(exc, KeyboardInterrupt):
+        return "KeyboardInterrupt: raised inside the auditor"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def selected_auditors(registry_names: Sequence[str], sections: Sequence[str],
@@ -106,22 +151,26 @@ def selected_auditors(registry_names: Sequence[str], sections: Sequence[str],
     return chosen + [name for name in sections if name not in chosen]
 
 
-def run_auditors(ctx: AuditContext, pm: pluggy.PluginManager,
-                 names: Sequence[str] | None = None) -> dict[str, AuditorOutcome]:
+def run_auditors(ctx: AuditContext, pm: pluggy.PluginManager, names: Sequence[str] | None = None,
+                 timeout: float | None = DEFAULT_TIMEOUT_S) -> dict[str, AuditorOutcome]:
     """Run each auditor on its own: ``{name: outcome}`` with status ok, skipped (reason) or error.
 
     ``names`` selects among the auditors (an unknown name is an error naming the valid ones); auditors that fill
-    a top-level section of their own (:attr:`Auditor.section`) always run.
+    a top-level section of their own (:attr:`Auditor.section`) always run. Each auditor reads its own read-only
+    view of ``ctx`` (:mod:`rlaif_audit.auditing.readonly`), so none sees another's changes, and has ``timeout``
+    seconds (0 or None: no limit).
     """
+    from rlaif_audit.auditing.readonly import context_view, frozen_context
     from rlaif_audit.host import auditors
 
     registry = auditors(pm)
     sections = [name for name in registry.names() if declarations(registry.get(name)).section]
     classes = {name: registry.get(name) for name in selected_auditors(registry.names(), sections, names)}
+    frozen = frozen_context(ctx)
     outcomes: dict[str, AuditorOutcome] = {}
     for name, cls in classes.items():
         started = time.perf_counter()
-        outcome = run_one_auditor(cls, ctx)
+        outcome = run_one_auditor(cls, context_view(frozen), timeout)
         outcome.plugin, outcome.description = registry.items[name].plugin, str(getattr(cls, "description", ""))
         outcome.seconds = round(time.perf_counter() - started, 4)
         outcomes[name] = outcome

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import click
 
 from rlaif_audit import hookimpl
-from rlaif_audit.auditing.gates import Gate, finish_gates, parse_gates, refuse_point_estimate_gates
+from rlaif_audit.auditing.gates import (AnyGate, check_gates, finish_gates, parse_gates, refuse_point_estimate_gates,
+                                       refuse_unknown_auditors, validate_against)
 from rlaif_audit.auditing.protocols import PROTOCOLS
 from rlaif_audit.reporting.text import fmt_short
 
@@ -52,24 +53,29 @@ def _metric_line(row: HeadlineRow) -> str:
 
 
 def print_summary(report: Report, written: dict[str, Path]) -> None:
-    """A few lines: what was audited, the headline numbers, what did not run, where the report is."""
+    """A few lines: what was audited, the headline numbers, what did not run, where the report is (names from the
+    data and plugins with their terminal escapes, bidi and zero-width characters written out)."""
+    from rlaif_audit.reporting.text import visible
+
+    def echo(line: str, err: bool = False) -> None:
+        click.echo(visible(line), err=err)
+
     evaluator, data = report.evaluator, report.data
-    click.echo(f"evaluator: {evaluator.name} (identity {', '.join(evaluator.identity_hashes) or '—'})")
-    click.echo(f"data: {data.source} ({data.n_pairs} pairs, {data.n_judgments} judgments, "
-               f"{data.n_labels} human labels)")
-    click.echo("headline:")
+    echo(f"evaluator: {evaluator.name} (identity {', '.join(evaluator.identity_hashes) or '—'})")
+    echo(f"data: {data.source} ({data.n_pairs} pairs, {data.n_judgments} judgments, {data.n_labels} human labels)")
+    echo("headline:")
     for row in report.headline:
-        click.echo(_metric_line(row))
+        echo(_metric_line(row))
     not_run: dict[tuple[str, str], list[str]] = {}
     for name, outcome in report.not_ok_auditors():
         not_run.setdefault((outcome.status, str(outcome.reason)), []).append(name)
     for (status, reason), names in not_run.items():
-        click.echo(f"{status}: {', '.join(names)} — {reason}")
+        echo(f"{status}: {', '.join(names)} — {reason}")
     for err in report.report_errors:
-        click.echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
+        echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
     main_file = next(iter(written.values())) if len(written) > 1 else None  # the most readable format written
     others = ", ".join(p.name for p in written.values() if p != main_file)
-    click.echo(f"report: {main_file} (also {others})" if main_file else f"report files: {others}")
+    echo(f"report: {main_file} (also {others})" if main_file else f"report files: {others}")
 
 
 @click.command(name="audit")
@@ -117,6 +123,9 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
               help="Short for --gate 'AUDITOR.METRIC>=NUMBER'.")
 @click.option("--report-formats", "report_format_names", default=None,
               help="Comma-separated report formats to write (default: all registered: html, json, markdown).")
+@click.option("--auditor-timeout", type=click.FloatRange(min=0.0), default=None, metavar="SECONDS",
+              help="Time limit of each auditor; one that runs past it is recorded as 'error: timed out' and the "
+                   "others still run (default 900; 0: no limit).")
 @click.option("--title", default=None, help="Report title (default: names the evaluator).")
 @click.option("--split", default="test", show_default=True, help="Split, when DATA is a Hugging Face dataset.")
 @click.option("--data-dir", default=None, help="data_dir, when DATA is a Hugging Face dataset (e.g. harmless-base).")
@@ -126,10 +135,11 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
             auditor_names: str | None, review_budget: int, n_bootstrap: int, seed: int, ab_seed: int | None,
             protocol: str, instruction_difficulty: str | None, tie_band: float, ci_method: str,
             batch_calibration: bool,
-            gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None, title: str | None,
+            gates: tuple[str, ...], fail_under: tuple[str, ...], report_format_names: str | None,
+            auditor_timeout: float | None, title: str | None,
             split: str, data_dir: str | None, output: str) -> None:
     """Audit an AI evaluator's judgments (agreement, position, calibration, length) and write a report."""
-    from rlaif_audit.auditing.runner import run_auditors
+    from rlaif_audit.auditing.runner import DEFAULT_TIMEOUT_S, run_auditors
     from rlaif_audit.data.inputs import AuditInputs
     from rlaif_audit.data.instruction_difficulty import read_instruction_difficulty
     from rlaif_audit.host import get_plugin_manager
@@ -153,21 +163,23 @@ def command(judgments: str, data: str | None, human: str | None, fmt: str, compa
     for warning in inputs.warnings:
         click.echo(f"Warning: {warning}", err=True)
     config = audit_config(click.get_current_context().params, inputs.format, names, parsed_gates, inputs.ab_seed)
-    report = build_report(ctx, run_auditors(ctx, pm, names), pairs=inputs.pairs, config=config,
+    timeout = DEFAULT_TIMEOUT_S if auditor_timeout is None else auditor_timeout
+    report = build_report(ctx, run_auditors(ctx, pm, names, timeout), pairs=inputs.pairs, config=config,
                           data_source=inputs.source, data_hash=inputs.data_hash, judgments_path=inputs.judgments_path,
                           judgments_hash=inputs.judgments_hash, source_format=inputs.format, title=title or "",
                           warnings=inputs.warnings, compare=compare_info)
-    report.gates = [gate.check(report) for gate in parsed_gates]
+    validate_against(parsed_gates, report, "--gate", auditors_too=False)  # a misspelled metric: exit 2, nothing written
+    report.gates = check_gates(parsed_gates, report)
     print_summary(report, write_report(report, output, pm, formats))
     finish_gates(report.gates)
 
 
 def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], auditor_names: str | None,
                   report_format_names: str | None,
-                  fmt: str = "auto") -> tuple[list[Gate], list[str] | None, list[str] | None]:
+                  fmt: str = "auto") -> tuple[list[AnyGate], list[str] | None, list[str] | None]:
     """Format, gates, auditor names and report formats, checked before any input is read (errors name the choices)."""
     from rlaif_audit.data.inputs import format_choices
-    from rlaif_audit.host import report_formats
+    from rlaif_audit.host import auditors, report_formats
 
     choices = format_choices(pm)
     if fmt not in choices:
@@ -176,6 +188,7 @@ def check_choices(pm: Any, gates: Sequence[str], fail_under: Sequence[str], audi
     parsed_gates = parse_gates(gates, fail_under)
     names = parse_auditor_names(auditor_names, pm)
     refuse_point_estimate_gates(parsed_gates, declared_intervals(pm))
+    refuse_unknown_auditors(parsed_gates, auditors(pm).names())
     formats = [f.strip() for f in report_format_names.split(",") if f.strip()] if report_format_names else None
     for name in formats or []:
         report_formats(pm).get(name)
@@ -192,12 +205,13 @@ def declared_intervals(pm: Any) -> dict[str, tuple[tuple[str, ...], tuple[str, .
             for name in registry.names()}
 
 
-def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[Gate],
+def audit_config(params: dict[str, Any], resolved: str, names: list[str] | None, gates: list[AnyGate],
                  ab_seed: int | None = None) -> dict[str, Any]:
     """The settings recorded in report.json (and hashed): the options, the resolved format and A/B seed (given or
     read from the judgments), the command line."""
     config = {"command": reproduce_command(params)}
-    config.update({OPTION_NAMES.get(key, key): value for key, value in params.items() if key != "fail_under"})
+    config.update({OPTION_NAMES.get(key, key): value for key, value in params.items()
+                   if key not in ("fail_under", "auditor_timeout")})  # neither changes a number
     config.update(format=resolved, auditors=names, gates=[gate.text for gate in gates], ab_seed=ab_seed)
     return config
 

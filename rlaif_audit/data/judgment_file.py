@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from rlaif_audit.errors import InputError
+from rlaif_audit.errors import InputError, RlaifAuditError
 from rlaif_audit.records.fileio import append_jsonl, json_line, jsonl_lines
 from rlaif_audit.records.preference import verdict_from_p
 from rlaif_audit.records.types import Judgment
@@ -112,6 +113,7 @@ class JudgmentFile:
         self.provenance = provenance
         self.done: set[tuple[str, str]] = set()
         self.parse_failures = 0
+        self.invalid = 0
         if self.path.exists():
             self._repair_torn_tail()
             self._load_existing()
@@ -160,8 +162,12 @@ class JudgmentFile:
                         data="this run's DATA")
 
     def append(self, judgments: Iterable[Judgment]) -> int:
-        """Append judgments not yet in the file, flushed and fsynced; return how many were written."""
-        rows = []
+        """Append judgments not yet in the file, flushed and fsynced; return how many were written.
+
+        Each one is checked first by the reader's own rules (:func:`checked_rows`): one that the reader would refuse
+        is written as a failed judgment with the reason, so the file never holds a line that stops a resume.
+        """
+        fresh = []
         for judgment in judgments:
             key = (judgment.pair_id, judgment.order)
             if key in self.done:
@@ -170,11 +176,165 @@ class JudgmentFile:
             if self.provenance is not None:
                 judgment.ab_seed, judgment.data_hash = self.provenance.ab_seed, self.provenance.data_hash
                 judgment.ab_hash = self.provenance.ab_hashes.get(judgment.pair_id)
-            rows.append(judgment.to_dict())
+            fresh.append(judgment)
             self.done.add(key)
-            self.parse_failures += judgment.parse_status == "failed"
+        if not fresh:
+            return 0
+        rows, refused = checked_rows(str(self.path), fresh)
+        self.parse_failures += sum(row["parse_status"] == "failed" for row in rows)
+        self.invalid += refused
         append_jsonl(self.path, rows)
         return len(rows)
+
+
+INVALID_KEY = "invalid_judgment"
+"""The key of a failed judgment's ``raw`` record that holds why the evaluator's judgment was refused."""
+
+
+def _plain_number(value: Any) -> Any:
+    """A numpy or other real scalar as a Python float (its exact value); anything else unchanged."""
+    import numbers
+
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
+        return float(value)
+    return value
+
+
+def _encoded(row: dict[str, Any]) -> str:
+    """The JSONL line of a row in strict JSON (no NaN or Infinity); a TypeError/ValueError names what is not JSON."""
+    import json
+
+    return json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _row_of(judgment: Judgment) -> dict[str, Any]:
+    """A judgment's fields as a row, values as the evaluator set them (not deep-copied: any object is allowed here)."""
+    return {name: getattr(judgment, name, None) for name in JUDGMENT_FIELDS}
+
+
+def _refused_row(judgment: Judgment, reason: str) -> dict[str, Any]:
+    """The failed judgment written in place of an invalid one: no probability, no verdict, the reason in ``raw``."""
+    import json
+
+    try:
+        original = judgment.raw if isinstance(judgment.raw, str) else repr(judgment.raw)
+    except Exception:  # noqa: BLE001 - a plugin's object whose repr raises
+        original = "<unprintable>"
+    latency = _plain_number(judgment.latency_s)
+    return {**_row_of(judgment), "p_first": None, "verdict": None, "parse_status": "failed",
+            "latency_s": latency if isinstance(latency, (int, float)) and math.isfinite(latency) else 0.0,
+            "raw": json.dumps({INVALID_KEY: reason, "raw": original[:2000]}, ensure_ascii=False)}
+
+
+def _line_problem(path: str, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The record the reader makes of this row's line (strict JSON, :func:`parse_judgment_line`), or why it cannot."""
+    try:
+        return parse_judgment_line(path, 1, _encoded(row)), None
+    except InputError as exc:
+        return None, _reason(exc)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        return None, f"{_unencodable_field(row)}: not JSON ({type(exc).__name__}: {exc})"
+
+
+def _unencodable_field(row: dict[str, Any]) -> str:
+    """The first field of a row that strict JSON cannot hold."""
+    for name, value in row.items():
+        try:
+            _encoded({name: value})
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            return name
+    return "row"
+
+
+def _reason(exc: InputError) -> str:
+    return f"{exc.field + ': ' if exc.field else ''}{exc.message}"
+
+
+def _table_problem(path: str, records: list[dict[str, Any]]) -> str | None:
+    """Why ``check_judgments`` (the reader's value rules) refuses these records; None when it accepts them."""
+    import pandas as pd
+
+    from rlaif_audit.data.validation import check_judgments
+
+    try:
+        check_judgments(pd.DataFrame.from_records(records), path, list(range(1, len(records) + 1)))
+    except InputError as exc:
+        return _reason(exc)
+    return None
+
+
+def checked_rows(path: str, judgments: list[Judgment]) -> tuple[list[dict[str, Any]], int]:
+    """The rows to write for these judgments and how many were refused: each judgment as is when the reader accepts
+    it, else a failed judgment naming the reason (``raw`` = ``{"invalid_judgment": reason, "raw": its raw}``).
+
+    The whole batch is checked at once (one ``check_judgments`` call); only a refused batch is checked row by row.
+    """
+    rows, problems, records = [], [], []
+    for judgment in judgments:
+        row = _row_of(judgment)
+        row["p_first"], row["latency_s"] = _plain_number(row["p_first"]), _plain_number(row["latency_s"])
+        record, problem = _line_problem(path, row)
+        rows.append(row)
+        problems.append(problem)
+        records.append(record)
+    readable = [index for index, problem in enumerate(problems) if problem is None]
+    if readable and _table_problem(path, [records[index] for index in readable]) is not None:
+        for index in readable:
+            problems[index] = _table_problem(path, [records[index]])
+    refused = [index for index, problem in enumerate(problems) if problem is not None]
+    for index in refused:
+        rows[index] = _refused_row(judgments[index], str(problems[index]))
+    return rows, len(refused)
+
+
+# ------------------------------------------------------------------------------------- one writer per file
+
+LOCK_SUFFIX = ".lock"
+"""The sidecar lock file beside a judgment file while a process writes it (``<file>.lock``, removed at the end)."""
+
+
+class FileInUse(RlaifAuditError):
+    """Another process is writing the same judgment file."""
+
+
+@contextmanager
+def writer_lock(judgments_path: Path | str) -> Iterator[Path]:
+    """Hold an exclusive OS lock (``flock`` on ``<file>.lock``) for as long as one process writes a judgment file.
+
+    A second writer fails at once with :class:`FileInUse` naming the holder's process id. The lock dies with its
+    process (kill -9 included); the sidecar is removed on a clean exit, and a lock taken on a sidecar that another
+    process removed meanwhile is taken again on the new one.
+    """
+    import fcntl
+    import os
+
+    lock_path = Path(str(judgments_path) + LOCK_SUFFIX)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(lock_path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise FileInUse(f"{judgments_path}: another process (pid {holder}) is writing this judgment file; "
+                            f"wait for it to finish, or write to another file (lock: {lock_path})") from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()  # the holder removed it between our open and our lock: lock the new one
+    try:
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield lock_path
+    finally:
+        lock_path.unlink(missing_ok=True)
+        handle.close()
 
 
 IDENTITY_SUFFIX = ".identity.json"

@@ -40,6 +40,9 @@ class Evaluator:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, Option]] = {}
+    pointwise: ClassVar[bool] = False
+    """True when the evaluator also scores one response on its own (:meth:`score_responses`): as a reward
+    function (``rlaif_audit.trl.reward_function``) it then rewards each completion by that score directly."""
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.options))
@@ -59,6 +62,11 @@ class Evaluator:
     def judge(self, items: Sequence[JudgeItem]) -> Iterator[Judgment] | Iterable[Judgment]:
         """Judge each item; yield one :class:`Judgment` per item as soon as it is ready (any order)."""
         raise NotImplementedError
+
+    def score_responses(self, contexts: Sequence[list[dict[str, str]]],
+                        responses: Sequence[str]) -> list[float | None]:
+        """A pointwise evaluator's score of each response to its context (None where it failed)."""
+        raise NotImplementedError(f"Evaluator '{self.name}' is pairwise: it has no pointwise score")
 
     def close(self) -> None:
         """Release models, sessions or servers."""

@@ -20,14 +20,27 @@ if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
 
 
-def _sample(run: Run, generation: int, model: Any, tokenizer: Any,
-            prompts: list[dict[str, Any]]) -> list[list[list[int]]]:
-    config = run.config
-    return sample_responses(model, tokenizer, [p["prompt"] for p in prompts], config.audit_samples,
-                            temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
-                            batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"),
-                            engine="generate" if config.sampling_engine == "generate" else "fast",
-                            batch_rows=config.sampling_batch_rows)
+def sample_rows(policy: tuple[Any, Any], reference: tuple[Any, Any], prompts: Sequence[dict[str, Any]], n: int, *,
+                temperature: float, top_p: float, max_new_tokens: int, batch_size: int, seed: int,
+                engine: str = "fast", batch_rows: int = 128) -> list[dict[str, Any]]:
+    """``n`` responses per prompt (``{"id", "prompt"}``) from the policy and the reference (same seeds): one row per
+    prompt × sample with both texts, token ids, lengths and truncation (the policy-side auditors' samples)."""
+    texts = [p["prompt"] for p in prompts]
+    settings = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
+                "batch_size": batch_size, "seed": seed, "engine": engine, "batch_rows": batch_rows}
+    mine_groups = sample_responses(*policy, texts, n, **settings)
+    theirs_groups = sample_responses(*reference, texts, n, **settings)
+    tokenizer, rows = policy[1], []
+    for prompt, mine_group, theirs_group in zip(prompts, mine_groups, theirs_groups):
+        for index, (mine, theirs) in enumerate(zip(mine_group, theirs_group)):
+            rows.append({"prompt_id": prompt["id"], "prompt": prompt["prompt"], "sample": index,
+                         "policy_text": tokenizer.decode(mine, skip_special_tokens=True).strip(),
+                         "reference_text": tokenizer.decode(theirs, skip_special_tokens=True).strip(),
+                         "policy_ids": mine, "reference_ids": theirs,
+                         "policy_tokens": len(mine), "reference_tokens": len(theirs),
+                         "policy_truncated": len(mine) == max_new_tokens,
+                         "reference_truncated": len(theirs) == max_new_tokens})
+    return rows
 
 
 def draw_samples(run: Run, generation: int, policy: tuple[Any, Any],
@@ -36,18 +49,12 @@ def draw_samples(run: Run, generation: int, policy: tuple[Any, Any],
     path = run.path(generation, AUDIT_SAMPLES)
     if path.exists():
         return read_jsonl(path)
-    prompts = run_prompts(run, "eval")
-    tokenizer, limit = policy[1], run.config.max_new_tokens
-    rows = []
-    for prompt, mine_group, theirs_group in zip(prompts, _sample(run, generation, *policy, prompts),
-                                                _sample(run, generation, *reference, prompts)):
-        for index, (mine, theirs) in enumerate(zip(mine_group, theirs_group)):
-            rows.append({"prompt_id": prompt["id"], "prompt": prompt["prompt"], "sample": index,
-                         "policy_text": tokenizer.decode(mine, skip_special_tokens=True).strip(),
-                         "reference_text": tokenizer.decode(theirs, skip_special_tokens=True).strip(),
-                         "policy_ids": mine, "reference_ids": theirs,
-                         "policy_tokens": len(mine), "reference_tokens": len(theirs),
-                         "policy_truncated": len(mine) == limit, "reference_truncated": len(theirs) == limit})
+    config = run.config
+    rows = sample_rows(policy, reference, run_prompts(run, "eval"), config.audit_samples,
+                       temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
+                       batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"),
+                       engine="generate" if config.sampling_engine == "generate" else "fast",
+                       batch_rows=config.sampling_batch_rows)
     write_jsonl(path, rows)
     return rows
 
@@ -79,13 +86,14 @@ def sequence_kl(policy: Any, reference: Any, prompt_ids: list[int], response_ids
     return kl, ratio
 
 
-def add_kl(run: Run, rows: list[dict[str, Any]], policy: tuple[Any, Any], reference: tuple[Any, Any]) -> None:
+def add_kl(rows: list[dict[str, Any]], policy: tuple[Any, Any], reference: tuple[Any, Any],
+           temperature: float) -> None:
     """KL of the policy to the reference along each policy sample (exact per token, summed over the response)."""
     prompts = sorted({r["prompt"] for r in rows})
     prompt_ids = dict(zip(prompts, chat_inputs(policy[1], prompts)))
     for row in rows:
         row["kl"], row["log_ratio"] = sequence_kl(policy[0], reference[0], prompt_ids[row["prompt"]],
-                                                  row["policy_ids"], run.config.temperature)
+                                                  row["policy_ids"], temperature)
 
 
 def add_reward_scores(run: Run, generation: int, rows: list[dict[str, Any]]) -> None:
@@ -93,11 +101,22 @@ def add_reward_scores(run: Run, generation: int, rows: list[dict[str, Any]]) -> 
     path = run.path(generation, REWARD_MODEL)
     if run.config.reward != "model" or not path.exists():
         return
-    model, tokenizer = load_reward_model(path)
+    score_sides(rows, *load_reward_model(path))
+
+
+def score_sides(rows: list[dict[str, Any]], model: Any, tokenizer: Any) -> None:
+    """The reward model's score of each row's policy and reference sample (``rm_policy``, ``rm_reference``)."""
     for side in ("policy", "reference"):
         convs = [[*messages(r["prompt"]), {"role": "assistant", "content": r[f"{side}_text"]}] for r in rows]
         for row, value in zip(rows, score(model, tokenizer, convs)):
             row[f"rm_{side}"] = value
+
+
+def attach_preferences(rows: list[dict[str, Any]], pairs: Sequence[PreferencePair], judgments: Path) -> None:
+    """Each row's pair id and ``p_policy``: the pinned evaluator's position-debiased P(policy ≻ reference)."""
+    p_policy = debiased_preferences(judgments)
+    for row, pair in zip(rows, pairs):
+        row["pair_id"], row["p_policy"] = pair.id, p_policy.get(pair.id)
 
 
 def policy_side_data(run: Run, generation: int) -> list[dict[str, Any]]:
@@ -107,7 +126,7 @@ def policy_side_data(run: Run, generation: int) -> list[dict[str, Any]]:
         return read_jsonl(policy_samples)
     policy, reference = load_policy(run.path(generation, POLICY)), load_policy(run.input_policy(generation))
     rows = draw_samples(run, generation, policy, reference)
-    add_kl(run, rows, policy, reference)
+    add_kl(rows, policy, reference, run.config.temperature)
     del policy, reference
     pairs = audit_pairs(generation, rows)
     evaluator = generation_evaluator(run, generation)
@@ -115,9 +134,7 @@ def policy_side_data(run: Run, generation: int) -> list[dict[str, Any]]:
         judge_pairs(run, evaluator, pairs, run.path(generation, AUDIT_JUDGMENTS))
     finally:
         evaluator.close()
-    p_policy = debiased_preferences(run.path(generation, AUDIT_JUDGMENTS))
-    for row, pair in zip(rows, pairs):
-        row["pair_id"], row["p_policy"] = pair.id, p_policy.get(pair.id)
+    attach_preferences(rows, pairs, run.path(generation, AUDIT_JUDGMENTS))
     add_reward_scores(run, generation, rows)
     write_jsonl(policy_samples, rows)
     return rows

@@ -5,58 +5,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
+from rlaif_audit.judging.reward_function import EvaluatorReward
 from rlaif_audit.loop.ai_feedback import generation_evaluator, load_reward_model
 from rlaif_audit.loop.layout import CANDIDATES, POLICY, POLICY_CHECKPOINTS, POLICY_LOG, REWARD_MODEL
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.sampling import rollout_arguments
-from rlaif_audit.loop.training import (last_checkpoint, no_final_checkpoint, quiet, read_trainer_log,
+from rlaif_audit.loop.training import (last_checkpoint, log_row, no_final_checkpoint, quiet, read_trainer_log,
                                        remove_stale_saves, save_atomically, save_trained, train_resumably,
                                        trainer_arguments)
 from rlaif_audit.records.fileio import read_jsonl
-from rlaif_audit.records.types import JudgeItem
 
 if TYPE_CHECKING:
-    from rlaif_audit.judging.evaluator import Evaluator
     from rlaif_audit.loop.run import Run
-
-
-class DirectReward:
-    """d-RLAIF with a pairwise evaluator: reward = 2·P(completion ≻ reference) − 1, position-debiased.
-
-    The reference is the generation's input policy's first candidate for the
-    same prompt (from candidates.jsonl). Each completion is judged in both
-    orders; a failed parse in either order gives reward 0 and is counted.
-    """
-
-    __name__ = "d_rlaif"
-
-    def __init__(self, evaluator: Evaluator, references: dict[str, str]) -> None:
-        self.evaluator = evaluator
-        self.references = references
-
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], prompt_id: Sequence[str],
-                 log_metric: Any = None, **_: Any) -> list[float]:
-        items = []
-        for index, (prompt, completion, pid) in enumerate(zip(prompts, completions, prompt_id)):
-            text, reference = _text(completion), self.references[pid]
-            items += [JudgeItem(str(index), "ab", list(prompt), text, reference),
-                      JudgeItem(str(index), "ba", list(prompt), reference, text)]
-        p_first = {(j.pair_id, j.order): j.p_first for j in self.evaluator.judge(items)}
-        rewards, failures = [], 0
-        for index in range(len(completions)):
-            ab, ba = p_first.get((str(index), "ab")), p_first.get((str(index), "ba"))
-            failures += ab is None or ba is None
-            rewards.append(0.0 if ab is None or ba is None else ab - ba)  # = 2·½[ab + (1 − ba)] − 1
-        if log_metric is not None:
-            log_metric("d_rlaif/parse_failures", float(failures))
-        return rewards
-
-
-def _text(completion: Any) -> str:
-    """A TRL completion's text (a conversational completion is a list of messages)."""
-    return completion[-1]["content"] if isinstance(completion, list) else str(completion)
 
 
 def _log_callback(run: Run, generation: int, path: Path) -> Any:
@@ -69,9 +31,10 @@ def _log_callback(run: Run, generation: int, path: Path) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
             if not state.is_world_process_zero or not logs or "train_runtime" in logs:
                 return
-            values = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
+            row = log_row(state.global_step, logs)
+            values = {k: v for k, v in row.items() if k != "step"}
             with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"step": int(state.global_step), **values}) + "\n")
+                handle.write(json.dumps(row) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
             run.notify("on_policy_log", generation, step=int(state.global_step), logs=values)
@@ -96,7 +59,9 @@ def reward_functions(run: Run, generation: int) -> tuple[Any, Any, Any]:
     candidates = read_jsonl(run.path(generation, CANDIDATES))
     references = {row["prompt_id"]: row["text"] for row in candidates if row["index"] == 0}
     evaluator = generation_evaluator(run, generation)
-    return DirectReward(evaluator, references), None, evaluator
+    # d-RLAIF: reward = 2·P(completion ≻ the input policy's first candidate) − 1, position-debiased
+    reward = EvaluatorReward(evaluator, reference_column="prompt_id", references=references, name="d_rlaif")
+    return reward, None, evaluator
 
 
 def _trainer_classes(algorithm: str) -> tuple[Any, Any]:

@@ -62,18 +62,10 @@ def build_generation_report(run: Run, generation: int, ctx: AuditContext,
     return report
 
 
-def figure_lines(report: Report, folder: Path) -> list[str]:
-    """Markdown images of the report's PNG figures written in ``folder`` (model cards show images, not SVG)."""
-    from rlaif_audit.reporting.figures import report_figures
-    from rlaif_audit.reporting.text import md_cell
-
-    shown = [spec for spec in report_figures(report) if (folder / spec.png_path).is_file()]
-    return ["### Figures", "", *(f"![{md_cell(spec.title)}]({spec.png_path})" for spec in shown), ""] if shown else []
-
-
 def model_card(run: Run, generation: int, report: Report, subject: str, folder: Path | None = None) -> str:
-    """A README.md for a checkpoint folder: front matter, what it is, the model-card section and its figures."""
-    from rlaif_audit.reporting.text import model_card_section
+    """A checkpoint's README.md through the one model-card home (reporting.model_card): the loop's intro when
+    the card is new, the RLAIF audit section between its markers, the report's PNG figures beside it."""
+    from rlaif_audit.reporting.model_card import CardFacts, checkpoint_card, checkpoint_facts, hub_id
 
     config = run.config
     if subject == "policy":
@@ -82,13 +74,16 @@ def model_card(run: Run, generation: int, report: Report, subject: str, folder: 
     else:
         what = ("Reward model (sequence classification, 1 label) trained with TRL RewardTrainer on position-debiased "
                 "AI preferences")
-    tags = ["rlaif", "trl", "rlaif-audit", config.algorithm if subject == "policy" else "reward-model"]
-    front = "---\nlibrary_name: transformers\ntags:\n" + "".join(f"- {t}\n" for t in tags) + "---\n\n"
-    body = (f"# {run.folder.name} gen-{generation} {subject}\n\n{what}. Evaluator: `{config.evaluator}`; "
-            f"starting policy: `{config.policy}`; seed {config.seed}. The full audit is in `report.md`, "
-            "`report.html` and `report.json` beside this file; the run manifest is `../../manifest.json`.\n\n")
-    figures = "\n".join(figure_lines(report, folder)) if folder is not None else ""
-    return front + body + model_card_section(report) + (f"\n{figures}" if figures else "")
+    tags = ["rlaif", "trl", config.algorithm if subject == "policy" else "reward-model"]
+    starting = hub_id(config.policy) or Path(str(config.policy)).name
+    intro = (f"# {run.folder.name} gen-{generation} {subject}\n\n{what}. Evaluator: `{config.evaluator}`; "
+             f"starting policy: `{starting}`; seed {config.seed}. The full audit is in `report.md`, `report.html` "
+             "and `report.json` beside this file; the run manifest is `../../manifest.json`.\n")
+    where = folder if folder is not None else run.folder / "_none"
+    facts = checkpoint_facts(where, report, base_model=hub_id(config.policy), tags=tags) if folder is not None \
+        else CardFacts(model_name=f"{run.folder.name}-gen{generation}", base_model=hub_id(config.policy), tags=tags)
+    facts.library_name = facts.library_name or "transformers"
+    return checkpoint_card(where, report, facts, run.pm, where, intro=intro)
 
 
 def write_generation_reports(run: Run, generation: int, ctx: AuditContext,

@@ -123,6 +123,12 @@ def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
     (folder / "training_args.json").write_text(trainer.args.to_json_string(), encoding="utf-8")
 
 
+def log_row(step: int, logs: dict[str, Any]) -> dict[str, Any]:
+    """One trainer log as a row of numbers: ``{"step": step, **numeric values}`` (the policy-side auditors' log)."""
+    return {"step": int(step), **{k: float(v) for k, v in logs.items()
+                                  if isinstance(v, (int, float)) and not isinstance(v, bool)}}
+
+
 def read_trainer_log(path: Path) -> list[dict[str, Any]]:
     """The rows of a trainer log (JSONL, one per logging step); a torn last line (killed mid-write) is ignored."""
     rows = []

@@ -80,7 +80,12 @@ def inside(folder: Path | str, relative: str) -> Path:
 
 def write_inside(folder: Path | str, relative: str, content: str | bytes) -> Path:
     """Write ``content`` atomically to ``folder/relative``, refusing any name that would leave ``folder``."""
+    from rlaif_audit.errors import PluginError
+
     path = inside(folder, relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.resolve().is_relative_to(Path(folder).resolve()):
+        raise PluginError(f"refused to write {relative!r}: {path.parent} is a symbolic link out of the report folder")
     atomic_write_bytes(path, content.encode("utf-8") if isinstance(content, str) else content)
     return path
 

@@ -208,7 +208,7 @@ def write_report(
     for name in sorted(classes, key=lambda n: bool(getattr(classes[n], "writes_last", False))):
         try:
             written[name] = classes[name]().write(report, folder)
-        except Exception as exc:  # noqa: BLE001 - one broken format must not stop the others
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - one broken format must not stop the others
             report.report_errors.append(ReportError(name, registry.items[name].plugin, f"{type(exc).__name__}: {exc}"))
     by_rank = sorted((n for n in written if n in classes), key=lambda n: -getattr(classes[n], "reader_rank", 0))
     return {**{name: written[name] for name in by_rank}, "review_queue": written["review_queue"]}

@@ -4,10 +4,46 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rlaif_audit.reporting.report import EvaluatorInfo, HeadlineRow, Report
+
+
+DISPLAY_LIMIT = 20_000
+"""Characters of one value that report.html and report.md show; the rest is cut with a note (report.json and
+review_queue.jsonl keep every character). A megabyte response stays a readable page."""
+HIDDEN_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
+"""Characters a reader cannot see that change what is seen: C0/C1 controls (terminal escapes) but tab and newline,
+bidirectional overrides, embeddings, isolates and marks (Trojan Source, CVE-2021-42574), zero-width spaces and
+joiners, the soft hyphen, word joiner and invisible operators, line/paragraph separators, lone surrogates, the
+byte-order mark, interlinear annotations and the Unicode tag block (invisible "ASCII smuggling" text)."""
+MARKDOWN_LINK_END = re.compile(r"\](?=[(\[:])")
+"""The ``]`` that ends a Markdown link, image or reference (``](``, ``][``, ``]:``)."""
+
+
+def visible(text: str) -> str:
+    """``text`` with every hidden character (``HIDDEN_CHARACTERS``) written out as ``\\uXXXX`` / ``\\UXXXXXXXX``."""
+    return HIDDEN_CHARACTERS.sub(_escape_hidden, text)
+
+
+def _escape_hidden(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+class Verbatim(str):
+    """Text a report shows whole, without the ``DISPLAY_LIMIT`` cut (a JSON block of the report's own data)."""
+
+
+def shown(text: str, limit: int = DISPLAY_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters with a note saying how many more there are and where they are."""
+    if len(text) <= limit or isinstance(text, Verbatim):
+        return text
+    return f"{text[:limit]} … [{len(text) - limit:,} more characters: report.json holds the whole text]"
 
 
 def fmt_number(value: Any, digits: int = 3) -> str:
@@ -45,8 +81,10 @@ def headline_digits(row: HeadlineRow) -> int:
 
 
 def md_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell: HTML escaped, pipes escaped, on one line."""
-    text = html.escape("" if value is None else str(value), quote=False)
+    """Text safe inside a Markdown table cell: cut to ``DISPLAY_LIMIT``, hidden characters made visible, HTML
+    escaped, pipes escaped, no link, image or reference (``]`` before ``(``, ``[``, ``:`` escaped), on one line."""
+    text = html.escape(visible(shown("" if value is None else str(value))), quote=False)
+    text = MARKDOWN_LINK_END.sub(r"\\]", text)
     return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 

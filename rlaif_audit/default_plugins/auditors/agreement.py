@@ -49,6 +49,12 @@ class AgreementAuditor(Auditor):
     """
 
     name = "agreement"
+    meanings = {
+        "accuracy_without_ties": ("The judge agrees with the human choice on {value:.1%} of the pairs where both "
+                                  "decided (50% is chance)."),
+        "cohen_kappa": ("Chance-corrected agreement with humans is {value:.2f} (0 is chance level, 1 is perfect "
+                        "agreement)."),
+    }
     headline = ("accuracy_without_ties", "cohen_kappa", "ceiling_fraction")
     review_table = "review_queue"
     description = "Agreement of the debiased judge with human labels (accuracy, κ, α, human ceiling, review queue)"

@@ -44,6 +44,13 @@ class CalibrationAuditor(Auditor):
     """
 
     name = "calibration"
+    meanings = {
+        "ece_equal_width": ("The judge's stated confidence is off from its observed accuracy by {value:.3f} on "
+                            "average (expected calibration error; 0 is calibrated)."),
+        "ece_equal_mass": ("Equal-mass-bin calibration error: the judge's confidence is off by {value:.3f} on "
+                           "average (0 is calibrated)."),
+        "brier": "Mean squared error of the judge's P(A) against the human choice: {value:.3f} (0.25 is a constant ½).",
+    }
     point_estimates = ("ece_equal_width", "ece_equal_mass", "mce", "ece_temperature", "ece_platt", "ece_isotonic",
                        "ece_batch_calibrated")
     inferential = ("ece_debiased", "brier", "log_loss", "temperature")

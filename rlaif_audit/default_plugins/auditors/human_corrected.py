@@ -45,6 +45,10 @@ class HumanCorrectedAuditor(Auditor):
     """
 
     name = "human-corrected"
+    meanings = {
+        "win_rate": "The human-corrected (prediction-powered) win rate is {value:.1%}.",
+        "preference_rate": "The human-corrected share of pairs where A is preferred is {value:.1%}.",
+    }
     description = ("Human-corrected win and preference rates by prediction-powered inference (PPI++), beside the "
                    "human-only and AI-only estimates")
     requires = ("human",)

@@ -39,6 +39,12 @@ class LengthAuditor(Auditor):
     """
 
     name = "length"
+    meanings = {
+        "longer_excess": ("The judge picks the longer response at a rate {value:+.1%} above the humans' rate (0 is no "
+                          "length bias)."),
+        "length_coef": ("At equal human-judged quality, the judge's log-odds of picking a response rise by "
+                        "{value:.2f} per unit of log length ratio (0 is no length bias)."),
+    }
     headline = ("longer_excess", "length_coef")
     figure_kinds = {"length_curve": "curve"}
     description = "Length and list bias of the judge vs humans (AlpacaEval P(prefer longer), regression)"

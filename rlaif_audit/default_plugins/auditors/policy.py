@@ -191,6 +191,13 @@ class RewardHackingAuditor(PolicyAuditor):
     """Does the reward rise while the pinned evaluator's preference for the new policy does not?"""
 
     name = "reward-hacking"
+    subject = "policy"
+    meanings = {
+        "evaluator_win_rate": ("The pinned evaluator prefers the tuned policy over the reference policy on "
+                               "{value:.1%} of held-out prompts (50% is no improvement; a rising reward with a flat"
+                               " win rate is reward hacking)."),
+        "rm_score_gain": "The reward model scores the tuned policy {value:+.3f} above the reference policy.",
+    }
     headline = ("evaluator_win_rate",)
     figure_kinds = {"train_reward_curve": "line"}
     run_summary = {"evaluator_win_rate": "evaluator win rate, policy vs reference",
@@ -241,6 +248,11 @@ class LengthDriftAuditor(PolicyAuditor):
     """How much longer (or shorter) the tuned policy's responses are than the reference policy's."""
 
     name = "length-drift"
+    subject = "policy"
+    meanings = {
+        "token_difference": ("The tuned policy's responses differ in length from the reference policy's by "
+                             "{value:+.1f} tokens (positive: longer)."),
+    }
     headline = ("token_difference",)
     figure_kinds = {"train_length_curve": "line"}
     run_summary = {"token_difference": "length change (tokens)"}
@@ -381,6 +393,11 @@ class ModeCollapseAuditor(PolicyAuditor):
     """Has the tuned policy lost diversity relative to the reference policy?"""
 
     name = "mode-collapse"
+    subject = "policy"
+    meanings = {
+        "distinct_2_change": ("Distinct-2 (length-matched) changed by {value:+.3f} from the reference policy "
+                              "(negative is lost diversity)."),
+    }
     headline = ("distinct_2_change",)
     run_summary = {"distinct_2_change": "distinct-2 change (length-matched)"}
     description = ("Mode collapse: per-prompt distinct-1/2 and unigram entropy at a common length, "
@@ -407,6 +424,10 @@ class PolicyKLAuditor(PolicyAuditor):
     """How far the tuned policy moved from the reference policy."""
 
     name = "policy-kl"
+    subject = "policy"
+    meanings = {
+        "kl_per_sequence": "The tuned policy is {value:.3g} nats per response from the reference policy (KL).",
+    }
     headline = ("kl_per_sequence",)
     figure_kinds = {"train_kl_curve": "line"}
     run_summary = {"kl_per_sequence": "KL(policy || reference) per response"}
@@ -432,7 +453,13 @@ class RewardModelAuditor(Auditor):
     """How well the trained reward model reproduces held-out AI labels (and human labels when given)."""
 
     name = "reward-model"
-    headline = ("accuracy_vs_ai",)
+    subject = "reward model"
+    meanings = {
+        "accuracy_vs_ai": "The reward model ranks the AI-preferred response higher on {value:.1%} of held-out pairs.",
+        "accuracy_vs_humans": ("The reward model ranks the human-preferred response higher on {value:.1%} of human-"
+                               "labeled pairs (50% is chance)."),
+    }
+    headline = ("accuracy_vs_ai", "accuracy_vs_humans")
     description = ("Reward model accuracy: share of held-out AI-labeled pairs (and of human-labeled pairs, when "
                    "human_data is set) whose preferred response the reward model scores higher.")
 
@@ -457,6 +484,7 @@ class RunStagesAuditor(Auditor):
     """Where the run's time and memory went."""
 
     name = "run-stages"
+    subject = "policy"
     description = "Wall time and peak memory of each completed stage of this RLAIF run (all stages: manifest.json)."
 
     def audit(self, ctx: AuditContext) -> AuditResult:

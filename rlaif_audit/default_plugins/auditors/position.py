@@ -52,6 +52,12 @@ class PositionAuditor(Auditor):
     """
 
     name = "position"
+    meanings = {
+        "consistent": "{value:.1%} of pairs get the same verdict in both orders (100% is no position dependence).",
+        "first_slot_preference": ("The judge picks the response shown first {value:.1%} of the time (50% is no "
+                                  "position bias)."),
+        "conflict_rate": "{value:.1%} of pairs get contradictory decisive verdicts in the two orders.",
+    }
     headline = ("consistent", "first_slot_preference", "conflict_rate")
     table_figures = {"mt_bench": "mt-bench"}
     run_summary = {"consistent": "evaluator position consistency (MT-Bench)",

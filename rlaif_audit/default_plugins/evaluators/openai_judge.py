@@ -431,15 +431,15 @@ def _error_text(exc: Any) -> str:
         return str(exc.reason)
     try:
         return str(json.loads(blob)["error"]["message"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return blob.strip()[:300] or str(exc.reason)
 
 
 def _json_object(payload: bytes, url: str) -> dict[str, Any]:
     try:
         response = json.loads(payload)
-    except ValueError as exc:
-        raise _Retryable(f"{url} sent a body that is not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, integers past 4300 digits, nested too deep
+        raise _Retryable(f"{url} sent a body that is not JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(response, dict):
         raise _Retryable(f"{url} sent JSON that is not an object")
     return response

@@ -20,6 +20,7 @@ class RewardModelJudge(Evaluator):
 
     name = "reward-model"
     description = "A sequence-classification reward model folder scores each response; P(first) = sigmoid(r1 - r2)."
+    pointwise = True
     options = {
         "model": Option("Reward model folder (AutoModelForSequenceClassification, one output)", None),
         "batch_size": Option("Conversations per forward pass (sorted by length)", 8, int),
@@ -56,8 +57,7 @@ class RewardModelJudge(Evaluator):
 
     def judge(self, items: Sequence[JudgeItem]) -> Iterator[Judgment]:
         """Score every distinct (context, response) once, then yield each item's judgment in input order."""
-        if self._model is None:
-            self._model, self._tokenizer = load_reward_model(self.model_path, self.config["dtype"])
+        self._load()
         texts: dict[str, Scored] = {}
         keys = [(self._key(item, item.first), self._key(item, item.second)) for item in items]
         for item, (first, second) in zip(items, keys):
@@ -68,6 +68,18 @@ class RewardModelJudge(Evaluator):
         per_item = seconds / max(len(items), 1)
         for item, (first, second) in zip(items, keys):
             yield self._judgment(item, texts[first], texts[second], per_item)
+
+    def score_responses(self, contexts: Sequence[list[dict[str, str]]], responses: Sequence[str]) -> list[float | None]:
+        """The reward model's score r of each response (the pointwise reward; P(first) is sigmoid(r1 − r2))."""
+        self._load()
+        texts = [conversation_ids(self._tokenizer, context, response, self.config["max_length"])
+                 for context, response in zip(contexts, responses)]
+        score_all(self._model, texts, self._tokenizer.pad_token_id, self.config["batch_size"])
+        return [text.reward for text in texts]
+
+    def _load(self) -> None:
+        if self._model is None:
+            self._model, self._tokenizer = load_reward_model(self.model_path, self.config["dtype"])
 
     @staticmethod
     def _key(item: JudgeItem, response: str) -> str:

@@ -22,7 +22,8 @@ from rlaif_audit.default_plugins.formats.tables import (
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
-from rlaif_audit.reporting.text import fmt_interval, fmt_number, headline_digits, model_card_section
+from rlaif_audit.reporting.text import (Verbatim, fmt_interval, fmt_number, headline_digits, model_card_section, shown,
+                                       visible)
 
 if TYPE_CHECKING:
     import jinja2
@@ -48,8 +49,11 @@ def template() -> jinja2.Template:
 
 
 def _blank_none(value: Any) -> Any:
-    """What the template prints for a value: missing values (None) as nothing."""
-    return "" if value is None else value
+    """What the template prints for a value: missing values (None) as nothing, text cut to ``DISPLAY_LIMIT``
+    (hidden characters are made visible on the whole page, :meth:`HtmlReport.render`)."""
+    if value is None:
+        return ""
+    return shown(value) if isinstance(value, str) and not hasattr(value, "__html__") else value
 
 
 def headline_cards(report: Report) -> list[dict[str, Any]]:
@@ -117,10 +121,11 @@ def page_context(report: Report) -> dict[str, Any]:
         "report": report, "headline": headline_cards(report), "generators": generators_view(report),
         "auditors": [auditor_view(name, outcome) for name, outcome in report.ok_auditors()],
         "review": review_view(report), "review_total": len(report.review_queue), "not_ok": not_ok_view(report),
-        "other_sections": {key: json.dumps(value, indent=2, ensure_ascii=False)
+        "other_sections": {key: Verbatim(json.dumps(value, indent=2, ensure_ascii=False))
                            for key, value in other_sections(report).items()},
-        "provenance": provenance_rows(report), "config": json.dumps(report.config, indent=2, ensure_ascii=False),
-        "model_card": model_card_section(report),
+        "provenance": provenance_rows(report),
+        "config": Verbatim(json.dumps(report.config, indent=2, ensure_ascii=False)),
+        "model_card": Verbatim(model_card_section(report)),
     }
 
 
@@ -133,7 +138,8 @@ class HtmlReport(ReportFormat):
     reader_rank = 2
 
     def render(self, report: Report) -> str:
-        return template().render(**page_context(report))
+        """The page; bidi controls, zero-width and other hidden characters written out (``text.visible``)."""
+        return visible(template().render(**page_context(report)))
 
 
 FORMATS = (HtmlReport,)

@@ -22,7 +22,7 @@ from rlaif_audit.default_plugins.formats.tables import (
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
-from rlaif_audit.reporting.text import fmt_interval, fmt_number, headline_digits, md_cell, model_card_section
+from rlaif_audit.reporting.text import fmt_interval, fmt_number, headline_digits, md_cell, model_card_section, visible
 
 if TYPE_CHECKING:
     from rlaif_audit.reporting.report import AuditorOutcome, Report
@@ -140,7 +140,7 @@ class MarkdownReport(ReportFormat):
         lines += ["## Method notes", ""] + [f"- {md_cell(n)}" for n in report.method_notes] + [""]
         lines += _other_sections(report) + _reproducibility(report)
         lines += ["## Model card section", "", "Paste into a Hugging Face model card README:", ""]
-        return "\n".join(lines) + "\n" + model_card_section(report)
+        return visible("\n".join(lines) + "\n" + model_card_section(report))  # hidden characters written out
 
     def write(self, report: Report, folder: Path) -> Path:
         """Write the figures' PNG files under ``figures/``, then report.md (which links them)."""
