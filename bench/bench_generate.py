@@ -137,7 +137,8 @@ def main() -> None:
             **settings)))
         fast_runs[batch_rows] = emit("fast", batch_rows=batch_rows, seconds=round(seconds, 2), new_tokens=tokens,
                                      tokens_per_s=round(tokens / seconds, 1))
-    fast = fast_runs.get(config.sampling_batch_rows) or max(fast_runs.values(), key=lambda r: r["tokens_per_s"])
+    fast = fast_runs.get(min(config.sampling_batch_rows, len(prompts) * n)) or max(
+        fast_runs.values(), key=lambda r: r["tokens_per_s"])
     emit("ratios", fast_batch_rows=fast["batch_rows"],
          fast_over_prefill=round(fast["tokens_per_s"] / prefill["tokens_per_s"], 3),
          fast_over_generate=round(fast["tokens_per_s"] / generate["tokens_per_s"], 2), targets=TARGETS)

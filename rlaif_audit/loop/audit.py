@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def sample_rows(policy: tuple[Any, Any], reference: tuple[Any, Any], prompts: Sequence[dict[str, Any]], n: int, *,
                 temperature: float, top_p: float, max_new_tokens: int, batch_size: int, seed: int,
-                engine: str = "fast", batch_rows: int = 128) -> list[dict[str, Any]]:
+                engine: str = "fast", batch_rows: int = 256) -> list[dict[str, Any]]:
     """``n`` responses per prompt (``{"id", "prompt"}``) from the policy and the reference (same seeds): one row per
     prompt × sample with both texts, token ids, lengths and truncation (the policy-side auditors' samples)."""
     texts = [p["prompt"] for p in prompts]

@@ -113,7 +113,7 @@ class RunConfig:
     sampling_engine: str = _key(
         "fast", "Generate-stage and audit sampling: 'fast' (KV-cache decode loop), 'generate' (transformers), "
         "'openai' (an OpenAI-compatible server, e.g. vLLM; generate stage only).", _choice("fast", "generate", "openai"))
-    sampling_batch_rows: int = _key(128, "Rows (prompts × candidates) per batch of the fast sampling engine.",
+    sampling_batch_rows: int = _key(256, "Rows (prompts × candidates) per batch of the fast sampling engine.",
                                     _positive)
     sampling_base_url: str = _key("", "Base URL of the OpenAI-compatible server (sampling_engine = 'openai').")
     sampling_model: str = _key("", "Model name on that server (empty: the first listed by /v1/models).")

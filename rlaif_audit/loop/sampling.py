@@ -91,7 +91,7 @@ ENGINES = ("fast", "generate", "openai")
 
 def sample_responses(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, *, temperature: float,
                      top_p: float, max_new_tokens: int, batch_size: int, seed: int, engine: str = "fast",
-                     batch_rows: int = 128) -> list[list[list[int]]]:
+                     batch_rows: int = 256) -> list[list[list[int]]]:
     """``n`` sampled responses (new token ids, up to and without the end token) per prompt.
 
     Prompts are batched by length to limit padding; each batch is seeded from ``seed`` and its index, so the
