@@ -144,7 +144,8 @@ def card_rows(report: Report, declared: dict[str, Declared]) -> dict[str, list[H
         known = declared.get(name, Declared())
         rows = [HeadlineRow.of(name, metric, outcome.metrics[metric]) for metric in known.headline
                 if metric in outcome.metrics and outcome.metrics[metric].value is not None]
-        grouped[known.subject] += rows or [row for row in report.headline if row.auditor == name]
+        grouped[known.subject] += rows or [row for row in report.headline
+                                           if row.auditor == name and row.value is not None]  # no value: no result
     return {subject: rows for subject, rows in grouped.items() if rows}
 
 
