@@ -187,3 +187,24 @@ def test_attach_a_report_audit_wrote_links_its_figures(tmp_path, checkpoint):
     results = {r.metric_type: r.metric_value for r in ModelCard.load(checkpoint / "README.md").data.eval_results}
     assert results["rlaif-audit/position.first_slot_preference"] == pytest.approx(first, abs=1e-6)
     assert str(tmp_path) not in text
+
+
+@pytest.mark.parametrize("value", [None, float("nan")])
+def test_a_metric_without_a_finite_value_is_left_out_of_the_model_index(tmp_path, checkpoint, value):
+    """The Hub's model-index refuses a result without a value: such metrics stay in report.json only."""
+    from huggingface_hub import ModelCard
+
+    from rlaif_audit.auditing.auditor import Metric
+    from rlaif_audit.reporting.report import HeadlineRow, Report
+
+    folder = make_report(tmp_path / "rep", policy=True)
+    report = Report.from_dict(json.loads((folder / "report.json").read_text()))
+    for name in ("accuracy_vs_ai", "accuracy_vs_humans"):  # none measured: the card falls back on the headline
+        report.auditors["reward-model"].metrics[name] = Metric(value, None, 0)
+        report.headline.append(HeadlineRow.of("reward-model", name, report.auditors["reward-model"].metrics[name]))
+    (folder / "report.json").write_text(json.dumps(report.to_dict()), encoding="utf-8")
+    result = run_cli(["attach", folder, checkpoint])
+    assert result.exit_code == 0, result.output
+    card = ModelCard.load(checkpoint / "README.md", ignore_metadata_errors=False)
+    names = [r.metric_name for r in card.data.eval_results]
+    assert "reward-hacking.evaluator_win_rate" in names and not [n for n in names if n.startswith("reward-model.")]

@@ -143,10 +143,16 @@ def card_rows(report: Report, declared: dict[str, Declared]) -> dict[str, list[H
     for name, outcome in report.ok_auditors():
         known = declared.get(name, Declared())
         rows = [HeadlineRow.of(name, metric, outcome.metrics[metric]) for metric in known.headline
-                if metric in outcome.metrics and outcome.metrics[metric].value is not None]
-        grouped[known.subject] += rows or [row for row in report.headline
-                                           if row.auditor == name and row.value is not None]  # no value: no result
+                if metric in outcome.metrics and _finite(outcome.metrics[metric].value)]
+        grouped[known.subject] += rows or [row for row in report.headline if row.auditor == name and _finite(row.value)]
     return {subject: rows for subject, rows in grouped.items() if rows}
+
+
+def _finite(value: float | None) -> bool:
+    """A number the Hub's model-index can hold (it refuses results without a value)."""
+    import math
+
+    return value is not None and math.isfinite(value)
 
 
 def meaning(row: HeadlineRow, declared: dict[str, Declared]) -> str:
