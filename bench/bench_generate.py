@@ -19,8 +19,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -114,8 +115,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="Also the fast path on torch.compile(model).")
     args = parser.parse_args()
     import torch
-
     from bench_loop import plain_generate
+
     from rlaif_audit.loop.sampling import chat_inputs, sample_responses
 
     model, tokenizer, prompts, config = loop_inputs(args.preset, args.tiny)
@@ -132,7 +133,7 @@ def main() -> None:
     fast_runs = {}
     for rows in [int(r) for r in args.rows.split(",")]:
         batch_rows = rows or len(prompts) * n
-        seconds, tokens = timed(lambda: new_tokens(sample_responses(
+        seconds, tokens = timed(lambda batch_rows=batch_rows: new_tokens(sample_responses(
             model, tokenizer, prompts, n, batch_size=config.gen_batch_size, seed=config.seed, batch_rows=batch_rows,
             **settings)))
         fast_runs[batch_rows] = emit("fast", batch_rows=batch_rows, seconds=round(seconds, 2), new_tokens=tokens,

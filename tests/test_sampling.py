@@ -11,7 +11,7 @@ from scipy.stats import chi2_contingency
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from rlaif_audit.loop.decode import Sampling, decode, sample_next  # noqa: E402
+from rlaif_audit.loop.decode import Sampling, decode, sample_next
 
 VOCAB, EOS, PAD = 12, 0, 1
 PROMPTS = [[2, 5, 7], [3], [4, 9, 10, 11, 6]]

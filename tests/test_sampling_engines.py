@@ -9,12 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from http_judge_server import JudgeServer, Reply  # noqa: E402
+from http_judge_server import JudgeServer, Reply
 
-from rlaif_audit.errors import ConfigError  # noqa: E402
-from rlaif_audit.loop.config import build_config  # noqa: E402
-from rlaif_audit.loop.openai_sampling import OpenAISampler, SamplingServerError  # noqa: E402
-from rlaif_audit.loop.sampling import chat_inputs, config_samples, sample_responses  # noqa: E402
+from rlaif_audit.errors import ConfigError
+from rlaif_audit.loop.config import build_config
+from rlaif_audit.loop.openai_sampling import OpenAISampler, SamplingServerError
+from rlaif_audit.loop.sampling import chat_inputs, config_samples, sample_responses
 
 PROMPTS = ["Hi", "Write a haiku about the sea and the wind", "Why is the sky blue?", "Name a colour",
            "Explain photosynthesis in one long sentence please", "2+2?"]

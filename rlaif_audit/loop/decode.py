@@ -8,8 +8,9 @@ on top-k prefilters of the vocabulary instead of a full sort, drawing by inverse
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 PREFILTER_WIDTHS = (64, 1024, 8192)  # torch.topk widths tried in turn before a full sort (see sample_next)
 

@@ -49,8 +49,7 @@ def pair_candidates(rows: list[dict[str, Any]], generation: int) -> tuple[list[P
 
 def run_generate(run: Run, generation: int) -> dict[str, Any]:
     """Sample candidates for the training prompts; write candidates.jsonl and pairs.jsonl."""
-    from rlaif_audit.records.provenance import file_hash
-    from rlaif_audit.records.provenance import weights_hash
+    from rlaif_audit.records.provenance import file_hash, weights_hash
 
     config = run.config
     prompts = run_prompts(run, "train")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rlaif_audit.errors import ConfigError, RlaifAuditError
 from rlaif_audit.loop.prompts import messages

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rlaif_audit.loop.decode import Sampling, decode
 from rlaif_audit.loop.prompts import messages
