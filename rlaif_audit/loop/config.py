@@ -126,6 +126,22 @@ class RunConfig:
                             "format); empty: none.")
     anchor_limit: int = _key(100, "Pairs read from anchor_data.", _positive)
     keep_checkpoints: bool = _key(False, "Keep the TRL training checkpoints after a stage completes.")
+    sampling_engine: str = _key(
+        "fast", "Generate-stage and audit sampling: 'fast' (KV-cache decode loop), 'generate' (transformers), "
+        "'openai' (an OpenAI-compatible server, e.g. vLLM; generate stage only).", _choice("fast", "generate", "openai"))
+    sampling_batch_rows: int = _key(256, "Rows (prompts × candidates) per batch of the fast sampling engine.",
+                                    _positive)
+    sampling_base_url: str = _key("", "Base URL of the OpenAI-compatible server (sampling_engine = 'openai').")
+    sampling_model: str = _key("", "Model name on that server (empty: the first listed by /v1/models).")
+    sampling_concurrency: int = _key(16, "Requests in flight to that server.", _positive)
+    rl_generation_batch_size: int = _key(0, "Completions TRL generates per call in the RL stage (0: TRL's default).",
+                                         _non_negative)
+    rl_continuous_batching: bool = _key(False, "RL rollouts with transformers' continuous batching "
+                                               "(TRL use_transformers_continuous_batching).")
+    use_vllm: bool = _key(False, "RL rollouts with vLLM (TRL use_vllm; needs a GPU and the vllm package).")
+    vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
+                                      "(`trl vllm-serve`).", _choice("colocate", "server"))
+    vllm_server_url: str = _key("", "Base URL of `trl vllm-serve` (vllm_mode = 'server'; empty: TRL's default).")
 
     def __post_init__(self) -> None:
         """Coerce and check every value (the message names the key), then the checks across keys."""
@@ -284,6 +300,10 @@ def check_combination(config: RunConfig) -> None:
     if config.evaluator_succession == "reward-model" and config.reward != "model":
         raise ConfigError("evaluator_succession = 'reward-model' needs reward = 'model' (a direct-reward run "
                           "trains no reward model to succeed the evaluator)")
+    from rlaif_audit.loop.sampling import check_rollouts  # the RL generation keys (sampling engines' block)
+
+    if problem := check_rollouts(config):
+        raise ConfigError(problem)
 
 
 def build_config(toml_path: Path | str | None = None, preset: str | None = None,
