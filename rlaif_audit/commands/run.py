@@ -16,6 +16,7 @@ from rlaif_audit.loop.config import KEYS, PRESETS
 if TYPE_CHECKING:
     import pluggy
 
+    from rlaif_audit.loop.config import RunConfig
     from rlaif_audit.loop.run import Run
 
 CLICK_TYPES = {int: click.INT, float: click.FLOAT, bool: click.BOOL, str: click.STRING, list: click.STRING}
@@ -51,22 +52,20 @@ def _default_folder() -> Path:
     return Path("runs") / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S")
 
 
-def _prepare(config_path: str | None, preset: str | None, output: str | None, resume: str | None,
-             overrides: dict[str, Any], pm: pluggy.PluginManager) -> Run:
-    """Create or reopen the run folder (on the main process first under `accelerate launch`)."""
+def _prepare(config: RunConfig | None, output: str | None, resume: str | None, pm: pluggy.PluginManager) -> Run:
+    """Create (``config``, already checked) or reopen the run folder (on the main process first under
+    `accelerate launch`)."""
     from accelerate import PartialState
 
-    from rlaif_audit.loop.config import build_config
     from rlaif_audit.loop.run import create_run, open_run
 
     state = PartialState()
     run = None
     if state.is_main_process:
-        if resume:
+        if resume or config is None:
             run = open_run(resume, pm)
         else:
-            config = build_config(config_path, preset, overrides)
-            run = create_run(output or _default_folder(), config, pm)
+            run = create_run(output or _default_folder(), config, pm, checked=True)
     state.wait_for_everyone()
     if run is None:
         run = open_run(resume or output or "", pm)
@@ -118,10 +117,18 @@ def command(config_path: str | None, preset: str | None, output: str | None, res
     from rlaif_audit.loop.run import execute
     from rlaif_audit.loop.summary import summary_lines
 
+    from rlaif_audit.loop.config import build_config
+    from rlaif_audit.loop.preflight import check_run
+
     overrides = _overrides(values, option_values)
     _check_resume(resume, config_path, preset, output, overrides)
+    pm = get_plugin_manager()
+    config = None
+    if not resume:  # the whole config checked before the libraries load and before the run folder exists
+        config = build_config(config_path, preset, overrides)
+        check_run(config, pm)
     _calm_libraries()
-    run = _prepare(config_path, preset, output, resume, overrides, get_plugin_manager())
+    run = _prepare(config, output, resume, pm)
     run.progress = not quiet
     click.echo(f"run folder: {run.folder}", err=True)
     try:

@@ -204,6 +204,9 @@ def check_value(name: str, value: Any) -> Any:
         raise ValueError(f"must be a {_type_name(key)}, got {type(value).__name__} {value!r}")
     if key.type is list and not all(isinstance(item, str) for item in value):
         raise ValueError(f"must be a list of strings, got {value!r}")
+    bad_number = _bad_number(name, value)  # `--temperature inf` reaches here from the CLI as float('inf')
+    if bad_number:
+        raise ValueError(bad_number[1])
     problem = key.check(value) if key.check else None
     if problem:
         raise ValueError(f"{problem}, got {value!r}")

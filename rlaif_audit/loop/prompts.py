@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.loop.layout import PROMPTS
-from rlaif_audit.records.fileio import atomic_write_text, json_line, jsonl_lines
+from rlaif_audit.records.fileio import atomic_write_text, json_line, jsonl_lines, read_jsonl
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
@@ -77,8 +77,44 @@ def run_prompts(run: Run, split: str | None = None) -> list[dict[str, Any]]:
         rows = split_prompts(read_prompts(config.prompts or bundled_prompts()), config.num_prompts,
                              config.eval_prompts, config.seed)
         atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = frozen_prompts(path)
+    _check_frozen_hash(run, path, len(rows))
     return [row for row in rows if split is None or row["split"] == split]
+
+
+def _check_frozen_hash(run: Run, path: Path, count: int) -> None:
+    """The frozen prompt file's sha256 is recorded in the manifest on first use; a file that differs later (cut at
+    a line, edited) is an InputError naming it."""
+    from rlaif_audit.records.provenance import sha256_file
+
+    digest, recorded = sha256_file(path), run.manifest.get("prompts_frozen")
+    if not isinstance(recorded, dict):
+        run.manifest["prompts_frozen"] = {"rows": count, "sha256": digest}
+        run.save_manifest()
+    elif recorded.get("sha256") != digest:
+        raise InputError(str(path), f"holds {count} prompts that differ from the {recorded.get('rows')} frozen when "
+                         "the run started (sha256 in the manifest's prompts_frozen): the run folder is damaged")
+
+
+def frozen_prompts(path: Path) -> list[dict[str, Any]]:
+    """The run folder's prompts.jsonl, checked: a damaged one (torn, cut, edited) is an InputError naming the file
+    and line, never a traceback from a later stage."""
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise InputError(str(path), "not a prompt row (a JSON object): the run folder is damaged", line=number)
+        for name in ("id", "prompt"):
+            if not isinstance(row.get(name), str) or not row[name]:
+                raise InputError(str(path), f"must be a non-empty string, got {row.get(name)!r}: the run folder "
+                                 "is damaged", line=number, field=name)
+        if row.get("split") not in ("train", "eval"):
+            raise InputError(str(path), f"must be 'train' or 'eval', got {row.get('split')!r}: the run folder is "
+                             "damaged", line=number, field="split")
+    splits = {row["split"] for row in rows}
+    if splits != {"train", "eval"}:
+        raise InputError(str(path), f"holds {len(rows)} prompts, without both a train and an eval split: the run "
+                         "folder is damaged (truncated?)")
+    return rows
 
 
 def messages(prompt: str) -> list[dict[str, str]]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import json
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +13,7 @@ from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.loop import layout
 from rlaif_audit.loop.config import RunConfig, build_config, to_toml
 from rlaif_audit.loop.stages import RUN_STAGES, STAGE_NAMES, STAGES, Stage
-from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text
+from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text, read_json
 from rlaif_audit.records.provenance import library_versions, stable_hash
 
 if TYPE_CHECKING:
@@ -47,6 +47,16 @@ class Run:
         self.pm = pm
         self.is_main = os.environ.get("RANK", "0") == "0"  # set by `accelerate launch` / torchrun
         self.progress = True
+        self.read_only = False
+
+    def plugin_view(self) -> Run:
+        """What an observer hook receives: this run with its own deep copies of ``config`` and ``manifest``
+        (a plugin that mutates them changes nothing of the run) and no way to write the manifest or a marker."""
+        view = copy.copy(self)
+        view.config = copy.deepcopy(self.config)
+        view.manifest = copy.deepcopy(self.manifest)
+        view.read_only = True
+        return view
 
     def gen_dir(self, generation: int) -> Path:
         """A generation's folder, ``gen-N/``."""
@@ -72,7 +82,11 @@ class Run:
         path = self.marker(generation, stage)
         if not path.exists():
             raise ConfigError(f"Stage {stage} of generation {generation} has not completed in {self.folder}")
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = read_json(path)  # a damaged marker is an InputError naming it
+        if not isinstance(record, dict) or not isinstance(record.get("outputs", {}), dict):
+            raise InputError(str(path), "not a stage marker (a JSON object with its 'outputs'): the run folder is "
+                             "damaged; delete this marker to run the stage again")
+        return record
 
     def stage_outputs(self, generation: int | None, stage: str) -> dict[str, Any]:
         """The outputs a completed stage recorded in its marker."""
@@ -91,12 +105,14 @@ class Run:
         return self.path(generation - 1, layout.POLICY)
 
     def notify(self, hook: str, generation: int, **kwargs: Any) -> None:
-        """Call an observer hook on each plugin; a plugin that raises is recorded in the manifest, never fatal."""
+        """Call an observer hook on each plugin (on a read-only view of the run, :meth:`plugin_view`); a plugin
+        that raises is recorded in the manifest, never fatal."""
         from rlaif_audit.host import call_safely
 
         if not self.is_main:
             return
-        failures = call_safely(self.pm, hook, run=self, generation=generation, **kwargs)
+        # observers get copies: one that mutates the run's config, manifest or a hook argument changes nothing
+        failures = call_safely(self.pm, hook, run=self.plugin_view(), generation=generation, **copy.deepcopy(kwargs))
         for failure in failures:
             failure.update({"generation": generation, "time": now()})
         if failures:
@@ -105,17 +121,25 @@ class Run:
 
     def save_manifest(self) -> None:
         """Write manifest.json (main process only), stamped with the time."""
+        self._check_writable()
         if self.is_main:
             self.manifest["updated"] = now()
             atomic_write_json(self.folder / layout.MANIFEST, self.manifest)
 
     def record_stage(self, generation: int | None, stage: str, record: dict[str, Any]) -> None:
         """Write the stage's completion marker (last), then mirror it into the manifest."""
+        self._check_writable()
         if not self.is_main:
             return
         atomic_write_json(self.marker(generation, stage), record)
         self.manifest.setdefault("stages", {})[layout.stage_key(generation, stage)] = record
         self.save_manifest()
+
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise PermissionError("a plugin's view of the run is read-only: it cannot write the manifest or a "
+                                  "stage marker")
 
 
 def _new_manifest(folder: Path, config: RunConfig) -> dict[str, Any]:
@@ -138,14 +162,21 @@ def _new_manifest(folder: Path, config: RunConfig) -> dict[str, Any]:
     }
 
 
-def create_run(folder: Path | str, config: RunConfig, pm: pluggy.PluginManager) -> Run:
-    """A new run folder with its config and manifest; an existing run is never overwritten."""
+def create_run(folder: Path | str, config: RunConfig, pm: pluggy.PluginManager, checked: bool = False) -> Run:
+    """A new run folder with its config and manifest; an existing run is never overwritten.
+
+    The whole config is checked first (:func:`rlaif_audit.loop.preflight.check_run`; ``checked``: the caller
+    already did): a bad one leaves nothing on disk."""
     folder = Path(folder)
     if (folder / layout.MANIFEST).exists():
         raise ConfigError(f"{folder} already holds a run: continue it with `rlaif-audit run --resume {folder}` "
                           "or choose another output folder")
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError(f"{folder} exists and is not empty: choose a new output folder")
+    if not checked:
+        from rlaif_audit.loop.preflight import check_run
+
+        check_run(config, pm)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / layout.CONFIG, to_toml(config.to_dict()))
     run = Run(folder, config, _new_manifest(folder, config), pm)
@@ -165,19 +196,56 @@ def open_run(folder: Path | str, pm: pluggy.PluginManager) -> Run:
     path = folder / layout.MANIFEST
     if not path.exists():
         raise InputError(str(path), "not found: --resume needs a run folder made by `rlaif-audit run`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+    manifest = read_json(path)  # not UTF-8, not JSON: an InputError naming the file and line
+    if not isinstance(manifest, dict):
+        raise InputError(str(path), "not a run manifest (a JSON object)")
     if manifest.get("format") != FORMAT:
         raise InputError(str(path), f"unknown run format {manifest.get('format')!r}; expected {FORMAT!r}",
                          field="format")
-    config = build_config(overrides=manifest["config"])
+    config = _manifest_config(path, manifest)
     run = Run(folder, config, manifest, pm)
     _sync_markers(run)
+    remove_leftover_scratch(run)
     manifest.setdefault("resumed", []).append(now())
     run.save_manifest()
     return run
+
+
+def _manifest_config(path: Path, manifest: dict[str, Any]) -> RunConfig:
+    """The config a run was started with, from its manifest; a missing, invalid or altered one is an InputError."""
+    values = manifest.get("config")
+    if not isinstance(values, dict):
+        raise InputError(str(path), "the run's config is missing: the manifest is damaged (its 'config' is "
+                         f"{type(values).__name__}, not a table)", field="config")
+    try:
+        config = build_config(overrides=values)
+    except (ConfigError, TypeError) as exc:
+        raise InputError(str(path), f"the run's config is invalid: {exc}", field="config") from None
+    recorded = manifest.get("config_hash")
+    if recorded is not None and recorded != stable_hash(config.to_dict()):
+        raise InputError(str(path), "the run's config does not match its config_hash: the manifest was altered "
+                         "or damaged", field="config_hash")
+    return config
+
+
+def remove_leftover_scratch(run: Run) -> None:
+    """Remove what completed stages listed as scratch (TRL's checkpoint folders, with their optimizer and RNG
+    pickles) and a kill right after the stage's marker left behind."""
+    if not run.is_main or run.config.keep_checkpoints:
+        return
+    for generation in range(run.config.generations):
+        for stage in STAGE_NAMES:
+            if run.is_done(generation, stage):
+                for name in run.stage_outputs(generation, stage).get("scratch", []):
+                    remove_tree(run.folder / layout.relative_path(generation, _scratch_name(run, name)))
+
+
+def _scratch_name(run: Run, name: Any) -> str:
+    """A scratch entry of a marker: a plain folder name of the generation (never a path out of it)."""
+    if not isinstance(name, str) or not name or name in {".", ".."} or "/" in name or "\\" in name:
+        raise InputError(str(run.folder / layout.MARKERS), f"a stage marker lists {name!r} as scratch: not a "
+                         "folder name", field="scratch")
+    return name
 
 
 def _sync_markers(run: Run) -> None:
@@ -219,8 +287,8 @@ def run_stage(run: Run, generation: int | None, stage: Stage) -> dict[str, Any]:
               **meter.stats(), "outputs": outputs}
     run.record_stage(generation, stage.name, record)
     if run.is_main and not run.config.keep_checkpoints and generation is not None:
-        for name in outputs.get("scratch", []):
-            remove_tree(run.path(generation, name))
+        for name in outputs.get("scratch", []):  # a kill before this: open_run removes them (resume)
+            remove_tree(run.path(generation, _scratch_name(run, name)))
     run.notify("on_stage_end", hook_generation, stage=stage.name, stats=record)
     return record
 
