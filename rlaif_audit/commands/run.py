@@ -128,11 +128,20 @@ def command(config_path: str | None, preset: str | None, output: str | None, res
         config = build_config(config_path, preset, overrides)
         check_run(config, pm)
     _calm_libraries()
-    run = _prepare(config, output, resume, pm)
+    try:
+        run = _prepare(config, output, resume, pm)
+    except OSError as exc:  # an output folder that cannot be made or written: exit 1 naming the file
+        from rlaif_audit.loop.run import write_error
+
+        raise write_error(exc, resume or output or "the run folder") from exc
     run.progress = not quiet
     click.echo(f"run folder: {run.folder}", err=True)
     try:
         execute(run)
+    except OSError as exc:  # disk full, permission denied: exit 1 naming the file, never a traceback
+        from rlaif_audit.loop.run import write_error
+
+        raise write_error(exc, run.folder) from exc
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted. Completed stages are kept; continue with: rlaif-audit run --resume {run.folder}",
                    err=True)

@@ -88,6 +88,7 @@ def run_propagation(run: Run, generation: int | None) -> dict[str, Any]:
     """The propagation auditor over every generation's probe judgments; the top-level report in report/."""
     from rlaif_audit.commands.propagation import propagation_context, read_generations
     from rlaif_audit.auditing.runner import run_auditors
+    from rlaif_audit.loop.reports import check_report_writes
     from rlaif_audit.reporting.builder import build_report, write_report
     from rlaif_audit.reporting.report import to_jsonable
 
@@ -111,6 +112,7 @@ def run_propagation(run: Run, generation: int | None) -> dict[str, Any]:
     report.run = to_jsonable({"name": run.folder.name, "manifest": str((run.folder / MANIFEST).resolve()),
                               "generations": rows})
     written = write_report(report, run.folder / RUN_REPORT, run.pm)
+    check_report_writes(report, run.folder / RUN_REPORT)
     outcome = outcomes[AUDITOR]
     return {"report": f"{RUN_REPORT}/{REPORT_JSON}", "written": [str(p) for p in written.values()],
             "status": outcome.status, "reason": outcome.reason,

@@ -86,6 +86,23 @@ def model_card(run: Run, generation: int, report: Report, subject: str, folder: 
     return checkpoint_card(where, report, facts, run.pm, where, intro=intro)
 
 
+OS_ERRORS = frozenset(cls.__name__ for cls in (OSError, PermissionError, FileNotFoundError, IsADirectoryError,
+                                               NotADirectoryError, FileExistsError, BlockingIOError))
+
+
+def check_report_writes(report: Report, folder: Path) -> None:
+    """A report format that could not write its file (disk full, permission denied) ends the stage with a
+    :class:`rlaif_audit.loop.run.RunWriteError` naming the folder and the error, never a warning and exit 0 (a
+    format that fails otherwise is a plugin bug: recorded in the report, the others written)."""
+    from rlaif_audit.loop.run import RunWriteError
+
+    for failure in getattr(report, "report_errors", None) or []:
+        if failure.error.split(":", 1)[0] in OS_ERRORS:
+            raise RunWriteError(f"cannot write the {failure.format} report in {folder}: {failure.error}. Completed "
+                                "stages are kept; free space or fix the permissions, then continue with "
+                                "`rlaif-audit run --resume`")
+
+
 def write_generation_reports(run: Run, generation: int, ctx: AuditContext,
                              results: dict[str, AuditorOutcome]) -> tuple[Report, list[str]]:
     """Write the report into audit/, policy/ and reward_model/, each checkpoint with its model card."""
@@ -99,6 +116,7 @@ def write_generation_reports(run: Run, generation: int, ctx: AuditContext,
             continue
         for path in write_report(report, folder / target, run.pm).values():
             written.append(str(Path(path).relative_to(run.folder)))
+        check_report_writes(report, folder / target)
         if subject != "audit":
             card = model_card(run, generation, report, subject, folder / target)
             atomic_write_text(folder / target / MODEL_CARD, card)

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rlaif_audit.errors import ConfigError, InputError
+from rlaif_audit.errors import ConfigError, InputError, RlaifAuditError
 from rlaif_audit.loop import layout
 from rlaif_audit.loop.config import RunConfig, build_config, to_toml
 from rlaif_audit.loop.stages import RUN_STAGES, STAGE_NAMES, STAGES, Stage
@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     import pluggy
 
 FORMAT = "rlaif-audit-run/1"
+
+
+class RunWriteError(RlaifAuditError):
+    """A file of the run could not be written (disk full, permission denied): the command ends with exit code 1,
+    naming the file; completed stages are kept for ``--resume``."""
+
+    exit_code = 1
+
+
+def write_error(exc: OSError, folder: Path | str) -> RunWriteError:
+    """The error for a failed write, naming the file and how to continue."""
+    name = exc.filename or "a file of the run"
+    return RunWriteError(f"cannot write {name}: {exc.strerror or exc}. Completed stages are kept; free space or fix "
+                         f"the permissions, then continue with: rlaif-audit run --resume {folder}")
 SEED_PURPOSES = ("generate", "rm-split", "reward_model", "policy", "audit")
 
 
