@@ -192,7 +192,7 @@ def test_manifest_names_each_generations_evaluator_by_succession(tmp_path: Path)
     for succession, gen1 in (("pinned", ("hf-judge", None)), ("policy", ("hf-judge", "gen-0/policy")),
                              ("reward-model", ("reward-model", "gen-0/reward_model"))):
         config = build_config(preset="smoke", overrides={"generations": 3, "evaluator_succession": succession,
-                                                         "evaluator_options": {"model": "m", "template": "t.txt"}})
+                                                         "evaluator_options": {"model": "smollm2", "template": "t.txt"}})
         evaluators = create_run(tmp_path / succession, config, pm).manifest["evaluators"]
         assert list(evaluators) == ["gen-0", "gen-1", "gen-2"]
         assert (evaluators["gen-0"]["evaluator"], evaluators["gen-0"]["model_from"]) == ("hf-judge", None)

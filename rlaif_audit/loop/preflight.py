@@ -65,8 +65,18 @@ def _check_evaluator(config: RunConfig, pm: pluggy.PluginManager) -> None:
     bare = cls.__new__(cls)
     Evaluator.__init__(bare, **config.evaluator_options)  # unknown options, unparseable values: a ConfigError
     model = bare.config.get("model")
-    if isinstance(model, str) and model and "model" in cls.options:
+    if not isinstance(model, str) or not model or "model" not in cls.options:
+        return
+    if _loads_local_models(cls) or Path(model).expanduser().is_dir():  # an API model name is no folder
         check_model(model, "evaluator_options.model")
+
+
+def _loads_local_models(cls: type) -> bool:
+    """Whether the evaluator loads its ``model`` option from this machine (hf-judge and its kind, reward-model)."""
+    from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
+    from rlaif_audit.default_plugins.evaluators.reward_model import RewardModelJudge
+
+    return issubclass(cls, (HFJudge, RewardModelJudge))
 
 
 def _check_auditors(config: RunConfig, pm: pluggy.PluginManager) -> None:
