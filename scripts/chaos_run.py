@@ -119,7 +119,7 @@ def moments(durations: dict[str, float]) -> list[Moment]:
                lambda f: (f / "gen-0/policy_checkpoints/checkpoint-2/trainer_state.json").exists()),
         Moment("policy-marker", "policy", lambda f: marker(f, "policy").exists()),
         Moment("audit-mid", "audit", at("audit", 0.5)),
-        Moment("propagation-mid", "propagation", at("propagation", 0.3)),
+        Moment("propagation-start", "propagation", lambda f: started(f, "propagation")),
     ]
 
 
@@ -218,11 +218,13 @@ def try_moment(moment: Moment, workdir: Path, reference: Path, config: dict[str,
     folder = workdir / moment.name
     started_at = time.monotonic()
     killed = kill_when(driver("start", str(folder), json.dumps(config)), folder, moment.condition, timeout=1200)
-    stages_done = sorted(read_manifest(folder).get("stages", {}))
+    at_kill = read_manifest(folder)
+    stages_done = sorted(at_kill.get("stages", {}))
+    running = sorted(set(at_kill.get("attempts", {})) - set(stages_done))
+    leftovers = sorted(str(p.relative_to(folder)) for p in folder.glob("gen-0/*_checkpoints"))
     resumes, code, out = 0, 1, ""
-    while killed == "killed" and resumes < 3 and code:
-        resumes += 1
-        code, out = finish(driver("resume", str(folder)))
+    if killed == "killed":  # one resume must finish the run
+        resumes, (code, out) = 1, finish(driver("resume", str(folder)))
     if killed != "killed":
         problems = [killed]
     elif code:
@@ -233,6 +235,8 @@ def try_moment(moment: Moment, workdir: Path, reference: Path, config: dict[str,
         except Exception as exc:  # noqa: BLE001 - a missing or unreadable output is a failed moment
             problems = [f"{type(exc).__name__}: {exc}"]
     return {"moment": moment.name, "stage": moment.stage, "stages_done_at_kill": len(stages_done),
+            "running_at_kill": running[0] if running else f"after {stages_done[-1] if stages_done else 'start'}",
+            "checkpoint_folders_at_kill": leftovers,
             "resumes": resumes, "seconds": round(time.monotonic() - started_at, 1),
             "passed": not problems, "problems": problems}
 
@@ -252,12 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     reference, durations = reference_run(workdir, config)
     chosen = [m for m in moments(durations) if not args.moments or m.name in args.moments.split(",")]
     results = []
+    print("| moment | running at the kill | checkpoint folders at the kill | resumes | time | result | problems |")
     for moment in chosen:
         result = try_moment(moment, workdir, reference, config)
         results.append(result)
-        print(f"{result['moment']:<22} {result['stage']:<13} done-at-kill={result['stages_done_at_kill']:<2} "
-              f"resumes={result['resumes']} {result['seconds']:>6}s  {'PASS' if result['passed'] else 'FAIL'} "
-              f"{'; '.join(result['problems'])}", flush=True)
+        print(f"| {result['moment']:<20} | {result['running_at_kill']:<24} | "
+              f"{','.join(result['checkpoint_folders_at_kill']) or '-':<26} | {result['resumes']} | "
+              f"{result['seconds']:>6}s | {'PASS' if result['passed'] else 'FAIL'} | {'; '.join(result['problems'])}",
+              flush=True)
     passed = sum(r["passed"] for r in results)
     print(f"\nmoments: {len(results)}, passed: {passed}, failed: {len(results) - passed}")
     print(f"stages killed in: {', '.join(sorted({r['stage'] for r in results}))}")
