@@ -169,7 +169,7 @@ def auditor_statuses(path: Path) -> dict[str, str]:
 def compare(folder: Path, reference: Path) -> list[str]:
     """Every difference from the reference run and every broken promise (empty: the moment passed)."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     problems = []
     if read_manifest(folder).get("status") != "done":
@@ -184,7 +184,8 @@ def compare(folder: Path, reference: Path) -> list[str]:
         found, expected = weights(folder / "gen-0" / name), weights(reference / "gen-0" / name)
         if found.keys() != expected.keys() or not all(torch.allclose(found[k], expected[k], atol=1e-6) for k in found):
             problems.append(f"gen-0/{name} weights differ")
-    AutoModelForCausalLM.from_pretrained(str(folder / "gen-0" / "policy"))  # loads (raises otherwise)
+    AutoModelForCausalLM.from_pretrained(str(folder / "gen-0" / "policy"), use_safetensors=True)  # raises if not
+    AutoModelForSequenceClassification.from_pretrained(str(folder / "gen-0" / "reward_model"), use_safetensors=True)
     steps = [json.loads(line)["step"] for line in (folder / "gen-0/policy_log.jsonl").read_text().splitlines()]
     if steps != sorted(set(steps)):
         problems.append(f"policy log steps {steps}")

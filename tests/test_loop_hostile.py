@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from rlaif_audit import hookimpl
-from rlaif_audit.errors import ConfigError, InputError, PluginError, RlaifAuditError
+from rlaif_audit.errors import ConfigError, InputError, RlaifAuditError
 from rlaif_audit.loop.config import build_config
 from rlaif_audit.loop.run import create_run, open_run
 
@@ -307,12 +307,13 @@ def test_a_report_format_that_cannot_write_its_file_is_an_error_not_a_warning(tm
     from rlaif_audit.reporting.report import ReportError
 
     class Report:
-        report_errors = [ReportError("html", "builtin", "ValueError: a plugin bug")]
+        def __init__(self, *errors: str) -> None:
+            self.report_errors = [ReportError(name, "builtin", error) for name, error in errors]
 
-    check_report_writes(Report(), tmp_path)  # a plugin bug stays a recorded report error
-    Report.report_errors.append(ReportError("json", "builtin", "OSError: [Errno 28] No space left on device"))
+    check_report_writes(Report(("html", "ValueError: a plugin bug")), tmp_path)  # stays a recorded report error
     with pytest.raises(RunWriteError) as caught:
-        check_report_writes(Report(), tmp_path)
+        check_report_writes(Report(("html", "ValueError: a plugin bug"),
+                                   ("json", "OSError: [Errno 28] No space left on device")), tmp_path)
     assert caught.value.exit_code == 1 and "json report" in str(caught.value) and str(tmp_path) in str(caught.value)
 
 

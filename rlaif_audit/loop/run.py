@@ -31,9 +31,13 @@ class RunWriteError(RlaifAuditError):
 
 def write_error(exc: OSError, folder: Path | str) -> RunWriteError:
     """The error for a failed write, naming the file and how to continue."""
+    import errno
+
     name = exc.filename or "a file of the run"
-    return RunWriteError(f"cannot write {name}: {exc.strerror or exc}. Completed stages are kept; free space or fix "
-                         f"the permissions, then continue with: rlaif-audit run --resume {folder}")
+    writing = exc.errno in {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+    return RunWriteError(f"{'cannot write' if writing else 'file error on'} {name}: {exc.strerror or exc}. Completed "
+                         "stages are kept; free space or fix the permissions, then continue with: rlaif-audit run "
+                         f"--resume {folder}")
 SEED_PURPOSES = ("generate", "rm-split", "reward_model", "policy", "audit")
 
 
