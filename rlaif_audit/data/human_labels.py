@@ -1,12 +1,13 @@
-"""Read human-label files (``--human``: pair_id, preferred, optional annotator) from JSONL, CSV or Parquet."""
+"""Read human-label files (``--human``: pair_id, preferred, optional annotator) from JSONL, CSV or Parquet, and the
+answers to a review queue (the same files with a ``human_choice`` column, or a Label Studio JSON export)."""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
-from rlaif_audit.data.schemas import annotator_name, parse_preferred, required
+from rlaif_audit.data.schemas import PREFERRED_VALUES, annotator_name, parse_preferred, required
 from rlaif_audit.data.sources import (
     Row,
     RowError,
@@ -22,8 +23,17 @@ from rlaif_audit.data.sources import (
 from rlaif_audit.errors import InputError
 from rlaif_audit.records.types import HumanLabel, PreferencePair
 
-LABEL_FIELDS = ("pair_id", "preferred", "annotator")
+ANSWER_FIELD = "human_choice"
+"""The review-answer column (review_tasks.csv / .jsonl): one of ``PREFERRED_VALUES`` (any case), blank = unanswered."""
+LABEL_FIELDS = ("pair_id", "preferred", ANSWER_FIELD, "annotator")
 DEFAULT_ANNOTATOR = "human"
+LABEL_STUDIO_CHOICES = {"A": "a", "B": "b", "Tie": "tie"}
+"""The ``<Choice>`` values of the Label Studio config rlaif-audit writes → the preferred value each stands for."""
+LABEL_STUDIO_CONTROL = "human_choice"
+"""The ``name`` of the ``<Choices>`` control in that config (``from_name`` of each result in the export)."""
+UNANSWERED_CHOICES = ("fail", "skip")
+REVIEW_TASK_FIELDS = ("rank", "prompt", "response_a", "response_b", "p_a", "reason")
+"""The other columns of review_tasks.csv / .jsonl: read past without an 'ignored fields' warning."""
 
 
 class HumanLabels(list[HumanLabel]):
@@ -34,19 +44,109 @@ class HumanLabels(list[HumanLabel]):
         self.source = source
         self.skipped: list[dict[str, Any]] = []
         self.warnings: list[str] = []
+        self.unanswered: list[str] = []
 
 
-def read_human_labels(path: str | Path, on_error: str = "fail") -> HumanLabels:
-    """Read a human-label file (JSONL, CSV or Parquet: pair_id, preferred, optional annotator)."""
+def read_human_labels(path: str | Path, on_error: str = "fail", *, queue_ids: Iterable[str] | None = None,
+                      unanswered: str = "fail", annotator: str = DEFAULT_ANNOTATOR) -> HumanLabels:
+    """Read a human-label file: JSONL, CSV or Parquet (pair_id, ``preferred`` or ``human_choice``, optional
+    annotator), or a Label Studio JSON export of the review tasks (``.json``).
+
+    ``queue_ids``: the review queue's pair ids; a label for any other pair is an error. ``unanswered``: ``fail``
+    (a blank answer is an error) or ``skip`` (its pair id goes to ``.unanswered``). ``annotator``: the name of
+    rows that give none.
+    """
     check_on_error(on_error)
-    opened = open_file(Path(path), str(path))
+    if unanswered not in UNANSWERED_CHOICES:
+        raise ValueError(f"unanswered must be one of {UNANSWERED_CHOICES}, got {unanswered!r}")
+    opened = open_label_file(Path(path), str(path))
     if opened.columns is not None:
-        require_columns(opened, (("pair_id",), ("preferred",)))
-    reader = LabelReader(opened, on_error)
+        require_columns(opened, (("pair_id",), ("preferred", ANSWER_FIELD)))
+    reader = LabelReader(opened, on_error, queue_ids=queue_ids, unanswered=unanswered, annotator=annotator)
     with contextlib.closing(opened.rows):
         for row in opened.rows:
             reader.add(row)
     return reader.result()
+
+
+def is_label_file(path: str | Path, first: dict[str, Any] | None = None) -> bool:
+    """True for a file :func:`read_human_labels` reads: CSV/Parquet, a Label Studio export, or JSON(L) records
+    with ``pair_id`` and ``preferred`` or ``human_choice`` (``first``: its first record, when JSON)."""
+    name = Path(path).name.lower()
+    if name.endswith((".csv", ".csv.gz", ".parquet")):
+        return True
+    if first is None:
+        return False
+    return is_label_studio_task(first) or ("pair_id" in first and bool({"preferred", ANSWER_FIELD} & set(first)))
+
+
+def is_label_studio_task(record: dict[str, Any]) -> bool:
+    """A Label Studio task of the review export: a ``data`` object holding ``pair_id``."""
+    data = record.get("data")
+    return isinstance(data, dict) and "pair_id" in data
+
+
+def open_label_file(path: Path, display: str) -> Source:
+    """The rows of a label file; a Label Studio JSON export becomes one row per annotation (one per unanswered
+    task), each on the line where its task starts."""
+    if path.name.lower().endswith(".json"):
+        from rlaif_audit.records.fileio import read_records
+
+        records = read_records(path)
+        return Source(display, "label-studio", None, _label_studio_rows(records, display))
+    return open_file(path, display)
+
+
+def _label_studio_rows(records: list[tuple[int, dict[str, Any]]], display: str) -> Iterator[Row]:
+    index = 0
+    for line, task in records:
+        if not is_label_studio_task(task):
+            raise InputError(display, "not a Label Studio task of the review export (no 'data' object with "
+                             "'pair_id')", line=line, field="data")
+        for record in _task_answers(task):
+            yield Row(index, line, record)
+            index += 1
+
+
+def _task_answers(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat record per submitted annotation of a task (``annotations``; ``completions`` in Label Studio
+    before 1.0), skipping cancelled ones; one record with no answer when there is none."""
+    pair_id = task["data"]["pair_id"]
+    annotations = task.get("annotations", task.get("completions")) or []
+    if not isinstance(annotations, list):
+        return [{"pair_id": pair_id, ANSWER_FIELD: _BadAnswer("'annotations' must be a list")}]
+    records = []
+    for annotation in annotations:
+        if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
+            continue
+        records.append({"pair_id": pair_id, ANSWER_FIELD: _choice_of(annotation),
+                        "annotator": _label_studio_annotator(annotation)})
+    return records or [{"pair_id": pair_id, ANSWER_FIELD: None}]
+
+
+class _BadAnswer(str):
+    """A Label Studio annotation whose result cannot be read: the reason, reported as the answer's error."""
+
+
+def _choice_of(annotation: dict[str, Any]) -> Any:
+    results = annotation.get("result")
+    if not isinstance(results, list):
+        return _BadAnswer("the annotation has no 'result' list")
+    picked = [item.get("value", {}).get("choices") for item in results if isinstance(item, dict)
+              and item.get("type") == "choices" and item.get("from_name", LABEL_STUDIO_CONTROL) == LABEL_STUDIO_CONTROL]
+    if not picked:
+        return None
+    choices = picked[0]
+    if not isinstance(choices, list) or len(choices) != 1:
+        return _BadAnswer(f"expected exactly one choice, got {choices!r}")
+    return LABEL_STUDIO_CHOICES.get(choices[0], choices[0])
+
+
+def _label_studio_annotator(annotation: dict[str, Any]) -> str | None:
+    who = annotation.get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    return None if who is None or who == "" else f"label-studio:{who}"
 
 
 def check_label_ids(labels: Iterable[HumanLabel], pairs: Iterable[PreferencePair], path: str) -> None:
@@ -60,12 +160,16 @@ def check_label_ids(labels: Iterable[HumanLabel], pairs: Iterable[PreferencePair
 class LabelReader:
     """Turns the rows of a human-label file into labels, collecting skips and warnings."""
 
-    def __init__(self, opened: Source, on_error: str) -> None:
+    def __init__(self, opened: Source, on_error: str, *, queue_ids: Iterable[str] | None = None,
+                 unanswered: str = "fail", annotator: str = DEFAULT_ANNOTATOR) -> None:
         self.source = opened
         self.on_error = on_error
+        self.queue_ids = None if queue_ids is None else set(queue_ids)
+        self.unanswered = unanswered
+        self.annotator = annotator
         self.labels = HumanLabels(source=opened.display)
         self.seen: dict[tuple[str, str], str] = {}
-        self.ignored: set[str] = set(opened.columns or ()) - set(LABEL_FIELDS)
+        self.ignored: set[str] = set(opened.columns or ()) - set(LABEL_FIELDS) - set(REVIEW_TASK_FIELDS)
 
     def add(self, row: Row) -> None:
         """Read one row into a label, or fail / skip it."""
@@ -80,10 +184,22 @@ class LabelReader:
             self.labels.skipped.append({"row": row.index, "line": row.line, "field": exc.field, "message": str(error)})
 
     def _add_label(self, row: Row, record: dict[str, Any]) -> None:
-        self.ignored |= set(record) - set(LABEL_FIELDS)
+        self.ignored |= set(record) - set(LABEL_FIELDS) - set(REVIEW_TASK_FIELDS)
         pair_id = _label_pair_id(record)
-        preferred = parse_preferred(required(record, "preferred"))
-        annotator = annotator_name(record.get("annotator"), "annotator", DEFAULT_ANNOTATOR)
+        if self.queue_ids is not None and pair_id not in self.queue_ids:
+            raise RowError("pair_id", f"pair id {pair_id!r} is not in the review queue")
+        field_name = "preferred" if "preferred" in record or ANSWER_FIELD not in record else ANSWER_FIELD
+        answer = record.get(field_name) if field_name == ANSWER_FIELD else required(record, field_name)
+        if isinstance(answer, _BadAnswer):
+            raise RowError(field_name, str(answer))
+        if answer is None or (isinstance(answer, str) and not answer.strip()):
+            if self.unanswered == "skip":
+                self.labels.unanswered.append(pair_id)
+                return
+            raise RowError(field_name, f"no answer for pair {pair_id!r}; fill in one of "
+                           f"{', '.join(PREFERRED_VALUES)} (or skip unanswered pairs: --skip-unanswered)")
+        preferred = parse_preferred(answer, field_name)
+        annotator = annotator_name(record.get("annotator"), "annotator", self.annotator)
         key = (pair_id, annotator)
         if key in self.seen:
             raise RowError("annotator", f"annotator {annotator!r} already labeled pair {pair_id!r} at {self.seen[key]}")
@@ -92,6 +208,9 @@ class LabelReader:
 
     def result(self) -> HumanLabels:
         """The labels with their warnings."""
+        if self.labels.unanswered:
+            self.labels.warnings.append(f"{self.source.display}: {len(self.labels.unanswered)} unanswered pair(s) "
+                                        f"skipped: {id_preview(self.labels.unanswered)}")
         if self.ignored:
             self.labels.warnings.append(f"{self.source.display}: ignored fields {sorted(self.ignored)}")
         self.labels.warnings.extend(skip_warnings(self.labels.skipped))
