@@ -199,7 +199,10 @@ class LabelReader:
             raise RowError(field_name, f"no answer for pair {pair_id!r}; fill in one of "
                            f"{', '.join(PREFERRED_VALUES)} (or skip unanswered pairs: --skip-unanswered)")
         preferred = parse_preferred(answer, field_name)
-        annotator = annotator_name(record.get("annotator"), "annotator", self.annotator)
+        who = record.get("annotator")
+        if field_name == ANSWER_FIELD and isinstance(who, str) and not who.strip():
+            who = None  # the review tasks leave the annotator column blank for the labeler
+        annotator = annotator_name(who, "annotator", self.annotator)
         key = (pair_id, annotator)
         if key in self.seen:
             raise RowError("annotator", f"annotator {annotator!r} already labeled pair {pair_id!r} at {self.seen[key]}")
