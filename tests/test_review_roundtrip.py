@@ -135,6 +135,7 @@ def test_human_corrected_auditor_and_export_use_the_answers(audited, tmp_path):
     rows = outcome["tables"]["estimates"]
     assert {row["n_labelled"] for row in rows if row["method"] != "ai-only"} == {len(given)}
     assert {row["n_ai_only"] for row in rows if row["method"] in ("ppi++", "ppi")} == {160 - len(given)}
+    assert any("two-sample KS p" in note for note in outcome["notes"])  # the queue is no random sample: said so
     dataset = tmp_path / "dataset"
     ok(["export", audited["judgments"], "--data", audited["data"], "--human", labels, "-o", dataset])
     manifest = json.loads((dataset / "manifest.json").read_text())
