@@ -36,7 +36,7 @@ def queue_path(source: str | Path) -> Path:
 def read_queue(source: str | Path) -> list[dict[str, Any]]:
     """The tasks of a review queue; a line without a pair id is an error naming the file and line."""
     from rlaif_audit.errors import InputError
-    from rlaif_audit.records.fileio import jsonl_lines, json_line
+    from rlaif_audit.records.fileio import json_line, jsonl_lines
 
     path = queue_path(source)
     if not path.is_file():
