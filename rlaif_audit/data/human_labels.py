@@ -72,8 +72,9 @@ def read_human_labels(path: str | Path, on_error: str = "fail", *, queue_ids: It
 def is_label_file(path: str | Path, first: dict[str, Any] | None = None) -> bool:
     """True for a file :func:`read_human_labels` reads: CSV/Parquet, a Label Studio export, or JSON(L) records
     with ``pair_id`` and ``preferred`` or ``human_choice`` (``first``: its first record, when JSON)."""
-    name = Path(path).name.lower()
-    if name.endswith((".csv", ".csv.gz", ".parquet")):
+    from rlaif_audit.data.sources import CSV_SUFFIXES, PARQUET_SUFFIXES
+
+    if Path(path).name.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES)):
         return True
     if first is None:
         return False
@@ -87,24 +88,23 @@ def is_label_studio_task(record: dict[str, Any]) -> bool:
 
 
 def open_label_file(path: Path, display: str) -> Source:
-    """The rows of a label file; a Label Studio JSON export becomes one row per annotation (one per unanswered
-    task), each on the line where its task starts."""
-    if path.name.lower().endswith(".json"):
-        from rlaif_audit.records.fileio import read_records
-
-        records = read_records(path)
-        return Source(display, "label-studio", None, _label_studio_rows(records, display))
-    return open_file(path, display)
+    """The rows of a label file; in a JSON file, each Label Studio task becomes one row per submitted annotation
+    (one without an answer when there is none), each on the line where its task starts."""
+    opened = open_file(path, display)
+    if opened.kind != "json":
+        return opened
+    return Source(display, opened.kind, None, _label_studio_rows(opened.rows))
 
 
-def _label_studio_rows(records: list[tuple[int, dict[str, Any]]], display: str) -> Iterator[Row]:
+def _label_studio_rows(rows: Iterator[Row]) -> Iterator[Row]:
     index = 0
-    for line, task in records:
-        if not is_label_studio_task(task):
-            raise InputError(display, "not a Label Studio task of the review export (no 'data' object with "
-                             "'pair_id')", line=line, field="data")
-        for record in _task_answers(task):
-            yield Row(index, line, record)
+    for row in rows:
+        if row.record is None or not is_label_studio_task(row.record):
+            yield Row(index, row.line, row.record, row.problem)
+            index += 1
+            continue
+        for record in _task_answers(row.record):
+            yield Row(index, row.line, record)
             index += 1
 
 

@@ -194,23 +194,36 @@ def _key_line(text: str, name: str) -> int | None:
 
 
 def read_toml(path: Path | str) -> dict[str, Any]:
-    """The keys of a run TOML file, checked (``preset`` included when set); errors name the file, line and key."""
+    """The keys of a run TOML file, checked (``preset`` included when set); errors name the file, line and key.
+
+    Any byte sequence gives the keys or an InputError: bytes that are not UTF-8, TOML too deeply nested or with an
+    integer of more than 4,300 digits, a number that is not finite (``inf``, ``nan``) or an integer outside the
+    64-bit range anywhere in the file (evaluator options included) are refused like bad TOML.
+    """
     import tomllib
 
+    from rlaif_audit.records.fileio import read_utf8
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read the config file: {exc.strerror or exc}") from exc
+    text = read_utf8(path, "config file")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         where = re.search(r"at line (\d+)", str(exc))  # Python < 3.14 has no exc.lineno
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise InputError(str(path), f"not valid TOML: {message}", line=int(where[1]) if where else None) from exc
+    except RecursionError:
+        raise InputError(str(path), "not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        limit = str(exc).split(":")[0]
+        raise InputError(str(path), f"not valid TOML: a number has too many digits ({limit})") from None
     checked = {}
     for name, value in raw.items():
         line = _key_line(text, name)
+        bad_number = _bad_number(name, value)
+        if bad_number:
+            raise InputError(str(path), bad_number[1], line=_key_line(text, bad_number[0].split(".")[-1]) or line,
+                             field=bad_number[0])
         if name == "preset":
             if not isinstance(value, str) or value not in PRESETS:
                 raise InputError(str(path), f"unknown preset {value!r}; valid: {', '.join(PRESETS)}", line, name)
@@ -221,6 +234,27 @@ def read_toml(path: Path | str) -> dict[str, Any]:
         except ValueError as exc:
             raise InputError(str(path), str(exc), line=line, field=name) from exc
     return checked
+
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _bad_number(name: str, value: Any) -> tuple[str, str] | None:
+    """(dotted key, problem) of the first number in ``value`` that is not finite or is an integer outside 64 bits."""
+    import math
+
+    stack: list[tuple[str, Any]] = [(name, value)]
+    while stack:
+        key, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return key, f"must be a finite number, got {item!r}"
+        if isinstance(item, int) and not isinstance(item, bool) and not INT64[0] <= item <= INT64[1]:
+            return key, f"is out of range: an integer must fit in 64 bits, got one of {len(str(abs(item)))} digits"
+        if isinstance(item, dict):
+            stack.extend((f"{key}.{sub}", child) for sub, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((key, child) for child in item)
+    return None
 
 
 def check_combination(config: RunConfig) -> None:
