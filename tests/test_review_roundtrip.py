@@ -223,6 +223,22 @@ def test_label_studio_unanswered_task_is_an_error_with_its_line(audited, tmp_pat
     assert not (tmp_path / "l.jsonl").exists()
 
 
+@pytest.mark.parametrize("value, message", [
+    ({"choices": ["A", "B"]}, "exactly one choice"), ({"choices": [["A"]]}, "exactly one choice"),
+    ("A", "exactly one choice"), ({"choices": ["C"]}, "unknown value 'C'; valid values: a, b, tie"),
+])
+def test_label_studio_bad_result_is_exit_2_naming_the_task_line(audited, tmp_path, value, message):
+    tasks = json.loads((audited["report"] / "label_studio_tasks.json").read_text())[:2]
+    exported = label_studio_export(tasks, {t["data"]["pair_id"]: [(1, "A", False)] for t in tasks})
+    exported[1]["annotations"][0]["result"][0]["value"] = value
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(exported, indent=2))
+    result = run_cli(["review", "import", export, "--queue", audited["report"], "-o", tmp_path / "l.jsonl"])
+    assert result.exit_code == 2, result.output
+    assert f"{export}:{_second_object_line(export)}: field 'human_choice':" in result.output
+    assert message in result.output and not (tmp_path / "l.jsonl").exists()
+
+
 def _second_object_line(path: Path) -> int:
     """The line where the second top-level object of a JSON array file (indent=2) starts."""
     starts = [i for i, line in enumerate(path.read_text().splitlines(), start=1) if line.startswith("  {")]

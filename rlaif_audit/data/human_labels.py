@@ -132,13 +132,13 @@ def _choice_of(annotation: dict[str, Any]) -> Any:
     results = annotation.get("result")
     if not isinstance(results, list):
         return _BadAnswer("the annotation has no 'result' list")
-    picked = [item.get("value", {}).get("choices") for item in results if isinstance(item, dict)
+    picked = [item.get("value") for item in results if isinstance(item, dict)
               and item.get("type") == "choices" and item.get("from_name", LABEL_STUDIO_CONTROL) == LABEL_STUDIO_CONTROL]
     if not picked:
         return None
-    choices = picked[0]
-    if not isinstance(choices, list) or len(choices) != 1:
-        return _BadAnswer(f"expected exactly one choice, got {choices!r}")
+    choices = picked[0].get("choices") if isinstance(picked[0], dict) else None
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], str):
+        return _BadAnswer(f"expected a 'choices' result with exactly one choice, got {picked[0]!r}")
     return LABEL_STUDIO_CHOICES.get(choices[0], choices[0])
 
 
