@@ -226,11 +226,15 @@ def test_label_studio_unanswered_task_is_an_error_with_its_line(audited, tmp_pat
 @pytest.mark.parametrize("value, message", [
     ({"choices": ["A", "B"]}, "exactly one choice"), ({"choices": [["A"]]}, "exactly one choice"),
     ("A", "exactly one choice"), ({"choices": ["C"]}, "unknown value 'C'; valid values: a, b, tie"),
+    ("renamed control", "no result of the control 'human_choice' (the annotation has ['sentiment'])"),
 ])
 def test_label_studio_bad_result_is_exit_2_naming_the_task_line(audited, tmp_path, value, message):
     tasks = json.loads((audited["report"] / "label_studio_tasks.json").read_text())[:2]
     exported = label_studio_export(tasks, {t["data"]["pair_id"]: [(1, "A", False)] for t in tasks})
-    exported[1]["annotations"][0]["result"][0]["value"] = value
+    if value == "renamed control":
+        exported[1]["annotations"][0]["result"][0]["from_name"] = "sentiment"
+    else:
+        exported[1]["annotations"][0]["result"][0]["value"] = value
     export = tmp_path / "export.json"
     export.write_text(json.dumps(exported, indent=2))
     result = run_cli(["review", "import", export, "--queue", audited["report"], "-o", tmp_path / "l.jsonl"])

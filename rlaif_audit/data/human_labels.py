@@ -135,6 +135,10 @@ def _choice_of(annotation: dict[str, Any]) -> Any:
     picked = [item.get("value") for item in results if isinstance(item, dict)
               and item.get("type") == "choices" and item.get("from_name", LABEL_STUDIO_CONTROL) == LABEL_STUDIO_CONTROL]
     if not picked:
+        others = sorted({str(item.get("from_name")) for item in results if isinstance(item, dict)})
+        if others:
+            return _BadAnswer(f"no result of the control {LABEL_STUDIO_CONTROL!r} (the annotation has {others}); "
+                              "label with the config review export wrote (label_studio_config.xml)")
         return None
     choices = picked[0].get("choices") if isinstance(picked[0], dict) else None
     if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], str):
