@@ -53,9 +53,7 @@ def _even(value: Any) -> str | None:
     return None if value >= 2 and value % 2 == 0 else "must be an even number >= 2 (candidates are paired)"
 
 
-def _one_generation(value: Any) -> str | None:
-    """A problem unless the value is 1 (one generation for now)."""
-    return None if value == 1 else "must be 1 for now (several generations arrive with --generations)"
+SUCCESSIONS = ("pinned", "policy", "reward-model")
 
 
 def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
@@ -79,13 +77,14 @@ class RunConfig:
     evaluator: str = _key("hf-judge", "Evaluator plugin that labels the pairs (see `rlaif-audit evaluators`).")
     evaluator_options: dict[str, Any] = _key(
         {}, "Evaluator options (TOML table [evaluator_options]; CLI -O key=value).")
-    prompts: str = _key("", "Prompt file (JSONL with 'prompt'); empty: the 100 prompts shipped with rlaif-audit.")
-    num_prompts: int = _key(100, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative)
+    prompts: str = _key("", "Prompt file (JSONL with 'prompt'); empty: the 100 short-answer prompts shipped with "
+                        "rlaif-audit.")
+    num_prompts: int = _key(70, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative)
     eval_prompts: int = _key(20, "Prompts held out from training for the policy-side audits.", _positive)
     candidates_per_prompt: int = _key(2, "Candidates K the policy samples per prompt (paired 0-1, 2-3, ...).", _even)
     temperature: float = _key(0.8, "Sampling temperature (generation, RL rollouts, audit samples).", _positive)
     top_p: float = _key(0.95, "Nucleus sampling top-p.", _unit_interval)
-    max_new_tokens: int = _key(48, "Maximum new tokens per response.", _positive)
+    max_new_tokens: int = _key(64, "Maximum new tokens per response.", _positive)
     gen_batch_size: int = _key(16, "Prompts per generate() batch.", _positive)
     seed: int = _key(0, "Seed of every random choice (shuffles, sampling, training).", _non_negative)
     reward: str = _key("model", "'model': a TRL reward model trained on the AI labels; 'direct': d-RLAIF.",
@@ -97,19 +96,52 @@ class RunConfig:
     rm_learning_rate: float = _key(5e-5, "Reward-model learning rate.", _positive)
     rm_batch_size: int = _key(8, "Reward-model training batch size (pairs).", _positive)
     rm_eval_fraction: float = _key(0.2, "Share of AI-labeled pairs held out to measure the reward model.", _fraction)
-    rl_steps: int = _key(6, "RL optimiser steps.", _positive)
+    rl_steps: int = _key(4, "RL optimiser steps.", _positive)
     rl_learning_rate: float = _key(5e-6, "RL learning rate.", _positive)
     num_generations: int = _key(4, "Completions per prompt in each RL step (the GRPO/RLOO group).", _positive)
     rl_batch_size: int = _key(8, "Completions per RL step (a multiple of num_generations).", _positive)
     beta: float = _key(0.04, "KL penalty coefficient to the reference policy.", _non_negative)
-    save_steps: int = _key(4, "Save a resumable TRL checkpoint every N optimiser steps (not at the last).", _positive)
+    save_steps: int = _key(2, "Save a resumable TRL checkpoint every N optimiser steps (not at the last).", _positive)
     human_data: str = _key("", "Human-labeled pair set to score the reward model against (path or hub id).")
     human_limit: int = _key(200, "Pairs read from human_data.", _positive)
     audit_samples: int = _key(2, "Samples per held-out prompt from the policy and from the reference.", _positive)
     auditors: list[str] = _key([], "Auditors to run (empty: every registered auditor).")
     n_bootstrap: int = _key(2000, "Bootstrap resamples behind each confidence interval.", _positive)
-    generations: int = _key(1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation)
+    generations: int = _key(2, "RLAIF generations (gen-0, gen-1, ...); each starts from the previous policy.",
+                            _positive)
+    evaluator_succession: str = _key(
+        "policy", "Evaluator of generation g+1: 'pinned' (the configured one every generation), 'policy' (gen g's "
+        "trained policy as hf-judge, same rubric) or 'reward-model' (gen g's trained reward model).",
+        _choice(*SUCCESSIONS))
+    on_drift: str = _key("warn", "Pinned runs: 'warn' or 'stop' when the evaluator's probe judgments or identity "
+                         "differ from gen-0's.", _choice("warn", "stop"))
+    probe_suites: list[str] = _key([], "Probe suites every generation's evaluator judges (empty: every registered "
+                                   "suite; see `rlaif-audit probes`).")
+    probe_limit: int = _key(0, "Pairs per probe suite (0: all), a seeded subset stratified by probe kind; the "
+                            "same subset in every generation.", _non_negative)
+    self_preference: bool = _key(True, "Policy succession: each generation's evaluator and gen-0's judge the previous "
+                                 "generation's audit samples (its own policy's vs the reference's), for the excess "
+                                 "preference for its own outputs.")
+    anchor_data: str = _key("", "Human-labeled pairs added as human-anchor probes (path or hub id, any reader "
+                            "format); empty: none.")
+    anchor_limit: int = _key(100, "Pairs read from anchor_data.", _positive)
     keep_checkpoints: bool = _key(False, "Keep the TRL training checkpoints after a stage completes.")
+    sampling_engine: str = _key(
+        "fast", "Generate-stage and audit sampling: 'fast' (KV-cache decode loop), 'generate' (transformers), "
+        "'openai' (an OpenAI-compatible server, e.g. vLLM; generate stage only).", _choice("fast", "generate", "openai"))
+    sampling_batch_rows: int = _key(256, "Rows (prompts × candidates) per batch of the fast sampling engine.",
+                                    _positive)
+    sampling_base_url: str = _key("", "Base URL of the OpenAI-compatible server (sampling_engine = 'openai').")
+    sampling_model: str = _key("", "Model name on that server (empty: the first listed by /v1/models).")
+    sampling_concurrency: int = _key(16, "Requests in flight to that server.", _positive)
+    rl_generation_batch_size: int = _key(0, "Completions TRL generates per call in the RL stage (0: TRL's default).",
+                                         _non_negative)
+    rl_continuous_batching: bool = _key(False, "RL rollouts with transformers' continuous batching "
+                                               "(TRL use_transformers_continuous_batching).")
+    use_vllm: bool = _key(False, "RL rollouts with vLLM (TRL use_vllm; needs a GPU and the vllm package).")
+    vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
+                                      "(`trl vllm-serve`).", _choice("colocate", "server"))
+    vllm_server_url: str = _key("", "Base URL of `trl vllm-serve` (vllm_mode = 'server'; empty: TRL's default).")
 
     def __post_init__(self) -> None:
         """Coerce and check every value (the message names the key), then the checks across keys."""
@@ -142,7 +174,8 @@ KEYS: dict[str, Key] = _keys()
 SMOKE = {
     "num_prompts": 12, "eval_prompts": 4, "max_new_tokens": 16, "gen_batch_size": 8, "label_batch_size": 4,
     "rm_batch_size": 4, "rm_eval_fraction": 0.25, "rl_steps": 2, "num_generations": 2, "rl_batch_size": 4,
-    "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16,
+    "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16, "generations": 1,
+    "anchor_limit": 16, "probe_limit": 12,
 }
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "smoke": SMOKE}
 
@@ -264,6 +297,13 @@ def check_combination(config: RunConfig) -> None:
         raise ConfigError(f"num_generations must be >= 2 (GRPO and RLOO compare completions), got {group}")
     if batch % group:
         raise ConfigError(f"rl_batch_size ({batch}) must be a multiple of num_generations ({group})")
+    if config.evaluator_succession == "reward-model" and config.reward != "model":
+        raise ConfigError("evaluator_succession = 'reward-model' needs reward = 'model' (a direct-reward run "
+                          "trains no reward model to succeed the evaluator)")
+    from rlaif_audit.loop.sampling import check_rollouts  # the RL generation keys (sampling engines' block)
+
+    if problem := check_rollouts(config):
+        raise ConfigError(problem)
 
 
 def build_config(toml_path: Path | str | None = None, preset: str | None = None,
