@@ -318,3 +318,17 @@ def test_audit_human_accepts_a_csv_label_file(tmp_path):
     ok(["audit", judgments, "--data", data, "--human", labels, "-o", out, "--n-bootstrap", 20,
         "--auditors", "agreement"])
     assert json.loads((out / "report.json").read_text())["data"]["n_labels"] == 20
+
+
+def test_export_does_not_overwrite_filled_answers(audited, tmp_path):
+    folder = tmp_path / "tasks"
+    ok(["review", "export", audited["report"], "-o", folder, "--formats", "csv"])
+    fresh = (folder / "review_tasks.csv").read_text()
+    ok(["review", "export", audited["report"], "-o", folder, "--formats", "csv"])  # no answers yet: rewritten
+    fill_csv(folder / "review_tasks.csv", folder / "review_tasks.csv")
+    filled = (folder / "review_tasks.csv").read_text()
+    result = run_cli(["review", "export", audited["report"], "-o", folder, "--formats", "csv"])
+    assert result.exit_code == 2 and "already hold answers" in result.output
+    assert (folder / "review_tasks.csv").read_text() == filled != fresh
+    ok(["review", "export", audited["report"], "-o", folder, "--formats", "csv", "--force"])
+    assert (folder / "review_tasks.csv").read_text() == fresh

@@ -128,6 +128,20 @@ def export_files(tasks: Sequence[dict[str, Any]], formats: Sequence[str]) -> dic
     return files
 
 
+def has_answers(path: Path) -> bool:
+    """True when a task file already holds a filled ``human_choice`` (rewriting it would lose those answers)."""
+    if not path.is_file():
+        return False
+    try:
+        if path.suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as handle:
+                return any(str(row.get("human_choice") or "").strip() for row in csv.DictReader(handle))
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, csv.Error, json.JSONDecodeError):
+        return True  # not a file this command wrote: do not overwrite it either
+    return any(isinstance(row, dict) and str(row.get("human_choice") or "").strip() for row in rows)
+
+
 def parse_formats(text: str) -> list[str]:
     """``"jsonl,csv"`` → names; an unknown one is a usage error naming the valid ones."""
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -166,7 +180,8 @@ def group() -> None:
 @click.option("--formats", "format_names", default=",".join(FORMATS), show_default=True,
               help=f"Comma-separated: jsonl ({TASKS_JSONL}), csv ({TASKS_CSV}), label-studio ({LABEL_STUDIO_TASKS} "
               f"and {LABEL_STUDIO_CONFIG}).")
-def export_command(queue: str, output: str | None, format_names: str) -> None:
+@click.option("--force", is_flag=True, help="Overwrite task files that already hold answers.")
+def export_command(queue: str, output: str | None, format_names: str, force: bool) -> None:
     """Write the review queue (a report folder or its review_queue.jsonl) as labeling tasks."""
     from rlaif_audit.records.fileio import atomic_write_text
 
@@ -174,6 +189,10 @@ def export_command(queue: str, output: str | None, format_names: str) -> None:
     tasks = read_queue(queue)
     folder = Path(output) if output else queue_path(queue).parent
     files = export_files(tasks, formats)
+    answered = [str(folder / name) for name in files if not force and has_answers(folder / name)]
+    if answered:
+        raise click.UsageError(f"{', '.join(answered)}: already hold answers (human_choice filled); import them, "
+                               "or pass --force to overwrite")
     for name, text in files.items():
         atomic_write_text(folder / name, text)
     click.echo(f"{len(tasks)} review tasks → {', '.join(str(folder / name) for name in files)}")
