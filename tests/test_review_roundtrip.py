@@ -256,6 +256,8 @@ def _second_object_line(path: Path) -> int:
     (lambda row: {**row, "human_choice": "maybe"}, "human_choice", "unknown value 'maybe'; valid values: a, b, tie"),
     (lambda row: {**row, "pair_id": "not-queued"}, "pair_id", "pair id 'not-queued' is not in the review queue"),
     (lambda row: {**row, "human_choice": " "}, "human_choice", "no answer for pair"),
+    (lambda row: {**row, "response_a": row["response_b"], "response_b": row["response_a"]}, "response_a",
+     "differs from the queue's A for pair"),
 ])
 def test_bad_answer_is_exit_2_naming_file_line_and_field(audited, tmp_path, change, field, message):
     answers = tmp_path / "answers.csv"
@@ -332,3 +334,14 @@ def test_export_does_not_overwrite_filled_answers(audited, tmp_path):
     assert (folder / "review_tasks.csv").read_text() == filled != fresh
     ok(["review", "export", audited["report"], "-o", folder, "--formats", "csv", "--force"])
     assert (folder / "review_tasks.csv").read_text() == fresh
+
+
+def test_answers_saved_with_crlf_line_endings_still_match_the_queue(audited, tmp_path):
+    answers = tmp_path / "answers.csv"
+    given = fill_csv(audited["report"] / "review_tasks.csv", answers)
+    text = answers.read_text(encoding="utf-8")
+    assert "\n- a first point" in text  # multi-line responses: a spreadsheet saves them with CRLF
+    answers.write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
+    labels = tmp_path / "labels.jsonl"
+    ok(["review", "import", answers, "--queue", audited["report"], "-o", labels])
+    assert len(labels.read_text().splitlines()) == len(given)

@@ -160,8 +160,8 @@ def import_answers(answers: str | Path, queue: str | Path, *, skip_unanswered: b
     """The answers as human labels, validated against the queue (unknown pair ids, blanks, duplicates: errors)."""
     from rlaif_audit.data.human_labels import DEFAULT_ANNOTATOR, read_human_labels
 
-    queue_ids = [str(task["pair_id"]) for task in read_queue(queue)]
-    return read_human_labels(answers, queue_ids=queue_ids, unanswered="skip" if skip_unanswered else "fail",
+    texts = {str(task["pair_id"]): (task.get("a") or "", task.get("b") or "") for task in read_queue(queue)}
+    return read_human_labels(answers, queue=texts, unanswered="skip" if skip_unanswered else "fail",
                              annotator=annotator or DEFAULT_ANNOTATOR)
 
 

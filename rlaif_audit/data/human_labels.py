@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from rlaif_audit.data.schemas import PREFERRED_VALUES, annotator_name, parse_preferred, required
 from rlaif_audit.data.sources import (
@@ -47,12 +47,13 @@ class HumanLabels(list[HumanLabel]):
         self.unanswered: list[str] = []
 
 
-def read_human_labels(path: str | Path, on_error: str = "fail", *, queue_ids: Iterable[str] | None = None,
+def read_human_labels(path: str | Path, on_error: str = "fail", *, queue: Mapping[str, tuple[str, str]] | None = None,
                       unanswered: str = "fail", annotator: str = DEFAULT_ANNOTATOR) -> HumanLabels:
     """Read a human-label file: JSONL, CSV or Parquet (pair_id, ``preferred`` or ``human_choice``, optional
     annotator), or a Label Studio JSON export of the review tasks (``.json``).
 
-    ``queue_ids``: the review queue's pair ids; a label for any other pair is an error. ``unanswered``: ``fail``
+    ``queue``: the review queue's pair ids → their (A, B) texts; a label for any other pair is an error, and so is a
+    row whose ``response_a`` / ``response_b`` differ from them (swapped or edited in the tool). ``unanswered``: ``fail``
     (a blank answer is an error) or ``skip`` (its pair id goes to ``.unanswered``). ``annotator``: the name of
     rows that give none.
     """
@@ -62,7 +63,7 @@ def read_human_labels(path: str | Path, on_error: str = "fail", *, queue_ids: It
     opened = open_label_file(Path(path), str(path))
     if opened.columns is not None:
         require_columns(opened, (("pair_id",), ("preferred", ANSWER_FIELD)))
-    reader = LabelReader(opened, on_error, queue_ids=queue_ids, unanswered=unanswered, annotator=annotator)
+    reader = LabelReader(opened, on_error, queue=queue, unanswered=unanswered, annotator=annotator)
     with contextlib.closing(opened.rows):
         for row in opened.rows:
             reader.add(row)
@@ -164,11 +165,11 @@ def check_label_ids(labels: Iterable[HumanLabel], pairs: Iterable[PreferencePair
 class LabelReader:
     """Turns the rows of a human-label file into labels, collecting skips and warnings."""
 
-    def __init__(self, opened: Source, on_error: str, *, queue_ids: Iterable[str] | None = None,
+    def __init__(self, opened: Source, on_error: str, *, queue: Mapping[str, tuple[str, str]] | None = None,
                  unanswered: str = "fail", annotator: str = DEFAULT_ANNOTATOR) -> None:
         self.source = opened
         self.on_error = on_error
-        self.queue_ids = None if queue_ids is None else set(queue_ids)
+        self.queue = queue
         self.unanswered = unanswered
         self.annotator = annotator
         self.labels = HumanLabels(source=opened.display)
@@ -190,8 +191,8 @@ class LabelReader:
     def _add_label(self, row: Row, record: dict[str, Any]) -> None:
         self.ignored |= set(record) - set(LABEL_FIELDS) - set(REVIEW_TASK_FIELDS)
         pair_id = _label_pair_id(record)
-        if self.queue_ids is not None and pair_id not in self.queue_ids:
-            raise RowError("pair_id", f"pair id {pair_id!r} is not in the review queue")
+        if self.queue is not None:
+            _check_against_queue(record, pair_id, self.queue)
         field_name = "preferred" if "preferred" in record or ANSWER_FIELD not in record else ANSWER_FIELD
         answer = record.get(field_name) if field_name == ANSWER_FIELD else required(record, field_name)
         if isinstance(answer, _BadAnswer):
@@ -222,6 +223,21 @@ class LabelReader:
             self.labels.warnings.append(f"{self.source.display}: ignored fields {sorted(self.ignored)}")
         self.labels.warnings.extend(skip_warnings(self.labels.skipped))
         return self.labels
+
+
+def _check_against_queue(record: dict[str, Any], pair_id: str, queue: Mapping[str, tuple[str, str]]) -> None:
+    if pair_id not in queue:
+        raise RowError("pair_id", f"pair id {pair_id!r} is not in the review queue")
+    for name, text in zip(("response_a", "response_b"), queue[pair_id]):
+        given = record.get(name)
+        if isinstance(given, str) and _same_text(given) != _same_text(text):
+            raise RowError(name, f"differs from the queue's {name[-1].upper()} for pair {pair_id!r}: the responses "
+                           "were swapped or edited, so the answer cannot be placed")
+
+
+def _same_text(text: str) -> str:
+    """A response as compared with the queue: line endings normalised (spreadsheets write CRLF), ends stripped."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def _label_pair_id(record: dict[str, Any]) -> str:
