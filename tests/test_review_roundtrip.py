@@ -305,23 +305,6 @@ def test_export_refuses_an_unknown_format(audited):
     assert result.exit_code == 2 and "valid: jsonl, csv, label-studio" in result.output
 
 
-def test_audit_human_accepts_a_csv_label_file(tmp_path):
-    """`audit --human labels.csv` (pair_id, preferred, annotator): the CSV reader behind --human, not JSON sniffing."""
-    from rlaif_audit.testing import write_synthetic_pairs
-
-    data = write_synthetic_pairs(tmp_path / "pairs.jsonl", 40, seed=5)
-    judgments = tmp_path / "judgments.jsonl"
-    ok(["label", data, "-e", "synthetic", "-o", judgments, "-q", "-O", "noise=0.5"])
-    ids = [json.loads(line)["id"] for line in data.read_text().splitlines()][:20]
-    labels = tmp_path / "labels.csv"
-    labels.write_text("pair_id,preferred,annotator\n" + "".join(f"{pid},{ANSWERS[i % 2]},ann\n"
-                                                                 for i, pid in enumerate(ids)))
-    out = tmp_path / "r"
-    ok(["audit", judgments, "--data", data, "--human", labels, "-o", out, "--n-bootstrap", 20,
-        "--auditors", "agreement"])
-    assert json.loads((out / "report.json").read_text())["data"]["n_labels"] == 20
-
-
 def test_export_does_not_overwrite_filled_answers(audited, tmp_path):
     folder = tmp_path / "tasks"
     ok(["review", "export", audited["report"], "-o", folder, "--formats", "csv"])
