@@ -328,3 +328,27 @@ def test_answers_saved_with_crlf_line_endings_still_match_the_queue(audited, tmp
     labels = tmp_path / "labels.jsonl"
     ok(["review", "import", answers, "--queue", audited["report"], "-o", labels])
     assert len(labels.read_text().splitlines()) == len(given)
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas_and_still_import(tmp_path):
+    from rlaif_audit.commands.review import export_files
+
+    hostile = '=HYPERLINK("http://evil.example","click")'
+    queue = [{"rank": 1, "pair_id": "p1", "context": [{"role": "user", "content": "@SUM(A1:A9)"}], "a": hostile,
+              "b": "- a list item", "p_a": 0.5, "reason": "+ near 1/2"},
+             {"rank": 2, "pair_id": "p2", "context": [], "a": "'=already quoted", "b": "plain", "p_a": 0.4,
+              "reason": "r"}]
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "review_queue.jsonl").write_text("".join(json.dumps(task) + "\n" for task in queue))
+    ok(["review", "export", report, "--formats", "csv"])
+    with (report / "review_tasks.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    cells = [rows[0][name] for name in ("prompt", "response_a", "response_b", "reason")]
+    assert cells == ["'@SUM(A1:A9)", "'" + hostile, "'- a list item", "'+ near 1/2"]
+    assert rows[1]["response_a"] == "'=already quoted"  # starts with no trigger: left as it is
+    first = json.loads(export_files(queue, ["jsonl"])["review_tasks.jsonl"].splitlines()[0])
+    assert first["response_a"] == hostile  # JSON needs no guard
+    fill_csv(report / "review_tasks.csv", report / "answers.csv", answer=lambda rank, p_a: "a")
+    ok(["review", "import", report / "answers.csv", "--queue", report, "-o", tmp_path / "labels.jsonl"])
+    assert len((tmp_path / "labels.jsonl").read_text().splitlines()) == 2

@@ -70,12 +70,23 @@ def task_row(task: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ the formats
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula: a leading ``= + - @``, tab or CR gets a ``'`` before it
+    (OWASP, "CSV Injection"); `review import` compares texts without that guard."""
+    from rlaif_audit.data.human_labels import FORMULA_TRIGGERS
+
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def tasks_csv(rows: Sequence[dict[str, Any]]) -> str:
-    """review_tasks.csv: a header of ``CSV_COLUMNS``, one task a row, every field quoted where needed."""
+    """review_tasks.csv: a header of ``CSV_COLUMNS``, one task a row, every field quoted where needed, text cells
+    guarded against formula injection (the responses are model output)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({**row, "p_a": "" if row["p_a"] is None else row["p_a"]} for row in rows)
+    for row in rows:
+        texts = {name: spreadsheet_safe(row[name]) for name in ("prompt", "response_a", "response_b", "reason")}
+        writer.writerow({**row, **texts, "p_a": "" if row["p_a"] is None else row["p_a"]})
     return buffer.getvalue()
 
 

@@ -32,6 +32,8 @@ LABEL_STUDIO_CHOICES = {"A": "a", "B": "b", "Tie": "tie"}
 LABEL_STUDIO_CONTROL = "human_choice"
 """The ``name`` of the ``<Choices>`` control in that config (``from_name`` of each result in the export)."""
 UNANSWERED_CHOICES = ("fail", "skip")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection")."""
 REVIEW_TASK_FIELDS = ("rank", "prompt", "response_a", "response_b", "p_a", "reason")
 """The other columns of review_tasks.csv / .jsonl: read past without an 'ignored fields' warning."""
 
@@ -236,7 +238,10 @@ def _check_against_queue(record: dict[str, Any], pair_id: str, queue: Mapping[st
 
 
 def _same_text(text: str) -> str:
-    """A response as compared with the queue: line endings normalised (spreadsheets write CRLF), ends stripped."""
+    """A response as compared with the queue: without the CSV's formula guard, line endings normalised
+    (spreadsheets write CRLF), ends stripped."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS):
+        text = text[1:]
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
