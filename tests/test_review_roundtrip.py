@@ -205,6 +205,13 @@ def test_label_studio_export_imports_every_submitted_annotation(audited, tmp_pat
     written = [(r["pair_id"], r["preferred"], r["annotator"]) for r in map(json.loads, labels.read_text().splitlines())]
     assert written == [(ids[0], "a", "label-studio:1"), (ids[0], "tie", "label-studio:b@x.org"),
                        (ids[1], "b", "label-studio:1"), (ids[2], "b", "label-studio:1")]
+    answered = tmp_path / "answered.json"  # `audit --human` reads an export too
+    answered.write_text(json.dumps(label_studio_export(tasks[:3], answers)))
+    out = tmp_path / "r"
+    ok(["audit", audited["judgments"], "--data", audited["data"], "--human", answered, "-o", out,
+        "--n-bootstrap", 20, "--auditors", "agreement"])
+    about = json.loads((out / "report.json").read_text())["data"]
+    assert (about["n_labels"], about["n_annotators"]) == (4, 2)
     old = tmp_path / "old.json"  # Label Studio before 1.0 called them completions
     old.write_text(json.dumps(label_studio_export(tasks[:1], {ids[0]: [(5, "B", False)]}, key="completions")))
     ok(["review", "import", old, "--queue", audited["report"], "-o", tmp_path / "old.jsonl"])
