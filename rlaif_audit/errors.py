@@ -35,3 +35,7 @@ class PluginFailure(RlaifAuditError):
     """A plugin failed while it ran (raised, hung, returned nonsense): the command ends with exit code 1."""
 
     exit_code = 1
+
+
+class EvaluatorDrift(RlaifAuditError):
+    """The evaluator changed under a run whose ``on_drift`` is ``stop``; the message names what changed."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from rlaif_audit.auditing.auditor import Metric
-from rlaif_audit.errors import InputError, RlaifAuditError
+from rlaif_audit.errors import EvaluatorDrift, InputError, RlaifAuditError  # noqa: F401 (EvaluatorDrift re-exported)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,10 +29,6 @@ FIRST, SECOND, TIE = 0, 1, 2
 N_CHOICES = 3
 FLIP_METRICS = ("flip_rate", "pair_flip_rate")
 """The rates compared with ``max_flip_rate``: any verdict of an order, and the pair's two-order decision."""
-
-
-class EvaluatorDrift(RlaifAuditError):
-    """The evaluator changed under a run whose ``on_drift`` is ``stop``; the message names what changed."""
 
 
 @dataclass(frozen=True)

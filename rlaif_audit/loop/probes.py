@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rlaif_audit.auditing.drift import EvaluatorDrift
+from rlaif_audit.errors import EvaluatorDrift
 from rlaif_audit.loop.ai_feedback import generation_evaluator, read_pairs_file
 from rlaif_audit.loop.layout import (DRIFT, PROBE_JUDGMENTS, PROBE_PAIRS, SELF_PREFERENCE,
                                      SELF_PREFERENCE_REFERENCE, generation_folder)
