@@ -51,9 +51,9 @@ def overrides(model: str) -> dict[str, Any]:
             "label_batch_size": 2, "rl_steps": 4, "save_steps": 1, "n_bootstrap": 100}
 
 
-def driver(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(DRIVER), *args], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def driver(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(DRIVER), *args], cwd=REPO, env={**ENV, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 1800) -> tuple[int, str]:
@@ -84,6 +84,9 @@ class Moment:
     name: str
     stage: str
     condition: Callable[[Path], bool]
+    env: dict[str, str] | None = None
+    """For the killed attempt: the driver's ``LOOP_DRIVER_SCRATCH_DELAY`` holds the removal of a stage's TRL
+    checkpoints for a few seconds after its marker, so the kill lands between the two."""
 
 
 def mid(stage: str, seconds: float) -> Callable[[Path], bool]:
@@ -103,6 +106,9 @@ def lines_at_least(relative: str, n: int) -> Callable[[Path], bool]:
         else False
 
 
+HOLD = {"LOOP_DRIVER_SCRATCH_DELAY": "5"}
+
+
 def moments(durations: dict[str, float]) -> list[Moment]:
     """Ten moments over every stage: mid-stage (at a share of the reference's stage time) and right at markers."""
     def at(stage: str, share: float) -> Callable[[Path], bool]:
@@ -114,10 +120,10 @@ def moments(durations: dict[str, float]) -> list[Moment]:
         Moment("label-mid", "label", lines_at_least("gen-0/judgments.jsonl", 4)),
         Moment("label-marker", "label", lambda f: marker(f, "label").exists()),
         Moment("reward_model-mid", "reward_model", at("reward_model", 0.6)),
-        Moment("reward_model-marker", "reward_model", lambda f: marker(f, "reward_model").exists()),
+        Moment("reward_model-marker", "reward_model", lambda f: marker(f, "reward_model").exists(), HOLD),
         Moment("policy-checkpoint", "policy",
                lambda f: (f / "gen-0/policy_checkpoints/checkpoint-2/trainer_state.json").exists()),
-        Moment("policy-marker", "policy", lambda f: marker(f, "policy").exists()),
+        Moment("policy-marker", "policy", lambda f: marker(f, "policy").exists(), HOLD),
         Moment("audit-mid", "audit", at("audit", 0.5)),
         Moment("propagation-start", "propagation", lambda f: started(f, "propagation")),
     ]
@@ -218,10 +224,11 @@ def reference_run(workdir: Path, config: dict[str, Any]) -> tuple[Path, dict[str
 def try_moment(moment: Moment, workdir: Path, reference: Path, config: dict[str, Any]) -> dict[str, Any]:
     folder = workdir / moment.name
     started_at = time.monotonic()
-    killed = kill_when(driver("start", str(folder), json.dumps(config)), folder, moment.condition, timeout=1200)
+    killed = kill_when(driver("start", str(folder), json.dumps(config), env=moment.env), folder, moment.condition,
+                       timeout=1200)
     at_kill = read_manifest(folder)
-    stages_done = sorted(at_kill.get("stages", {}))
-    running = sorted(set(at_kill.get("attempts", {})) - set(stages_done))
+    stages_done = list(at_kill.get("stages", {}))  # in the order they completed
+    running = [key for key in at_kill.get("attempts", {}) if key not in stages_done]
     leftovers = sorted(str(p.relative_to(folder)) for p in folder.glob("gen-0/*_checkpoints"))
     resumes, code, out = 0, 1, ""
     if killed == "killed":  # one resume must finish the run
@@ -236,7 +243,7 @@ def try_moment(moment: Moment, workdir: Path, reference: Path, config: dict[str,
         except Exception as exc:  # noqa: BLE001 - a missing or unreadable output is a failed moment
             problems = [f"{type(exc).__name__}: {exc}"]
     return {"moment": moment.name, "stage": moment.stage, "stages_done_at_kill": len(stages_done),
-            "running_at_kill": running[0] if running else f"after {stages_done[-1] if stages_done else 'start'}",
+            "running_at_kill": running[0] if running else f"after {stages_done[-1] if stages_done else 'start'} marker",
             "checkpoint_folders_at_kill": leftovers,
             "resumes": resumes, "seconds": round(time.monotonic() - started_at, 1),
             "passed": not problems, "problems": problems}

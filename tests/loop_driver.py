@@ -6,7 +6,8 @@ Run as a script so a test can kill it with SIGKILL::
     python tests/loop_driver.py resume RUN_DIR
 
 Hook calls are appended to ``RUN_DIR.hooks.jsonl``; with ``LOOP_DRIVER_RAISE=1`` a second
-plugin raises in ``on_stage_end`` and ``on_policy_log``.
+plugin raises in ``on_stage_end`` and ``on_policy_log``; with ``LOOP_DRIVER_SCRATCH_DELAY=S`` a stage's scratch (TRL
+checkpoints) is removed S seconds after its marker (a kill can land between the two).
 """
 
 from __future__ import annotations
@@ -115,9 +116,29 @@ def manager() -> Any:
     return pm
 
 
+SCRATCH_DELAY_ENV = "LOOP_DRIVER_SCRATCH_DELAY"  # seconds between a stage's marker and the removal of its scratch
+
+
+def _delay_scratch_removal() -> None:
+    """Hold the removal of a completed stage's scratch (TRL checkpoints), so a kill lands right after the marker."""
+    from rlaif_audit.loop import run as run_module
+
+    delay, remove = float(os.environ[SCRATCH_DELAY_ENV]), run_module.remove_tree
+
+    def slow_remove(path: Path) -> None:
+        if path.exists():
+            time.sleep(delay)
+        remove(path)
+
+    run_module.remove_tree = slow_remove
+
+
 def main(argv: list[str]) -> None:
     from rlaif_audit.loop.config import build_config
     from rlaif_audit.loop.run import create_run, execute, open_run
+
+    if os.environ.get(SCRATCH_DELAY_ENV):
+        _delay_scratch_removal()
 
     action, folder = argv[0], Path(argv[1])
     os.environ.setdefault(HOOK_LOG_ENV, str(folder) + ".hooks.jsonl")
