@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.records.fileio import write_inside
 from rlaif_audit.reporting.chart_data import KIND_TITLES, BarPlot, LinePlot, Plot, plot_for
+from rlaif_audit.reporting.text import fmt_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -115,7 +116,41 @@ def draw_lines(plot: LinePlot) -> Figure:
                 axes.annotate(f"n = {series.count[i]}", (x, y), textcoords="offset points", xytext=(0, 5),
                               ha="center", fontsize=6, color="#4a5568")
     _frame_lines(axes, plot)
+    axes.yaxis.set_major_formatter(tick_formatter())
     return figure
+
+
+def tick_labels(values: list[float]) -> list[str]:
+    """Tick labels that tell neighbouring ticks apart without an offset or a ×10ⁿ corner note: as many decimals
+    as the tick spacing needs (ticks at 1e-6 apart read ``0.0000029``-style values, never all ``0``); spacings
+    below 1e-4 in scientific notation with the significant digits the spacing needs."""
+    import math
+
+    finite_values = [v for v in values if math.isfinite(v)]
+    steps = [abs(b - a) for a, b in zip(finite_values, finite_values[1:]) if b != a]
+    if not steps:
+        return [fmt_number(float(v)) for v in values]
+    exponent = math.floor(math.log10(min(steps)))
+    if exponent >= -4:
+        decimals = max(0, -exponent)
+        return [f"{v:.{decimals}f}" for v in values]
+    largest = max(abs(v) for v in finite_values) or min(steps)
+    significant = max(0, math.floor(math.log10(largest)) - exponent)
+    return ["0" if v == 0 else f"{v:.{significant}e}" for v in values]
+
+
+def tick_formatter() -> Any:
+    """A matplotlib formatter using :func:`tick_labels` for the ticks of an axis."""
+    from matplotlib.ticker import Formatter
+
+    class _Ticks(Formatter):
+        def format_ticks(self, values: Any) -> list[str]:
+            return tick_labels([float(v) for v in values])
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return fmt_number(float(x))
+
+    return _Ticks()
 
 
 def _frame_lines(axes: Axes, plot: LinePlot) -> None:

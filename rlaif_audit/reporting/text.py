@@ -46,15 +46,25 @@ def shown(text: str, limit: int = DISPLAY_LIMIT) -> str:
     return f"{text[:limit]} … [{len(text) - limit:,} more characters: report.json holds the whole text]"
 
 
+SMALL_SIGNIFICANT = 2
+"""Significant digits a small float keeps when ``digits`` decimals would show fewer (2.9e-4 → ``0.00029``)."""
+
+
 def fmt_number(value: Any, digits: int = 3) -> str:
-    """A number for a table cell: integers as is, floats to ``digits`` decimals, missing as an em dash."""
+    """A number for a table cell or a printed line: integers as is, floats to ``digits`` decimals, missing as an em
+    dash. A float so small that ``digits`` decimals would show fewer than two significant digits keeps two
+    (``SMALL_SIGNIFICANT``): 2.9e-4 is ``0.00029``, not ``0.000``; 1e4 and above in four significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, int):
         return str(value)
-    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.4g}"
+    if abs(value) >= 1e4:
+        return f"{value:.4g}"
+    if value != 0 and abs(value) < 10.0 ** (SMALL_SIGNIFICANT - 1 - digits):
+        return f"{value:.{SMALL_SIGNIFICANT}g}"
+    return f"{value:.{digits}f}"
 
 
 def fmt_short(value: float | None) -> str:

@@ -1,0 +1,37 @@
+"""What a new TRL user found missing (issue 12): number formatting, figure ticks and whiskers, one agreement line
+for `label` and `audit`, run-only auditors, the loop's preference file in TRL's trainers, stage timing, report_to."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+
+def test_small_numbers_keep_significant_digits() -> None:
+    from rlaif_audit.reporting.text import fmt_ci, fmt_interval, fmt_number
+
+    assert fmt_number(2.9e-4) == "0.00029"
+    assert fmt_ci([1.1e-4, 4.8e-4]) == "[0.00011, 0.00048]"
+    assert fmt_interval([-2.5e-5, 3.4e-3], "n<30") == "[-2.5e-05, 0.0034] (n<30)"
+    assert (fmt_number(0.0), fmt_number(0.5), fmt_number(0.0123), fmt_number(12345.6)) == ("0.000", "0.500", "0.012",
+                                                                                         "1.235e+04")
+    assert float(fmt_number(-7.3e-7)) == pytest.approx(-7.3e-7)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-6, 1.0])
+def test_line_plot_ticks_read_their_values(scale: float) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from rlaif_audit.reporting.chart_data import LinePlot, Series
+    from rlaif_audit.reporting.figures import draw
+
+    values = [2.9 * scale, 1.1 * scale, 3.3 * scale, 4.1 * scale]
+    figure = draw(LinePlot("KL", "step", "kl", [Series("kl", [0, 1, 2, 3], values)]))
+    FigureCanvasAgg(figure).draw()
+    axes = figure.axes[0]
+    labels = [t.get_text().replace("\u2212", "-") for t in axes.get_yticklabels()]
+    assert axes.yaxis.get_offset_text().get_text() == ""
+    assert len(set(labels)) == len(labels)
+    for location, label in zip(axes.get_yticks(), labels):
+        assert math.isclose(float(label), location, rel_tol=1e-6, abs_tol=1e-3 * scale), (labels, location)
