@@ -35,3 +35,18 @@ def test_line_plot_ticks_read_their_values(scale: float) -> None:
     assert len(set(labels)) == len(labels)
     for location, label in zip(axes.get_yticks(), labels):
         assert math.isclose(float(label), location, rel_tol=1e-6, abs_tol=1e-3 * scale), (labels, location)
+
+
+def test_report_to_reaches_the_trainer_arguments() -> None:
+    from types import SimpleNamespace
+
+    from rlaif_audit.errors import ConfigError
+    from rlaif_audit.loop.config import build_config
+    from rlaif_audit.loop.training import trainer_arguments
+
+    assert build_config(preset="smoke").report_to == []
+    config = build_config(preset="smoke", overrides={"report_to": ["tensorboard", "trackio"]})
+    arguments = trainer_arguments(SimpleNamespace(config=config, progress=False), "out", 0)
+    assert arguments["report_to"] == ["tensorboard", "trackio"]
+    with pytest.raises(ConfigError, match="report_to"):
+        build_config(preset="smoke", overrides={"report_to": 3})

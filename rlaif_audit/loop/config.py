@@ -110,6 +110,8 @@ class RunConfig:
     n_bootstrap: int = _key(2000, "Bootstrap resamples behind each confidence interval.", _positive)
     generations: int = _key(1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation)
     keep_checkpoints: bool = _key(False, "Keep the TRL training checkpoints after a stage completes.")
+    report_to: list[str] = _key([], "Experiment trackers the TRL trainers log to, passed as TrainingArguments' "
+                                "report_to (e.g. [\"tensorboard\"], [\"trackio\"], [\"wandb\"]; empty: none).")
 
     def __post_init__(self) -> None:
         """Coerce and check every value (the message names the key), then the checks across keys."""

@@ -24,7 +24,8 @@ def trainer_arguments(run: Run, output_dir: Path, seed: int) -> dict[str, Any]:
 
     cuda = torch.cuda.is_available()
     return {
-        "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": [], "use_cpu": not cuda,
+        "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": list(run.config.report_to),
+        "use_cpu": not cuda,
         "bf16": cuda and torch.cuda.is_bf16_supported(), "gradient_checkpointing": False, "logging_steps": 1,
         "save_strategy": "steps", "save_steps": run.config.save_steps, "save_total_limit": 1,
         "disable_tqdm": not run.progress, "dataloader_num_workers": 0,
