@@ -50,3 +50,18 @@ def test_report_to_reaches_the_trainer_arguments() -> None:
     assert arguments["report_to"] == ["tensorboard", "trackio"]
     with pytest.raises(ConfigError, match="report_to"):
         build_config(preset="smoke", overrides={"report_to": 3})
+
+
+def test_docs_give_one_smoke_duration() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    duration = re.compile(r"(\d+(?:[.–-]\d+)?\s*(?:s|min|minutes?)\b|a few minutes|seconds|minutes)")
+    found = []
+    for doc in (root / "README.md", root / "docs" / "run.md"):
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            for part in re.split(r"(?<=[.;)])\s", line):
+                if "smoke" in part and duration.search(part):
+                    found.append(part)
+    assert found and all("about 1 min" in part for part in found), found
