@@ -65,3 +65,49 @@ def test_docs_give_one_smoke_duration() -> None:
                 if "smoke" in part and duration.search(part):
                     found.append(part)
     assert found and all("about 1 min" in part for part in found), found
+
+
+def _cli(args: list) -> object:
+    from click.testing import CliRunner
+
+    from rlaif_audit.cli import build_cli
+
+    return CliRunner().invoke(build_cli(), [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def synthetic_labeled(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """60 synthetic pairs with human labels, judged by the synthetic evaluator through `label`."""
+    from rlaif_audit.testing import write_synthetic_pairs
+
+    folder = tmp_path_factory.mktemp("polish")
+    data = write_synthetic_pairs(folder / "pairs.jsonl", 60, seed=3)
+    judgments = folder / "judgments.jsonl"
+    labeled = _cli(["label", data, "-e", "synthetic", "-O", "noise=0.6", "-o", judgments, "-q"])
+    assert labeled.exit_code == 0, labeled.output
+    return {"data": data, "judgments": judgments, "label_output": labeled.output, "folder": folder}
+
+
+def test_run_only_auditors_are_marked_and_listed_once(synthetic_labeled: dict) -> None:
+    import json
+
+    listing = _cli(["auditors"])
+    lines = {line.split(":")[0].split(" ")[0]: line for line in listing.output.splitlines()}
+    assert "run-only" in lines["policy-kl"] and "run-only" not in lines["agreement"]
+    rows = {row["name"]: row for row in json.loads(_cli(["auditors", "--json"]).output)}
+    assert rows["reward-hacking"]["run_only"] and not rows["position"]["run_only"]
+
+    out = synthetic_labeled["folder"] / "report"
+    result = _cli(["audit", synthetic_labeled["judgments"], "--data", synthetic_labeled["data"], "-o", out,
+                   "--n-bootstrap", "50"])
+    assert result.exit_code == 0, result.output
+    run_only = [name for name, row in rows.items() if row["run_only"]]
+    for text in (result.output, (out / "report.md").read_text(encoding="utf-8"),
+                 (out / "report.html").read_text(encoding="utf-8")):
+        assert text.count("Not applicable here (run-only):") == 1
+        line = next(line for line in text.splitlines() if "Not applicable here (run-only):" in line)
+        assert all(name in line for name in run_only), line
+        assert not any(f"{name}** — skipped" in text or f"<b>{name}</b> — skipped" in text
+                       or f"skipped: {name}" in text for name in run_only)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["auditors"]["policy-kl"]["status"] == "skipped"  # report.json keeps them (gates name them)

@@ -55,7 +55,7 @@ def _metric_line(row: HeadlineRow) -> str:
 def print_summary(report: Report, written: dict[str, Path]) -> None:
     """A few lines: what was audited, the headline numbers, what did not run, where the report is (names from the
     data and plugins with their terminal escapes, bidi and zero-width characters written out)."""
-    from rlaif_audit.reporting.text import visible
+    from rlaif_audit.reporting.text import run_only_line, visible
 
     def echo(line: str, err: bool = False) -> None:
         click.echo(visible(line), err=err)
@@ -71,6 +71,8 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
         not_run.setdefault((outcome.status, str(outcome.reason)), []).append(name)
     for (status, reason), names in not_run.items():
         echo(f"{status}: {', '.join(names)} — {reason}")
+    if report.run_only():
+        echo(run_only_line(report))
     for err in report.report_errors:
         echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
     main_file = next(iter(written.values())) if len(written) > 1 else None  # the most readable format written

@@ -90,6 +90,12 @@ def headline_digits(row: HeadlineRow) -> int:
     return 1 if "%" in row.metric else 3
 
 
+def run_only_line(report: Report) -> str:
+    """``Not applicable here (run-only): a, b.`` for the auditors that need an ``rlaif-audit run``; empty if none."""
+    names = report.run_only()
+    return f"Not applicable here (run-only): {', '.join(names)}." if names else ""
+
+
 def md_cell(value: Any) -> str:
     """Text safe inside a Markdown table cell: cut to ``DISPLAY_LIMIT``, hidden characters made visible, HTML
     escaped, pipes escaped, no link, image or reference (``]`` before ``(``, ``[``, ``:`` escaped), on one line."""
