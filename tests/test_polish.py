@@ -111,3 +111,25 @@ def test_run_only_auditors_are_marked_and_listed_once(synthetic_labeled: dict) -
                        or f"skipped: {name}" in text for name in run_only)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["auditors"]["policy-kl"]["status"] == "skipped"  # report.json keeps them (gates name them)
+
+
+def test_reliability_diagram_has_bin_counts_and_wilson_whiskers() -> None:
+    from matplotlib.collections import LineCollection
+
+    from rlaif_audit.auditing.stats import wilson_interval
+    from rlaif_audit.reporting.chart_data import plot_for
+    from rlaif_audit.reporting.figures import draw
+
+    bins = [{"lo": 0.0, "hi": 0.4, "conf": 0.3, "acc": 0.25, "count": 8},
+            {"lo": 0.4, "hi": 0.7, "conf": 0.55, "acc": 0.6, "count": 40},
+            {"lo": 0.7, "hi": 1.0, "conf": 0.85, "acc": 0.9, "count": 20}]
+    plot = plot_for("reliability", {"scheme": "equal_mass", "bins": bins}, "Reliability (equal mass)")
+    series = plot.series[0]
+    for i, row in enumerate(bins):
+        # known answer: Wilson at 0.6 of 40 is about [0.446, 0.736]
+        assert series.whisker(i) == pytest.approx(wilson_interval(row["acc"] * row["count"], row["count"]))
+    assert series.whisker(1) == pytest.approx((0.4457, 0.7359), abs=1e-3)
+    axes = draw(plot).axes[0]
+    assert sorted(t.get_text() for t in axes.texts) == ["n = 20", "n = 40", "n = 8"]
+    segments = [s for c in axes.collections if isinstance(c, LineCollection) for s in c.get_segments()]
+    assert len(segments) == 3
