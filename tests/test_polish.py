@@ -133,3 +133,51 @@ def test_reliability_diagram_has_bin_counts_and_wilson_whiskers() -> None:
     assert sorted(t.get_text() for t in axes.texts) == ["n = 20", "n = 40", "n = 8"]
     segments = [s for c in axes.collections if isinstance(c, LineCollection) for s in c.get_segments()]
     assert len(segments) == 3
+
+
+@pytest.fixture()
+def loop_preferences(tmp_path) -> object:
+    """The loop's preferences.jsonl for 4 decisive pairs, written by the label stage's own code."""
+    from types import SimpleNamespace
+
+    from rlaif_audit.loop.label import preference_rows
+    from rlaif_audit.records.fileio import write_jsonl
+    from rlaif_audit.records.types import PreferencePair
+
+    run = SimpleNamespace(seed=lambda generation, stage: 11, config=SimpleNamespace(rm_eval_fraction=0.25))
+    pairs = [PreferencePair(f"p{i}", [{"role": "user", "content": f"Name a colour, please ({i})."}],
+                            f"Blue is a colour number {i}.", "No.", {"prompt_id": f"q{i}"}) for i in range(4)]
+    path = tmp_path / "preferences.jsonl"
+    write_jsonl(path, preference_rows(run, 0, pairs, {"p0": 0.9, "p1": 0.2, "p2": 0.8, "p3": 0.1}))
+    return path
+
+
+TRAINING = {"max_steps": 1, "per_device_train_batch_size": 2, "report_to": [], "use_cpu": True,
+            "save_strategy": "no", "logging_steps": 1, "max_length": 96, "dataloader_num_workers": 0,
+            "disable_tqdm": True}
+
+
+def test_loop_preferences_train_reward_trainer(loop_preferences, tmp_path, tiny_reward_model) -> None:
+    from datasets import load_dataset
+    from transformers import AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    dataset = load_dataset("json", data_files=str(loop_preferences), split="train")
+    assert [row[0]["content"] for row in dataset["chosen"]] == ["Blue is a colour number 0.", "No.",
+                                                                 "Blue is a colour number 2.", "No."]
+    trainer = RewardTrainer(model=str(tiny_reward_model), args=RewardConfig(output_dir=str(tmp_path / "rm"), **TRAINING),
+                            train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(tiny_reward_model))
+    result = trainer.train()
+    assert result.global_step == 1 and math.isfinite(result.training_loss)
+
+
+def test_loop_preferences_train_dpo_trainer(loop_preferences, tmp_path, tiny_model) -> None:
+    from datasets import load_dataset
+    from transformers import AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    dataset = load_dataset("json", data_files=str(loop_preferences), split="train")
+    trainer = DPOTrainer(model=str(tiny_model), args=DPOConfig(output_dir=str(tmp_path / "dpo"), **TRAINING),
+                         train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(tiny_model))
+    result = trainer.train()
+    assert result.global_step == 1 and math.isfinite(result.training_loss)

@@ -24,9 +24,11 @@ def wilson(hits: float, n: int) -> dict[str, Any]:
 
 
 def trl_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Preference rows in TRL's conversational prompt / chosen / rejected form."""
-    return [{"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": row["chosen"]}],
-             "rejected": [{"role": "assistant", "content": row["rejected"]}]} for row in rows]
+    """Preference rows in TRL's conversational prompt / chosen / rejected form (preferences.jsonl holds it)."""
+    from rlaif_audit.records.types import assistant_turn, reply_text
+
+    return [{"prompt": row["prompt"], "chosen": assistant_turn(reply_text(row["chosen"])),
+             "rejected": assistant_turn(reply_text(row["rejected"]))} for row in rows]
 
 
 def _reply(context: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
@@ -36,8 +38,10 @@ def _reply(context: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
 
 def accuracy_vs_ai(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Share of held-out AI-labeled pairs whose chosen reply the reward model scores higher."""
-    chosen = score(model, tokenizer, [_reply(r["prompt"], r["chosen"]) for r in rows])
-    rejected = score(model, tokenizer, [_reply(r["prompt"], r["rejected"]) for r in rows])
+    from rlaif_audit.records.types import reply_text
+
+    chosen = score(model, tokenizer, [_reply(r["prompt"], reply_text(r["chosen"])) for r in rows])
+    rejected = score(model, tokenizer, [_reply(r["prompt"], reply_text(r["rejected"])) for r in rows])
     hits = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen, rejected))
     return wilson(hits, len(rows))
 
