@@ -181,3 +181,15 @@ def test_loop_preferences_train_dpo_trainer(loop_preferences, tmp_path, tiny_mod
                          train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(tiny_model))
     result = trainer.train()
     assert result.global_step == 1 and math.isfinite(result.training_loss)
+
+
+def test_label_and_audit_print_the_same_agreement(synthetic_labeled: dict) -> None:
+    import re
+
+    printed = re.search(r"agreement\.accuracy_without_ties: (.*)$", synthetic_labeled["label_output"], re.M)
+    assert printed, synthetic_labeled["label_output"]
+    out = synthetic_labeled["folder"] / "same"
+    result = _cli(["audit", synthetic_labeled["judgments"], "--data", synthetic_labeled["data"], "-o", out])
+    assert result.exit_code == 0, result.output
+    assert f"  agreement.accuracy_without_ties: {printed.group(1)}\n" in result.output, (printed.group(1),
+                                                                                         result.output)

@@ -11,7 +11,7 @@ from rlaif_audit import hookimpl
 from rlaif_audit.auditing.gates import (AnyGate, check_gates, finish_gates, parse_gates, refuse_point_estimate_gates,
                                        refuse_unknown_auditors, validate_against)
 from rlaif_audit.auditing.protocols import PROTOCOLS
-from rlaif_audit.reporting.text import fmt_short
+from rlaif_audit.reporting.text import metric_text
 
 if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import AuditContext
@@ -47,9 +47,7 @@ def make_context(inputs: AuditInputs, seed: int, n_bootstrap: int, options: dict
 
 
 def _metric_line(row: HeadlineRow) -> str:
-    low, high = row.ci or (None, None)
-    mark = f" ({row.note})" if row.note else ""
-    return f"  {row.key}: {fmt_short(row.value)} [95% CI {fmt_short(low)}, {fmt_short(high)}]{mark} n={row.n}"
+    return f"  {row.key}: {metric_text(row)}"
 
 
 def print_summary(report: Report, written: dict[str, Path]) -> None:

@@ -72,6 +72,14 @@ def fmt_short(value: float | None) -> str:
     return "—" if value is None else f"{float(value):.4g}"
 
 
+def metric_text(metric: Any) -> str:
+    """A metric (or headline row) on a printed line: ``0.6833 [95% CI 0.6, 0.76] (n<30) n=12`` — how ``label`` and
+    ``audit`` both print a number, so the same agreement reads the same in both."""
+    low, high = metric.ci or (None, None)
+    mark = f" ({metric.note})" if metric.note else ""
+    return f"{fmt_short(metric.value)} [95% CI {fmt_short(low)}, {fmt_short(high)}]{mark} n={metric.n}"
+
+
 def fmt_ci(ci: Any, digits: int = 3) -> str:
     """``[low, high]`` or an em dash."""
     if not ci or len(ci) != 2 or ci[0] is None or ci[1] is None:
