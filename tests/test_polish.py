@@ -193,3 +193,43 @@ def test_label_and_audit_print_the_same_agreement(synthetic_labeled: dict) -> No
     assert result.exit_code == 0, result.output
     assert f"  agreement.accuracy_without_ties: {printed.group(1)}\n" in result.output, (printed.group(1),
                                                                                          result.output)
+
+
+def test_generation_report_draws_stage_times_and_the_reward_model_training_curve(tmp_path) -> None:
+    import pandas as pd
+
+    from rlaif_audit.auditing.auditor import AuditContext
+    from rlaif_audit.default_plugins.auditors import policy as ap
+    from rlaif_audit.reporting.report import AuditorOutcome
+    from rlaif_audit.reporting.figures import auditor_figures, draw
+
+    stages = [{"stage": "gen-0/generate", "seconds": 67.0}, {"stage": "gen-0/label", "seconds": 40.5},
+              {"stage": "gen-0/audit", "seconds": 101.0}]
+    log = [{"step": 1, "loss": 0.69}, {"step": 2, "loss": 0.61}, {"step": 3, "loss": 0.55}]
+    accuracy = {"value": 0.75, "ci": [0.5, 0.9], "n": 20, "method": "Wilson"}
+    ctx = AuditContext(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), options={"policy": {
+        "samples": [{"prompt_id": "p0", "sample": 0, "policy_text": "a", "reference_text": "b"}], "log": [],
+        "reward": "model", "stages": stages,
+        "reward_model": {"accuracy_vs_ai": accuracy, "training_log": log}}})
+    drawn = {}
+    for cls in (ap.RunStagesAuditor, ap.RewardModelAuditor):
+        outcome = AuditorOutcome.from_result(cls().audit(ctx), cls)
+        for spec in auditor_figures(cls.name, outcome):
+            drawn[spec.name] = (spec.plot(), draw(spec.plot()).axes[0])
+    bars, axes = drawn["stage_seconds"]
+    assert bars.labels == ["gen-0/generate", "gen-0/label", "gen-0/audit"] and bars.values == [67.0, 40.5, 101.0]
+    assert [t.get_text() for t in axes.get_yticklabels()] == bars.labels
+    assert sorted(t.get_text() for t in axes.texts) == ["101.0", "40.5", "67.0"]
+    curve, _ = drawn["training_curve"]
+    assert curve.series[0].x == [1, 2, 3] and curve.series[0].y == [0.69, 0.61, 0.55]
+
+
+def test_reward_model_stage_keeps_the_trainer_log() -> None:
+    from types import SimpleNamespace
+
+    from rlaif_audit.loop.training import training_log
+
+    history = [{"loss": 0.7, "grad_norm": 1.5, "learning_rate": 1e-5, "step": 1, "epoch": 0.5},
+               {"loss": 0.6, "step": 2, "epoch": 1.0}, {"train_runtime": 3.0, "train_loss": 0.65, "step": 2}]
+    rows = training_log(SimpleNamespace(state=SimpleNamespace(log_history=history)))
+    assert [(row["step"], row["loss"]) for row in rows] == [(1, 0.7), (2, 0.6)]

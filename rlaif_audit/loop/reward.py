@@ -9,7 +9,7 @@ from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.ai_feedback import SCORE_MAX_TOKENS, load_reward_model, score
 from rlaif_audit.loop.layout import PREFERENCES, REWARD_MODEL, REWARD_MODEL_CHECKPOINTS
 from rlaif_audit.loop.training import (no_final_checkpoint, quiet, remove_stale_saves, save_atomically,
-                                       save_trained, train_resumably, trainer_arguments)
+                                       save_trained, train_resumably, trainer_arguments, training_log)
 from rlaif_audit.records.fileio import read_jsonl
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def _train(run: Run, generation: int, policy: Path, rows: list[dict[str, Any]]) 
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
     trainer = quiet(RewardTrainer(model=str(policy), args=args, train_dataset=Dataset.from_list(trl_rows(rows)),
                                   processing_class=tokenizer, callbacks=[no_final_checkpoint()]))
-    summary = train_resumably(trainer, checkpoints)
+    summary = {**train_resumably(trainer, checkpoints), "training_log": training_log(trainer)}
     if run.is_main:
         save_atomically(run.path(generation, REWARD_MODEL), lambda tmp: save_trained(trainer, tokenizer, tmp))
     return summary

@@ -130,6 +130,11 @@ def log_row(step: int, logs: dict[str, Any]) -> dict[str, Any]:
                                   if isinstance(v, (int, float)) and not isinstance(v, bool)}}
 
 
+def training_log(trainer: Any) -> list[dict[str, Any]]:
+    """The trainer's logged training steps (``state.log_history`` rows with a loss, a resumed run's included)."""
+    return [log_row(entry["step"], entry) for entry in trainer.state.log_history if "loss" in entry and "step" in entry]
+
+
 def read_trainer_log(path: Path) -> list[dict[str, Any]]:
     """The rows of a trainer log (JSONL, one per logging step); a torn last line (killed mid-write) is ignored."""
     rows = []

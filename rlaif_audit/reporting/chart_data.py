@@ -79,7 +79,25 @@ class BarPlot:
     segments: list[str] = field(default_factory=list)
 
 
-Plot = LinePlot | BarPlot
+@dataclass
+class ValueBars:
+    """Horizontal bars of one number per label (e.g. seconds per stage), each bar labelled with its value."""
+
+    title: str
+    labels: list[str]
+    values: list[float]
+    x_label: str = ""
+
+
+Plot = LinePlot | BarPlot | ValueBars
+
+
+def value_bars(data: dict[str, Any], title: str) -> ValueBars | None:
+    """``{"labels": [...], "values": [...], "x_label"}`` → bars of the labels with a finite value; None if none."""
+    kept = [(str(label), float(value)) for label, value in zip(data["labels"], data["values"]) if finite(value)]
+    if not kept:
+        return None
+    return ValueBars(title, [label for label, _ in kept], [value for _, value in kept], str(data.get("x_label", "")))
 
 
 # --------------------------------------------------------------------------------------------------- lines
@@ -237,6 +255,7 @@ PLOT_KINDS: dict[str, Callable[[Any, str], Plot | None]] = {
     "curve": curve_plot,
     "line": curve_plot,
     "stacked-bars": position_plot,
+    "bars": value_bars,
     "mt-bench": partial(position_plot, published=True),
     "position": position_plot,  # the kind names figure data used before the declarations
     "stacked_bar": position_plot,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.records.fileio import write_inside
-from rlaif_audit.reporting.chart_data import KIND_TITLES, BarPlot, LinePlot, Plot, plot_for
+from rlaif_audit.reporting.chart_data import KIND_TITLES, BarPlot, LinePlot, Plot, ValueBars, plot_for
 from rlaif_audit.reporting.text import fmt_number
 
 if TYPE_CHECKING:
@@ -92,7 +92,29 @@ def draw(plot: Plot) -> Figure:
     import matplotlib
 
     with matplotlib.rc_context(RC):
+        if isinstance(plot, ValueBars):
+            return draw_value_bars(plot)
         return draw_lines(plot) if isinstance(plot, LinePlot) else draw_bars(plot)
+
+
+def draw_value_bars(plot: ValueBars) -> Figure:
+    """Horizontal bars, one per label in the given order (top to bottom), each with its value written beside it."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(WIDTH_IN, 1.2 + 0.35 * len(plot.labels)), dpi=DPI, layout="constrained")
+    axes = figure.add_subplot()
+    rows = range(len(plot.labels))
+    axes.barh(rows, plot.values, height=0.6, color=PALETTE[0])
+    for row, value in zip(rows, plot.values):
+        axes.annotate(fmt_number(value, 1), (value, row), textcoords="offset points", xytext=(3, 0), va="center",
+                      fontsize=7, color="#4a5568")
+    axes.set_yticks(rows, plot.labels)
+    axes.invert_yaxis()
+    axes.margins(x=0.15)
+    axes.set(title=plot.title, xlabel=plot.x_label)
+    axes.xaxis.set_major_formatter(tick_formatter())
+    axes.grid(axis="x", alpha=0.3)
+    return figure
 
 
 def draw_lines(plot: LinePlot) -> Figure:

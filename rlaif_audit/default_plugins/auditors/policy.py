@@ -463,6 +463,7 @@ class RewardModelAuditor(Auditor):
                                "labeled pairs (50% is chance)."),
     }
     headline = ("accuracy_vs_ai", "accuracy_vs_humans")
+    figure_kinds = {"training_curve": "line"}
     description = ("Reward model accuracy: share of held-out AI-labeled pairs (and of human-labeled pairs, when "
                    "human_data is set) whose preferred response the reward model scores higher.")
 
@@ -480,6 +481,9 @@ class RewardModelAuditor(Auditor):
                                               found["n"], found.get("method", ""))
         if not metrics.get("accuracy_vs_humans"):
             result.notes.append("No human-labeled set configured (human_data): accuracy vs humans not measured.")
+        figure = curve(metrics.get("training_log") or [], ["loss"], "Reward-model training loss")
+        if figure is not None:
+            result.figures["training_curve"] = figure
         return result
 
 
@@ -489,14 +493,17 @@ class RunStagesAuditor(Auditor):
     name = "run-stages"
     requires = ("run",)
     subject = "policy"
+    figure_kinds = {"stage_seconds": "bars"}
     description = "Wall time and peak memory of each completed stage of this RLAIF run (all stages: manifest.json)."
 
     def audit(self, ctx: AuditContext) -> AuditResult:
         stages = (policy_data(ctx) or {}).get("stages") or []
         if not stages:
             return AuditResult(status="skipped", reason=NO_POLICY)
+        figure = {"title": "Wall time per stage", "x_label": "seconds", "labels": [row["stage"] for row in stages],
+                  "values": [row.get("seconds") for row in stages]}
         return AuditResult(
-            tables={"stages": list(stages)},
+            tables={"stages": list(stages)}, figures={"stage_seconds": figure},
             notes=["Peak memory is the largest resident set sampled every 0.1 s during the stage (CUDA: "
                    "torch.cuda.max_memory_allocated); the audit stage's own figures are in manifest.json."])
 
