@@ -165,8 +165,9 @@ def test_loop_preferences_train_reward_trainer(loop_preferences, tmp_path, tiny_
     dataset = load_dataset("json", data_files=str(loop_preferences), split="train")
     assert [row[0]["content"] for row in dataset["chosen"]] == ["Blue is a colour number 0.", "No.",
                                                                  "Blue is a colour number 2.", "No."]
-    trainer = RewardTrainer(model=str(tiny_reward_model), args=RewardConfig(output_dir=str(tmp_path / "rm"), **TRAINING),
-                            train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(tiny_reward_model))
+    args = RewardConfig(output_dir=str(tmp_path / "rm"), **TRAINING)
+    trainer = RewardTrainer(model=str(tiny_reward_model), args=args, train_dataset=dataset,
+                            processing_class=AutoTokenizer.from_pretrained(tiny_reward_model))
     result = trainer.train()
     assert result.global_step == 1 and math.isfinite(result.training_loss)
 
@@ -233,3 +234,36 @@ def test_reward_model_stage_keeps_the_trainer_log() -> None:
                {"loss": 0.6, "step": 2, "epoch": 1.0}, {"train_runtime": 3.0, "train_loss": 0.65, "step": 2}]
     rows = training_log(SimpleNamespace(state=SimpleNamespace(log_history=history)))
     assert [(row["step"], row["loss"]) for row in rows] == [(1, 0.7), (2, 0.6)]
+
+
+def test_loop_progress_bars_carry_the_stage_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from transformers.trainer_callback import ProgressCallback
+
+    from rlaif_audit.loop.training import quiet
+    from rlaif_audit.progress import progress_bar, stage_progress
+
+    @stage_progress("label")
+    def fake_stage(run: object, generation: int) -> str:
+        bar = progress_bar(4, True, "judgment")
+        bar.update(4)
+        bar.close()
+        return bar.desc
+
+    assert fake_stage(None, 0) == "gen-0/label"
+    assert "gen-0/label" in capsys.readouterr().err
+
+    added: list = []
+    trainer = SimpleNamespace(pop_callback=lambda cls: ProgressCallback(), remove_callback=lambda cls: None,
+                              add_callback=added.append)
+    quiet(trainer)
+
+    @stage_progress("reward_model")
+    def train(run: object, generation: int) -> str:
+        state = SimpleNamespace(is_world_process_zero=True, max_steps=3)
+        added[0].on_train_begin(SimpleNamespace(), state, SimpleNamespace())
+        added[0].training_bar.close()
+        return added[0].training_bar.desc
+
+    assert train(None, 1) == "gen-1/reward_model"

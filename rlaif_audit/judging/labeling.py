@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import queue
-import sys
 import threading
 import time
 from collections import Counter
@@ -14,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from rlaif_audit.data.judgment_file import JudgmentFile, read_judgments
 from rlaif_audit.errors import PluginFailure
-from rlaif_audit.records.preference import (CHOICE_A, CHOICE_B, CHOICE_NAMES, P_FIRST_OF_VERDICT, choice_codes,
-                                            human_share, pair_p_a)
+from rlaif_audit.records.preference import CHOICE_NAMES, P_FIRST_OF_VERDICT, human_share, pair_p_a
 from rlaif_audit.records.provenance import LabelProvenance
 from rlaif_audit.records.types import HumanLabel, JudgeItem, Judgment, PreferencePair
 
@@ -104,9 +102,9 @@ PROBLEMS = {
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
+    from rlaif_audit.progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="judgment", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    return progress_bar(total, enabled, "judgment", initial)
 
 
 def label_pairs(

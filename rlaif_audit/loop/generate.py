@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.loop.layout import CANDIDATES, PAIRS, PROMPTS
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.sampling import load_policy, sample_responses
 from rlaif_audit.records.fileio import write_jsonl
@@ -47,6 +48,7 @@ def pair_candidates(rows: list[dict[str, Any]], generation: int) -> tuple[list[P
     return pairs, identical
 
 
+@stage_progress("generate")
 def run_generate(run: Run, generation: int) -> dict[str, Any]:
     """Sample candidates for the training prompts; write candidates.jsonl and pairs.jsonl."""
     from rlaif_audit.records.provenance import file_hash
@@ -59,7 +61,7 @@ def run_generate(run: Run, generation: int) -> dict[str, Any]:
     samples = sample_responses(model, tokenizer, [p["prompt"] for p in prompts], config.candidates_per_prompt,
                                temperature=config.temperature, top_p=config.top_p,
                                max_new_tokens=config.max_new_tokens, batch_size=config.gen_batch_size,
-                               seed=run.seed(generation, "generate"))
+                               seed=run.seed(generation, "generate"), progress=run.progress)
     rows = candidate_rows(prompts, samples, tokenizer, generation)
     pairs, identical = pair_candidates(rows, generation)
     write_jsonl(run.path(generation, CANDIDATES), rows)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.ai_feedback import debiased_preferences, generation_evaluator, judge_pairs, read_pairs_file
 from rlaif_audit.loop.layout import JUDGMENTS, PAIRS, PREFERENCES
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.records.fileio import read_jsonl, write_jsonl
 from rlaif_audit.records.types import PreferencePair
 
@@ -44,6 +45,7 @@ def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
     return rows
 
 
+@stage_progress("label")
 def run_label(run: Run, generation: int) -> dict[str, Any]:
     """Judge the generation's pairs in both orders; write judgments.jsonl and preferences.jsonl."""
     from rlaif_audit.records.provenance import file_hash

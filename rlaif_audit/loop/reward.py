@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.ai_feedback import SCORE_MAX_TOKENS, load_reward_model, score
 from rlaif_audit.loop.layout import PREFERENCES, REWARD_MODEL, REWARD_MODEL_CHECKPOINTS
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.training import (no_final_checkpoint, quiet, remove_stale_saves, save_atomically,
                                        save_trained, train_resumably, trainer_arguments, training_log)
 from rlaif_audit.records.fileio import read_jsonl
@@ -83,6 +84,7 @@ def _train(run: Run, generation: int, policy: Path, rows: list[dict[str, Any]]) 
     return summary
 
 
+@stage_progress("reward_model")
 def run_reward_model(run: Run, generation: int) -> dict[str, Any]:
     """Train the reward model on the AI preferences and measure it on held-out pairs (and human labels)."""
     from rlaif_audit.records.provenance import weights_hash

@@ -33,18 +33,23 @@ def _pad_left(batch: list[list[int]], pad_id: int) -> tuple[Any, Any]:
 
 
 def sample_responses(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, *, temperature: float,
-                     top_p: float, max_new_tokens: int, batch_size: int, seed: int) -> list[list[list[int]]]:
+                     top_p: float, max_new_tokens: int, batch_size: int, seed: int,
+                     progress: bool = False) -> list[list[list[int]]]:
     """``n`` sampled responses (new token ids, up to and without the end token) per prompt.
 
     Prompts are batched by length to limit padding; each batch is seeded from
-    ``seed`` and its index, so the result does not depend on earlier batches.
+    ``seed`` and its index, so the result does not depend on earlier batches. ``progress``: a bar over the prompts
+    named by :data:`rlaif_audit.progress.PROGRESS_NAME` (the stage).
     """
     import torch
+
+    from rlaif_audit.progress import progress_bar
 
     encoded = chat_inputs(tokenizer, prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     results: list[list[list[int]]] = [[] for _ in prompts]
     stop_ids = _stop_ids(model, tokenizer)
+    bar = progress_bar(len(prompts), progress, "prompt")
     for batch_index, start in enumerate(range(0, len(order), batch_size)):
         members = order[start : start + batch_size]
         ids, mask = _pad_left([encoded[i] for i in members], tokenizer.pad_token_id)
@@ -56,6 +61,8 @@ def sample_responses(model: Any, tokenizer: Any, prompts: Sequence[str], n: int,
         new_tokens = out[:, ids.shape[1]:].tolist()
         for row, tokens in enumerate(new_tokens):
             results[members[row // n]].append(_cut(tokens, stop_ids))
+        bar.update(len(members))
+    bar.close()
     return results
 
 

@@ -64,6 +64,13 @@ def quiet(trainer: Any) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             return None
 
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            from rlaif_audit.progress import PROGRESS_NAME
+
+            super().on_train_begin(args, state, control, **kwargs)
+            if getattr(self, "training_bar", None) is not None:
+                self.training_bar.set_description_str(PROGRESS_NAME.get())  # the stage: gen-0/reward_model
+
     had_bar = trainer.pop_callback(ProgressCallback) is not None
     trainer.remove_callback(PrinterCallback)
     if had_bar:
