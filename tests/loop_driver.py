@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
 
 HOOK_LOG_ENV = "LOOP_DRIVER_HOOK_LOG"
+SWAP_TEMPLATE_ENV = "LOOP_DRIVER_SWAP_TEMPLATE"  # a rubric file rewritten after gen-0 (the evaluator changes)
+SWAPPED_TEMPLATE = ("Conversation:\n{conversation}\n\nReply A:\n{first}\n\nReply B:\n{second}\n\n"
+                    "Which reply is better? Answer A or B.")
 
 
 class PacedJudge(HFJudge):
@@ -64,6 +67,9 @@ class Recorder:
     def on_stage_end(self, run: Run, generation: int, stage: str, stats: dict[str, Any]) -> None:
         _record("on_stage_end", generation=generation, stage=stage, seconds=stats["seconds"],
                 marker=run.is_done(generation, stage))
+        swap = os.environ.get(SWAP_TEMPLATE_ENV)
+        if swap and generation == 0 and stage == "audit":
+            Path(swap).write_text(SWAPPED_TEMPLATE, encoding="utf-8")
 
     @hookimpl
     def on_candidates(self, run: Run, generation: int, candidates: list[dict[str, Any]]) -> None:

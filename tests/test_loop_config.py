@@ -64,8 +64,15 @@ def test_values_out_of_range_and_bad_combinations_are_refused() -> None:
         build_config(overrides={"candidates_per_prompt": 3})
     with pytest.raises(ConfigError, match="multiple of num_generations"):
         build_config(overrides={"rl_batch_size": 6, "num_generations": 4})
-    with pytest.raises(ConfigError, match="generations"):
-        build_config(overrides={"generations": 2})
+    with pytest.raises(ConfigError, match="'generations': must be > 0"):
+        build_config(overrides={"generations": 0})
+    with pytest.raises(ConfigError, match="evaluator_succession"):
+        build_config(overrides={"evaluator_succession": "inherited"})
+    with pytest.raises(ConfigError, match="needs reward = 'model'"):
+        build_config(overrides={"evaluator_succession": "reward-model", "reward": "direct"})
+    with pytest.raises(ConfigError, match="on_drift"):
+        build_config(overrides={"on_drift": "ignore"})
+    assert build_config(overrides={"generations": 3}).generations == 3
 
 
 def test_toml_preset_then_file_then_cli(tmp_path: Path) -> None:
@@ -158,21 +165,41 @@ def test_config_is_a_frozen_dataclass_whose_fields_are_the_keys() -> None:
     assert RunConfig().to_dict() == defaults("default")
 
 
-def test_stages_are_the_documented_five_in_order_and_import_no_other_stage() -> None:
+def test_stages_are_the_documented_six_in_order_and_import_no_other_stage() -> None:
     import ast
 
-    from rlaif_audit.loop import audit, generate, label, policy, reward
-    from rlaif_audit.loop.stages import STAGES
+    from rlaif_audit.loop import audit, generate, label, policy, probes, propagation, reward
+    from rlaif_audit.loop.stages import RUN_STAGES, STAGES
 
-    assert [s.name for s in STAGES] == ["generate", "label", "reward_model", "policy", "audit"]
-    assert [s.run for s in STAGES] == [generate.run_generate, label.run_label, reward.run_reward_model,
-                                       policy.run_policy, audit.run_audit]
+    assert [s.name for s in STAGES] == ["generate", "probes", "label", "reward_model", "policy", "audit"]
+    assert [s.run for s in STAGES] == [generate.run_generate, probes.run_probes, label.run_label,
+                                       reward.run_reward_model, policy.run_policy, audit.run_audit]
+    assert [(s.name, s.run) for s in RUN_STAGES] == [("propagation", propagation.run_propagation)]
     assert [s.name for s in STAGES if s.all_processes] == ["reward_model", "policy"]
-    stage_modules = {m.__name__ for m in (audit, generate, label, policy, reward)}
-    for module in (audit, generate, label, policy, reward):
+    modules = (audit, generate, label, policy, probes, propagation, reward)
+    stage_modules = {m.__name__ for m in modules}
+    for module in modules:
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not imported & stage_modules, f"{module.__name__} imports {imported & stage_modules}"
+
+
+def test_manifest_names_each_generations_evaluator_by_succession(tmp_path: Path) -> None:
+    from rlaif_audit.host import get_plugin_manager
+    from rlaif_audit.loop.run import create_run
+
+    pm = get_plugin_manager()
+    for succession, gen1 in (("pinned", ("hf-judge", None)), ("policy", ("hf-judge", "gen-0/policy")),
+                             ("reward-model", ("reward-model", "gen-0/reward_model"))):
+        config = build_config(preset="smoke", overrides={"generations": 3, "evaluator_succession": succession,
+                                                         "evaluator_options": {"model": "m", "template": "t.txt"}})
+        evaluators = create_run(tmp_path / succession, config, pm).manifest["evaluators"]
+        assert list(evaluators) == ["gen-0", "gen-1", "gen-2"]
+        assert (evaluators["gen-0"]["evaluator"], evaluators["gen-0"]["model_from"]) == ("hf-judge", None)
+        assert (evaluators["gen-1"]["evaluator"], evaluators["gen-1"]["model_from"]) == gen1
+        if succession == "policy":  # the same rubric, the previous generation's policy as the model
+            assert evaluators["gen-2"]["options"] == {"template": "t.txt"}
+            assert evaluators["gen-2"]["model_from"] == "gen-1/policy"
 
 
 def test_run_path_reaches_a_generations_files_by_their_layout_names(tmp_path: Path) -> None:

@@ -298,3 +298,21 @@ def test_self_preference_suite_records_the_own_slot_and_scores_own_wins(pm, tmp_
     assert (score.measure, score.metric.value, score.metric.n) == ("own_wins", 1.0, 20)
     with pytest.raises(ConfigError, match="must be the same length"):
         self_preference_suite(["p"], own, other)
+
+
+def test_a_suite_subset_is_seeded_stratified_and_its_own_version() -> None:
+    from rlaif_audit.judging.probes import resolve_suites
+
+    (suite,) = resolve_suites(None, ["known-answer"])
+    kinds = suite.kinds
+    small = suite.subset(len(kinds) * 2, seed=3)
+    assert len(small.pairs) == len(kinds) * 2
+    counts = {k: sum(p.metadata["probe_kind"] == k for p in small.pairs) for k in kinds}
+    assert set(counts.values()) == {2}, counts  # every kind, equally
+    assert small.subset(0) is small and suite.subset(len(suite.pairs)) is suite
+    again = suite.subset(len(kinds) * 2, seed=3)
+    assert [p.id for p in again.pairs] == [p.id for p in small.pairs] and again.hash == small.hash
+    other = suite.subset(len(kinds) * 2, seed=4)
+    assert [p.id for p in other.pairs] != [p.id for p in small.pairs]
+    assert small.version != suite.version and small.hash != suite.hash
+    assert {p.id for p in small.pairs} <= {p.id for p in suite.pairs}

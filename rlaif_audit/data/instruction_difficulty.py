@@ -33,13 +33,15 @@ def _number(display: str, line: int | None, value: Any) -> float:
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, int) and abs(value) > 2**53)
+            or not math.isfinite(value)):
         raise InputError(display, f"must be a finite number, got {value!r}", line=line, field=DIFFICULTY_FIELD)
     return float(value)
 
 
 def _index(display: str, line: int | None, value: Any) -> int:
-    with contextlib.suppress(TypeError, ValueError):
+    with contextlib.suppress(TypeError, ValueError, OverflowError):
         if float(value) == int(float(value)) and int(float(value)) >= 0:
             return int(float(value))
     raise InputError(display, f"must be a non-negative integer, got {value!r}", line=line, field="index")

@@ -23,6 +23,9 @@ REQUIRED_FIELDS = ("pair_id", "order", "p_first")
 PARSE_STATUSES = ("ok", "failed")
 PROVENANCE_TYPES = {"ab_seed": int, "ab_hash": str, "data_hash": str}
 """The provenance fields of a judgment line and their JSON type (each may be null or absent: an older file)."""
+TEXT_FIELDS = ("order", "verdict", "parse_status", "raw", "evaluator", "evaluator_id")
+"""The fields of a judgment line that are a string or null (their values are checked in data/validation.py)."""
+SEED_RANGE = (-(2**63), 2**63 - 1)
 
 
 def _p_first(path: str, line: int, value: Any, status: str) -> float | None:
@@ -32,9 +35,36 @@ def _p_first(path: str, line: int, value: Any, status: str) -> float | None:
         if status == "ok":
             raise InputError(path, "is null but parse_status is 'ok'", line=line, field="p_first")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise InputError(path, f"must be a number in [0, 1] or null, got {value!r}", line=line, field="p_first")
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, int) and abs(value) > 2**53)
+            or math.isnan(value)):
+        raise InputError(path, f"must be a number in [0, 1] or null, got {_shown(value)}", line=line, field="p_first")
     return float(value)
+
+
+def _shown(value: Any) -> str:
+    """A value for a message, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON number that is finite as a float (an integer of up to 300 digits, a float neither NaN nor infinite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= 10**300 if isinstance(value, int) else math.isfinite(value)
+
+
+def _check_types(path: str, line: int, record: dict[str, Any]) -> None:
+    """The JSON type of each judgment field: text fields strings or null, latency a finite number or null."""
+    for name in TEXT_FIELDS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InputError(path, f"must be a string or null, got {_shown(value)}", line=line, field=name)
+    latency = record.get("latency_s")
+    if latency is not None and not _finite_number(latency):
+        raise InputError(path, f"must be a finite number of seconds or null, got {_shown(latency)}", line=line,
+                         field="latency_s")
 
 
 def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
@@ -45,9 +75,11 @@ def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
     for name in REQUIRED_FIELDS:
         if name not in record:
             raise InputError(path, "is missing", line=line, field=name)
-    if not isinstance(record["pair_id"], (str, int)) or record["pair_id"] == "":
-        raise InputError(path, f"must be a non-empty string, got {record['pair_id']!r}", line=line, field="pair_id")
-    record["pair_id"] = str(record["pair_id"])
+    pair_id = record["pair_id"]
+    if isinstance(pair_id, bool) or not isinstance(pair_id, (str, int)) or pair_id == "":
+        raise InputError(path, f"must be a non-empty string, got {_shown(pair_id)}", line=line, field="pair_id")
+    record["pair_id"] = str(pair_id)
+    _check_types(path, line, record)
     record.setdefault("parse_status", "ok" if record["p_first"] is not None else "failed")
     if record["parse_status"] not in PARSE_STATUSES:
         raise InputError(path, f"unknown value {record['parse_status']!r}; valid: {', '.join(PARSE_STATUSES)}",
@@ -58,30 +90,35 @@ def parse_judgment_line(path: str, line: int, text: str) -> dict[str, Any]:
     _check_provenance(path, line, record)
     for name in JUDGMENT_FIELDS:
         record.setdefault(name, None if name != "latency_s" else 0.0)
+    if record["latency_s"] is None:
+        record["latency_s"] = 0.0
     return record
 
 
 def _check_provenance(path: str, line: int, record: dict[str, Any]) -> None:
     for name, kind in PROVENANCE_TYPES.items():
         value = record.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-            raise InputError(path, f"must be {'an integer' if kind is int else 'a string'} or null, got {value!r}",
-                             line=line, field=name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)
+                                  or (kind is int and not SEED_RANGE[0] <= value <= SEED_RANGE[1])):
+            wanted = "a 64-bit integer" if kind is int else "a string"
+            raise InputError(path, f"must be {wanted} or null, got {_shown(value)}", line=line, field=name)
 
 
-def iter_judgment_records(path: Path | str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) of each judgment of a file; a line that is not a judgment is an error naming line and field."""
-    for line_no, text in jsonl_lines(path):
+def iter_judgment_records(path: Path | str, end: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) of each judgment of a file (up to byte ``end``); a line that is not a judgment is an error
+    naming line and field."""
+    for line_no, text in jsonl_lines(path, end):
         yield line_no, parse_judgment_line(str(path), line_no, text)
 
 
-def parse_judgments(path: Path | str) -> tuple[pd.DataFrame, list[int]]:
-    """The judgments of a rlaif-audit JSONL file as a DataFrame, and the line of each row (not yet validated)."""
+def parse_judgments(path: Path | str, end: int | None = None) -> tuple[pd.DataFrame, list[int]]:
+    """The judgments of a rlaif-audit JSONL file (up to byte ``end``) as a DataFrame, and the line of each row (not
+    yet validated)."""
     import pandas as pd
 
-    if not Path(path).exists():
+    if not Path(path).is_file():
         raise InputError(str(path), "file not found")
-    parsed = list(iter_judgment_records(path))
+    parsed = list(iter_judgment_records(path, end))
     frame = pd.DataFrame.from_records([record for _, record in parsed])
     if parsed:
         frame = frame[JUDGMENT_FIELDS + [c for c in frame.columns if c not in JUDGMENT_FIELDS]]
@@ -100,7 +137,8 @@ def read_judgments(path: Path | str) -> pd.DataFrame:
 class JudgmentFile:
     """An append-only judgment file that resumes after Ctrl-C or kill -9 and never writes a judgment twice.
 
-    A torn last line (the process died mid-write) is cut off on open. Judgments
+    A torn last line (the process died mid-write) is cut off on open, once the rest of the file has been read and
+    found valid (a file refused is left as it was). Judgments
     of another evaluator identity already in the file are an error, never mixed; so are judgments of another A/B
     seed or of other A/B texts for the same pair id, when ``provenance`` (written on every new line) is given.
     """
@@ -115,19 +153,26 @@ class JudgmentFile:
         self.parse_failures = 0
         self.invalid = 0
         if self.path.exists():
-            self._repair_torn_tail()
-            self._load_existing()
+            complete = self._complete_bytes()
+            self._load_existing(complete)
+            self._cut_torn_tail(complete)
 
-    def _repair_torn_tail(self) -> None:
-        with open(self.path, "rb+") as handle:
-            blob = handle.read()
-            if blob and not blob.endswith(b"\n"):
-                handle.truncate(blob.rfind(b"\n") + 1)
+    def _complete_bytes(self) -> int:
+        """The length of the file up to its last newline (what a kill mid-write leaves whole)."""
+        if not self.path.is_file():
+            raise InputError(str(self.path), "is not a file")
+        blob = self.path.read_bytes()
+        return blob.rfind(b"\n") + 1
 
-    def _load_existing(self) -> None:
+    def _cut_torn_tail(self, complete: int) -> None:
+        if self.path.stat().st_size > complete:
+            with open(self.path, "rb+") as handle:
+                handle.truncate(complete)
+
+    def _load_existing(self, complete: int) -> None:
         from rlaif_audit.data.validation import check_judgments
 
-        frame, lines = parse_judgments(self.path)
+        frame, lines = parse_judgments(self.path, complete)
         if len(frame):
             check_judgments(frame, str(self.path), lines)
             if self.provenance is not None:

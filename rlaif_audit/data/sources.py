@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import json
 import os
 import re
 import zlib
@@ -16,13 +15,16 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from rlaif_audit.errors import ConfigError, InputError
+from rlaif_audit.records.fileio import JSONProblem, loads, read_records
 
 DEMO = "demo"
 ON_ERROR_CHOICES = ("fail", "skip")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
-SUPPORTED = ".jsonl, .jsonl.gz, .ndjson, .csv, .csv.gz, .parquet, a Hugging Face dataset folder, hf://owner/name, demo"
+JSON_SUFFIXES = (".json",)
+SUPPORTED = (".jsonl, .jsonl.gz, .ndjson, .json (one array of objects), .csv, .csv.gz, .parquet, a Hugging Face "
+             "dataset folder, hf://owner/name, demo")
 MESSAGE_FIELDS = ("context", "prompt", "chosen", "rejected")
 PREVIEW = 10
 
@@ -99,6 +101,8 @@ def open_file(path: Path, display: str) -> Source:
         return Source(display, "csv", header, _csv_rows(path, display, header))
     if name.endswith(PARQUET_SUFFIXES):
         return _open_parquet(path, display)
+    if name.endswith(JSON_SUFFIXES):
+        return Source(display, "json", None, _json_array_rows(path, display))
     raise InputError(display, f"unsupported file type; supported: {SUPPORTED}")
 
 
@@ -117,27 +121,34 @@ def _unreadable(display: str, exc: BaseException) -> InputError:
 
 
 def _jsonl_rows(path: Path, display: str) -> Iterator[Row]:
-    index = 0
+    index, offset = 0, 0
     try:
         with _open_binary(path) as handle:
             for line_no, raw in enumerate(handle, 1):
                 if raw.strip():
-                    yield _json_row(raw, index, line_no)
+                    yield _json_row(raw, index, line_no, offset)
                     index += 1
+                offset += len(raw)
     except (OSError, EOFError, zlib.error) as exc:
         raise _unreadable(display, exc) from exc
 
 
-def _json_row(raw: bytes, index: int, line_no: int) -> Row:
+def _json_row(raw: bytes, index: int, line_no: int, offset: int) -> Row:
     try:
-        record = json.loads(raw.decode("utf-8-sig" if line_no == 1 else "utf-8"))
+        record = loads(raw.decode("utf-8-sig" if line_no == 1 else "utf-8"))
     except UnicodeDecodeError as exc:
-        return Row(index, line_no, None, f"is not valid UTF-8 ({exc.reason} at byte {exc.start})")
-    except json.JSONDecodeError as exc:
-        return Row(index, line_no, None, f"is not valid JSON ({exc.msg} at column {exc.colno})")
+        return Row(index, line_no, None, f"is not UTF-8 ({exc.reason} at byte {offset + exc.start} of the file)")
+    except JSONProblem as exc:
+        return Row(index, line_no, None, f"is not valid JSON ({exc.where()})")
     if not isinstance(record, dict):
         return Row(index, line_no, None, f"is a JSON {type(record).__name__}, not an object")
     return Row(index, line_no, record)
+
+
+def _json_array_rows(path: Path, display: str) -> Iterator[Row]:
+    """The records of a JSON file (one array of objects, or JSONL), each with the line it starts on."""
+    for index, (line_no, record) in enumerate(read_records(path)):
+        yield Row(index, line_no, record)
 
 
 @contextlib.contextmanager
@@ -203,8 +214,8 @@ def _try_json(cell: str) -> Any:
     if not cell.lstrip().startswith(("[", "{")):
         return None
     try:
-        return json.loads(cell)
-    except json.JSONDecodeError:
+        return loads(cell)
+    except JSONProblem:
         return None
 
 
@@ -227,13 +238,18 @@ def _open_parquet(path: Path, display: str) -> Source:
 
 
 def _parquet_rows(parquet: Any, display: str) -> Iterator[Row]:
+    from pyarrow import ArrowException
+
     index = 0
     try:
         for batch in parquet.iter_batches(batch_size=1024):
             for record in batch.to_pylist():
                 yield Row(index, None, record)
                 index += 1
-    except OSError as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(display, f"a string value of row {index} or after is not UTF-8 ({exc.reason}): a corrupt "
+                         "Parquet page?") from None
+    except (OSError, ValueError, ArrowException) as exc:  # a corrupt page: ArrowInvalid, ArrowIOError, OSError
         raise _unreadable(display, exc) from exc
 
 

@@ -51,6 +51,27 @@ class ProbeSuite:
         """The distinct ``probe_kind`` values of the pairs, sorted."""
         return sorted({str(pair.metadata.get("probe_kind", "")) for pair in self.pairs})
 
+    def subset(self, per_suite: int, seed: int = 0) -> ProbeSuite:
+        """At most ``per_suite`` pairs, stratified by ``probe_kind`` (a seeded shuffle within each kind, then the
+        kinds taken in turn), so every kind stays represented; the same seed gives the same subset. The subset is
+        a suite of its own: its ``version`` gains ``+subsetN-seedS`` and its hash is that of the pairs kept."""
+        if per_suite <= 0 or per_suite >= len(self.pairs):
+            return self
+        import random
+
+        by_kind: dict[str, list[PreferencePair]] = {}
+        for pair in sorted(self.pairs, key=lambda pair: pair.id):
+            by_kind.setdefault(str(pair.metadata.get("probe_kind", "")), []).append(pair)
+        for kind, members in by_kind.items():
+            random.Random(f"{seed}:{self.name}:{kind}").shuffle(members)
+        kept: list[PreferencePair] = []
+        while len(kept) < per_suite:
+            for members in by_kind.values():
+                if members and len(kept) < per_suite:
+                    kept.append(members.pop())
+        return ProbeSuite(self.name, f"{self.version}+subset{per_suite}-seed{seed}", self.description,
+                          tuple(sorted(kept, key=lambda pair: pair.id)))
+
     def summary(self) -> dict[str, Any]:
         """Name, version, pair count, hash and kinds (what ``rlaif-audit probe-suites`` lists)."""
         return {"name": self.name, "version": self.version, "n_pairs": len(self.pairs), "hash": self.hash,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rlaif_audit.errors import ConfigError
-from rlaif_audit.records.types import JudgeItem, Message, PreferencePair
+from rlaif_audit.records.types import Message, PreferencePair
 
 if TYPE_CHECKING:
     from rlaif_audit.data.judgment_file import JudgmentFile

@@ -21,16 +21,70 @@ SCORE_BATCH = 8
 SCORE_MAX_TOKENS = 1024  # the reward model's context: trained and scored at this length
 
 
+PAIR_FIELDS = ("id", "context", "a", "b", "metadata")
+
+
 def read_pairs_file(path: Path) -> list[PreferencePair]:
-    """The preference pairs a generate stage wrote."""
-    return [PreferencePair(**row) for row in read_jsonl(path)]
+    """The preference pairs a generate or probes stage wrote (a probe pair's human ``labels`` are left out)."""
+    return [PreferencePair(**{k: row[k] for k in PAIR_FIELDS if k in row}) for row in read_jsonl(path)]
+
+
+def evaluator_spec(run: Run, generation: int) -> dict[str, Any]:
+    """Which evaluator judges a generation, by the run's ``evaluator_succession`` (recorded in the manifest).
+
+    Generation 0 and every generation of a ``pinned`` run: the configured evaluator and options. ``policy``:
+    the previous generation's trained policy judging with the same rubric, as ``hf-judge`` (or the configured
+    evaluator when it is an hf-judge kind, keeping its options but the model). ``reward-model``: the previous
+    generation's trained reward model as the ``reward-model`` evaluator. ``model_from`` is the checkpoint's
+    path relative to the run folder (the evaluator's ``model`` option once built).
+    """
+    from rlaif_audit.default_plugins.evaluators.hf_judge import HFJudge
+    from rlaif_audit.host import evaluators
+    from rlaif_audit.loop.layout import POLICY, REWARD_MODEL, relative_path
+
+    config, succession = run.config, run.config.evaluator_succession
+    if generation == 0 or succession == "pinned":
+        return {"succession": succession, "evaluator": config.evaluator, "options": dict(config.evaluator_options),
+                "model_from": None}
+    if succession == "reward-model":
+        return {"succession": succession, "evaluator": "reward-model", "options": {},
+                "model_from": relative_path(generation - 1, REWARD_MODEL)}
+    registry = evaluators(run.pm)
+    configured = registry.items.get(config.evaluator)
+    name = config.evaluator if configured is not None and issubclass(configured.cls, HFJudge) else HFJudge.name
+    valid = registry.get(name).options
+    options = {k: v for k, v in config.evaluator_options.items() if k in valid and k != "model"}
+    return {"succession": succession, "evaluator": name, "options": options,
+            "model_from": relative_path(generation - 1, POLICY)}
 
 
 def generation_evaluator(run: Run, generation: int) -> Evaluator:
-    """The generation's evaluator, built from the configured plugin and options (pinned across generations)."""
+    """The generation's evaluator (:func:`evaluator_spec`); its identity is recorded in the manifest's
+    ``evaluators`` table the first time it is built."""
     from rlaif_audit.host import make_evaluator as make
 
-    return make(run.config.evaluator, run.config.evaluator_options, run.pm)
+    spec = evaluator_spec(run, generation)
+    options = dict(spec["options"])
+    if spec["model_from"]:
+        options["model"] = str(run.folder / spec["model_from"])
+    evaluator = make(spec["evaluator"], options, run.pm)
+    record_identity(run, generation, spec, evaluator)
+    return evaluator
+
+
+def record_identity(run: Run, generation: int, spec: dict[str, Any], evaluator: Evaluator) -> None:
+    """The evaluator's spec, identity and identity hash in the manifest (``evaluators["gen-N"]``)."""
+    from rlaif_audit.loop.layout import generation_folder
+    from rlaif_audit.reporting.report import to_jsonable
+
+    key = generation_folder(generation)
+    known = run.manifest.setdefault("evaluators", {}).get(key) or {}
+    evaluator_id = evaluator.identity_hash()
+    if known.get("evaluator_id") == evaluator_id:
+        return
+    run.manifest["evaluators"][key] = {**spec, "evaluator_id": evaluator_id,
+                                       "identity": to_jsonable(evaluator.identity())}
+    run.save_manifest()
 
 
 def judge_pairs(run: Run, evaluator: Evaluator, pairs: Sequence[PreferencePair], path: Path) -> dict[str, Any]:

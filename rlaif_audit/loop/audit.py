@@ -22,13 +22,14 @@ if TYPE_CHECKING:
 
 
 def sample_rows(policy: tuple[Any, Any], reference: tuple[Any, Any], prompts: Sequence[dict[str, Any]], n: int, *,
-                temperature: float, top_p: float, max_new_tokens: int, batch_size: int,
-                seed: int, progress: bool = False) -> list[dict[str, Any]]:
+                temperature: float, top_p: float, max_new_tokens: int, batch_size: int, seed: int,
+                engine: str = "fast", batch_rows: int = 256, progress: bool = False) -> list[dict[str, Any]]:
     """``n`` responses per prompt (``{"id", "prompt"}``) from the policy and the reference (same seeds): one row per
     prompt × sample with both texts, token ids, lengths and truncation (the policy-side auditors' samples)."""
     texts = [p["prompt"] for p in prompts]
     settings = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
-                "batch_size": batch_size, "seed": seed, "progress": progress}
+                "batch_size": batch_size, "seed": seed, "engine": engine, "batch_rows": batch_rows,
+                "progress": progress}
     mine_groups = sample_responses(*policy, texts, n, **settings)
     theirs_groups = sample_responses(*reference, texts, n, **settings)
     tokenizer, rows = policy[1], []
@@ -53,7 +54,9 @@ def draw_samples(run: Run, generation: int, policy: tuple[Any, Any],
     config = run.config
     rows = sample_rows(policy, reference, run_prompts(run, "eval"), config.audit_samples,
                        temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
-                       batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"), progress=run.progress)
+                       batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"),
+                       engine="generate" if config.sampling_engine == "generate" else "fast",
+                       batch_rows=config.sampling_batch_rows, progress=run.progress)
     write_jsonl(path, rows)
     return rows
 

@@ -53,9 +53,7 @@ def _even(value: Any) -> str | None:
     return None if value >= 2 and value % 2 == 0 else "must be an even number >= 2 (candidates are paired)"
 
 
-def _one_generation(value: Any) -> str | None:
-    """A problem unless the value is 1 (one generation for now)."""
-    return None if value == 1 else "must be 1 for now (several generations arrive with --generations)"
+SUCCESSIONS = ("pinned", "policy", "reward-model")
 
 
 def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
@@ -79,13 +77,14 @@ class RunConfig:
     evaluator: str = _key("hf-judge", "Evaluator plugin that labels the pairs (see `rlaif-audit evaluators`).")
     evaluator_options: dict[str, Any] = _key(
         {}, "Evaluator options (TOML table [evaluator_options]; CLI -O key=value).")
-    prompts: str = _key("", "Prompt file (JSONL with 'prompt'); empty: the 100 prompts shipped with rlaif-audit.")
-    num_prompts: int = _key(100, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative)
+    prompts: str = _key("", "Prompt file (JSONL with 'prompt'); empty: the 100 short-answer prompts shipped with "
+                        "rlaif-audit.")
+    num_prompts: int = _key(70, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative)
     eval_prompts: int = _key(20, "Prompts held out from training for the policy-side audits.", _positive)
     candidates_per_prompt: int = _key(2, "Candidates K the policy samples per prompt (paired 0-1, 2-3, ...).", _even)
     temperature: float = _key(0.8, "Sampling temperature (generation, RL rollouts, audit samples).", _positive)
     top_p: float = _key(0.95, "Nucleus sampling top-p.", _unit_interval)
-    max_new_tokens: int = _key(48, "Maximum new tokens per response.", _positive)
+    max_new_tokens: int = _key(64, "Maximum new tokens per response.", _positive)
     gen_batch_size: int = _key(16, "Prompts per generate() batch.", _positive)
     seed: int = _key(0, "Seed of every random choice (shuffles, sampling, training).", _non_negative)
     reward: str = _key("model", "'model': a TRL reward model trained on the AI labels; 'direct': d-RLAIF.",
@@ -97,19 +96,52 @@ class RunConfig:
     rm_learning_rate: float = _key(5e-5, "Reward-model learning rate.", _positive)
     rm_batch_size: int = _key(8, "Reward-model training batch size (pairs).", _positive)
     rm_eval_fraction: float = _key(0.2, "Share of AI-labeled pairs held out to measure the reward model.", _fraction)
-    rl_steps: int = _key(6, "RL optimiser steps.", _positive)
+    rl_steps: int = _key(4, "RL optimiser steps.", _positive)
     rl_learning_rate: float = _key(5e-6, "RL learning rate.", _positive)
     num_generations: int = _key(4, "Completions per prompt in each RL step (the GRPO/RLOO group).", _positive)
     rl_batch_size: int = _key(8, "Completions per RL step (a multiple of num_generations).", _positive)
     beta: float = _key(0.04, "KL penalty coefficient to the reference policy.", _non_negative)
-    save_steps: int = _key(4, "Save a resumable TRL checkpoint every N optimiser steps (not at the last).", _positive)
+    save_steps: int = _key(2, "Save a resumable TRL checkpoint every N optimiser steps (not at the last).", _positive)
     human_data: str = _key("", "Human-labeled pair set to score the reward model against (path or hub id).")
     human_limit: int = _key(200, "Pairs read from human_data.", _positive)
     audit_samples: int = _key(2, "Samples per held-out prompt from the policy and from the reference.", _positive)
     auditors: list[str] = _key([], "Auditors to run (empty: every registered auditor).")
     n_bootstrap: int = _key(2000, "Bootstrap resamples behind each confidence interval.", _positive)
-    generations: int = _key(1, "RLAIF generations (gen-0, gen-1, ...).", _one_generation)
+    generations: int = _key(2, "RLAIF generations (gen-0, gen-1, ...); each starts from the previous policy.",
+                            _positive)
+    evaluator_succession: str = _key(
+        "policy", "Evaluator of generation g+1: 'pinned' (the configured one every generation), 'policy' (gen g's "
+        "trained policy as hf-judge, same rubric) or 'reward-model' (gen g's trained reward model).",
+        _choice(*SUCCESSIONS))
+    on_drift: str = _key("warn", "Pinned runs: 'warn' or 'stop' when the evaluator's probe judgments or identity "
+                         "differ from gen-0's.", _choice("warn", "stop"))
+    probe_suites: list[str] = _key([], "Probe suites every generation's evaluator judges (empty: every registered "
+                                   "suite; see `rlaif-audit probes`).")
+    probe_limit: int = _key(0, "Pairs per probe suite (0: all), a seeded subset stratified by probe kind; the "
+                            "same subset in every generation.", _non_negative)
+    self_preference: bool = _key(True, "Policy succession: each generation's evaluator and gen-0's judge the previous "
+                                 "generation's audit samples (its own policy's vs the reference's), for the excess "
+                                 "preference for its own outputs.")
+    anchor_data: str = _key("", "Human-labeled pairs added as human-anchor probes (path or hub id, any reader "
+                            "format); empty: none.")
+    anchor_limit: int = _key(100, "Pairs read from anchor_data.", _positive)
     keep_checkpoints: bool = _key(False, "Keep the TRL training checkpoints after a stage completes.")
+    sampling_engine: str = _key(
+        "fast", "Generate-stage and audit sampling: 'fast' (KV-cache decode loop), 'generate' (transformers), "
+        "'openai' (an OpenAI-compatible server, e.g. vLLM; generate stage only).", _choice("fast", "generate", "openai"))
+    sampling_batch_rows: int = _key(256, "Rows (prompts × candidates) per batch of the fast sampling engine.",
+                                    _positive)
+    sampling_base_url: str = _key("", "Base URL of the OpenAI-compatible server (sampling_engine = 'openai').")
+    sampling_model: str = _key("", "Model name on that server (empty: the first listed by /v1/models).")
+    sampling_concurrency: int = _key(16, "Requests in flight to that server.", _positive)
+    rl_generation_batch_size: int = _key(0, "Completions TRL generates per call in the RL stage (0: TRL's default).",
+                                         _non_negative)
+    rl_continuous_batching: bool = _key(False, "RL rollouts with transformers' continuous batching "
+                                               "(TRL use_transformers_continuous_batching).")
+    use_vllm: bool = _key(False, "RL rollouts with vLLM (TRL use_vllm; needs a GPU and the vllm package).")
+    vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
+                                      "(`trl vllm-serve`).", _choice("colocate", "server"))
+    vllm_server_url: str = _key("", "Base URL of `trl vllm-serve` (vllm_mode = 'server'; empty: TRL's default).")
     report_to: list[str] = _key([], "Experiment trackers the TRL trainers log to, passed as TrainingArguments' "
                                 "report_to (e.g. [\"tensorboard\"], [\"trackio\"], [\"wandb\"]; empty: none).")
 
@@ -144,7 +176,8 @@ KEYS: dict[str, Key] = _keys()
 SMOKE = {
     "num_prompts": 12, "eval_prompts": 4, "max_new_tokens": 16, "gen_batch_size": 8, "label_batch_size": 4,
     "rm_batch_size": 4, "rm_eval_fraction": 0.25, "rl_steps": 2, "num_generations": 2, "rl_batch_size": 4,
-    "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16,
+    "save_steps": 2, "audit_samples": 1, "n_bootstrap": 200, "human_limit": 16, "generations": 1,
+    "anchor_limit": 16, "probe_limit": 12,
 }
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "smoke": SMOKE}
 
@@ -196,23 +229,36 @@ def _key_line(text: str, name: str) -> int | None:
 
 
 def read_toml(path: Path | str) -> dict[str, Any]:
-    """The keys of a run TOML file, checked (``preset`` included when set); errors name the file, line and key."""
+    """The keys of a run TOML file, checked (``preset`` included when set); errors name the file, line and key.
+
+    Any byte sequence gives the keys or an InputError: bytes that are not UTF-8, TOML too deeply nested or with an
+    integer of more than 4,300 digits, a number that is not finite (``inf``, ``nan``) or an integer outside the
+    64-bit range anywhere in the file (evaluator options included) are refused like bad TOML.
+    """
     import tomllib
 
+    from rlaif_audit.records.fileio import read_utf8
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read the config file: {exc.strerror or exc}") from exc
+    text = read_utf8(path, "config file")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         where = re.search(r"at line (\d+)", str(exc))  # Python < 3.14 has no exc.lineno
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise InputError(str(path), f"not valid TOML: {message}", line=int(where[1]) if where else None) from exc
+    except RecursionError:
+        raise InputError(str(path), "not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        limit = str(exc).split(":")[0]
+        raise InputError(str(path), f"not valid TOML: a number has too many digits ({limit})") from None
     checked = {}
     for name, value in raw.items():
         line = _key_line(text, name)
+        bad_number = _bad_number(name, value)
+        if bad_number:
+            raise InputError(str(path), bad_number[1], line=_key_line(text, bad_number[0].split(".")[-1]) or line,
+                             field=bad_number[0])
         if name == "preset":
             if not isinstance(value, str) or value not in PRESETS:
                 raise InputError(str(path), f"unknown preset {value!r}; valid: {', '.join(PRESETS)}", line, name)
@@ -225,6 +271,27 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     return checked
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _bad_number(name: str, value: Any) -> tuple[str, str] | None:
+    """(dotted key, problem) of the first number in ``value`` that is not finite or is an integer outside 64 bits."""
+    import math
+
+    stack: list[tuple[str, Any]] = [(name, value)]
+    while stack:
+        key, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return key, f"must be a finite number, got {item!r}"
+        if isinstance(item, int) and not isinstance(item, bool) and not INT64[0] <= item <= INT64[1]:
+            return key, f"is out of range: an integer must fit in 64 bits, got one of {len(str(abs(item)))} digits"
+        if isinstance(item, dict):
+            stack.extend((f"{key}.{sub}", child) for sub, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((key, child) for child in item)
+    return None
+
+
 def check_combination(config: RunConfig) -> None:
     """Checks that involve several keys."""
     batch, group = config.rl_batch_size, config.num_generations
@@ -232,6 +299,13 @@ def check_combination(config: RunConfig) -> None:
         raise ConfigError(f"num_generations must be >= 2 (GRPO and RLOO compare completions), got {group}")
     if batch % group:
         raise ConfigError(f"rl_batch_size ({batch}) must be a multiple of num_generations ({group})")
+    if config.evaluator_succession == "reward-model" and config.reward != "model":
+        raise ConfigError("evaluator_succession = 'reward-model' needs reward = 'model' (a direct-reward run "
+                          "trains no reward model to succeed the evaluator)")
+    from rlaif_audit.loop.sampling import check_rollouts  # the RL generation keys (sampling engines' block)
+
+    if problem := check_rollouts(config):
+        raise ConfigError(problem)
 
 
 def build_config(toml_path: Path | str | None = None, preset: str | None = None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rlaif_audit.loop.layout import CANDIDATES, PAIRS, PROMPTS
 from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.prompts import messages, run_prompts
-from rlaif_audit.loop.sampling import load_policy, sample_responses
+from rlaif_audit.loop.sampling import config_samples
 from rlaif_audit.records.fileio import write_jsonl
 from rlaif_audit.records.types import PreferencePair
 
@@ -51,17 +51,14 @@ def pair_candidates(rows: list[dict[str, Any]], generation: int) -> tuple[list[P
 @stage_progress("generate")
 def run_generate(run: Run, generation: int) -> dict[str, Any]:
     """Sample candidates for the training prompts; write candidates.jsonl and pairs.jsonl."""
-    from rlaif_audit.records.provenance import file_hash
-    from rlaif_audit.records.provenance import weights_hash
+    from rlaif_audit.records.provenance import file_hash, weights_hash
 
     config = run.config
     prompts = run_prompts(run, "train")
     policy_path = run.input_policy(generation)
-    model, tokenizer = load_policy(policy_path)
-    samples = sample_responses(model, tokenizer, [p["prompt"] for p in prompts], config.candidates_per_prompt,
-                               temperature=config.temperature, top_p=config.top_p,
-                               max_new_tokens=config.max_new_tokens, batch_size=config.gen_batch_size,
-                               seed=run.seed(generation, "generate"), progress=run.progress)
+    samples, tokenizer, engine = config_samples(config, policy_path, [p["prompt"] for p in prompts],
+                                                config.candidates_per_prompt, run.seed(generation, "generate"),
+                                                progress=run.progress)
     rows = candidate_rows(prompts, samples, tokenizer, generation)
     pairs, identical = pair_candidates(rows, generation)
     write_jsonl(run.path(generation, CANDIDATES), rows)
@@ -69,6 +66,7 @@ def run_generate(run: Run, generation: int) -> dict[str, Any]:
     run.notify("on_candidates", generation, candidates=rows)
     new_tokens = sum(row["n_tokens"] for row in rows)
     return {"prompts": len(prompts), "candidates": len(rows), "pairs": len(pairs), "identical_pairs_dropped": identical,
-            "new_tokens": new_tokens, "policy": str(policy_path), "policy_weights_sha256": weights_hash(policy_path),
+            "new_tokens": new_tokens, "sampling": engine, "policy": str(policy_path),
+            "policy_weights_sha256": weights_hash(policy_path),
             "prompts_hash": file_hash(run.folder / PROMPTS),
             "candidates_hash": file_hash(run.path(generation, CANDIDATES))}

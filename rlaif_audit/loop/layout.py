@@ -10,6 +10,8 @@ from __future__ import annotations
 MANIFEST = "manifest.json"
 CONFIG = "config.toml"
 PROMPTS = "prompts.jsonl"  # the prompts used, frozen at the start, with their split
+RUN_REPORT = "report"  # the run's top-level report: every generation side by side, the propagation audit
+RUN_SCOPE = "run"  # the manifest's key prefix of the run-level stages (run/propagation)
 
 # A generation's folder, gen-N/
 MARKERS = "stages"  # completion markers, <stage>.done.json
@@ -26,6 +28,12 @@ AUDIT = "audit"
 AUDIT_SAMPLES = f"{AUDIT}/samples.jsonl"
 AUDIT_JUDGMENTS = f"{AUDIT}/judgments.jsonl"
 POLICY_SAMPLES = f"{AUDIT}/policy_samples.jsonl"
+PROBES = "probes"
+PROBE_PAIRS = f"{PROBES}/judgments.pairs.jsonl"  # the probe pairs judged (suites, anchors), beside them
+PROBE_JUDGMENTS = f"{PROBES}/judgments.jsonl"
+DRIFT = f"{PROBES}/drift.json"  # pinned runs: this generation's probe judgments against gen-0's
+SELF_PREFERENCE = f"{PROBES}/self_preference.jsonl"  # policy succession, gen >= 1: own (gen g-1 policy) vs reference
+SELF_PREFERENCE_REFERENCE = f"{PROBES}/self_preference.reference.jsonl"  # the same pairs judged by gen-0's evaluator
 
 # Written into audit/, policy/ and reward_model/ (the report formats and the model card)
 REPORT_JSON = "report.json"
@@ -49,6 +57,7 @@ def marker(stage: str) -> str:
     return f"{MARKERS}/{stage}.done.json"
 
 
-def stage_key(generation: int, stage: str) -> str:
-    """The manifest's key of a stage of a generation (``gen-0/label``), in its stages and attempts tables."""
-    return f"{generation_folder(generation)}/{stage}"
+def stage_key(generation: int | None, stage: str) -> str:
+    """The manifest's key of a stage of a generation (``gen-0/label``), or of a run-level stage
+    (``run/propagation``, generation None), in its stages and attempts tables."""
+    return f"{RUN_SCOPE if generation is None else generation_folder(generation)}/{stage}"

@@ -12,6 +12,7 @@ from rlaif_audit.loop.ai_feedback import generation_evaluator, load_reward_model
 from rlaif_audit.loop.layout import CANDIDATES, POLICY, POLICY_CHECKPOINTS, POLICY_LOG, REWARD_MODEL
 from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.prompts import messages, run_prompts
+from rlaif_audit.loop.sampling import rollout_arguments
 from rlaif_audit.loop.training import (last_checkpoint, log_row, no_final_checkpoint, quiet, read_trainer_log,
                                        remove_stale_saves, save_atomically, save_trained, train_resumably,
                                        trainer_arguments)
@@ -87,7 +88,7 @@ def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer:
                         max_steps=config.rl_steps, per_device_train_batch_size=config.rl_batch_size,
                         num_generations=config.num_generations, max_completion_length=config.max_new_tokens,
                         temperature=config.temperature, top_p=config.top_p, beta=config.beta,
-                        learning_rate=config.rl_learning_rate)
+                        learning_rate=config.rl_learning_rate, **rollout_arguments(config))
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
     prompts = Dataset.from_list([{"prompt": messages(p["prompt"]), "prompt_id": p["id"]}
                                  for p in run_prompts(run, "train")])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.loop.layout import PROMPTS
-from rlaif_audit.records.fileio import atomic_write_text, json_line
+from rlaif_audit.records.fileio import atomic_write_text, json_line, jsonl_lines
 
 if TYPE_CHECKING:
     from rlaif_audit.loop.run import Run
@@ -30,22 +30,21 @@ def _prompt_row(path: str, line: int, text: str) -> dict[str, Any]:
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError(path, f"must be a non-empty string, got {prompt!r}", line=line, field="prompt")
     prompt_id = row.get("id", f"row-{line}")
-    if not isinstance(prompt_id, (str, int)) or str(prompt_id) == "":
+    if isinstance(prompt_id, bool) or not isinstance(prompt_id, (str, int)) or str(prompt_id) == "":
         raise InputError(path, f"must be a non-empty string, got {prompt_id!r}", line=line, field="id")
-    return {"id": str(prompt_id), "prompt": prompt, "category": str(row.get("category", ""))}
+    category = row.get("category")
+    if category is not None and (isinstance(category, bool) or not isinstance(category, (str, int, float))):
+        raise InputError(path, f"must be a string, got {category!r}", line=line, field="category")
+    return {"id": str(prompt_id), "prompt": prompt, "category": "" if category is None else str(category)}
 
 
 def read_prompts(path: Path | str) -> list[dict[str, Any]]:
     """Rows ``{"id", "prompt", "category"}`` of a JSONL prompt file; errors name the line and field."""
     path_str = str(path)
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(path_str, f"cannot read the prompt file: {exc.strerror or exc}") from exc
+    if not Path(path).is_file():
+        raise InputError(path_str, "cannot read the prompt file: no such file")
     rows, seen = [], {}
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
+    for number, text in jsonl_lines(path):
         row = _prompt_row(path_str, number, text)
         if row["id"] in seen:
             raise InputError(path_str, f"duplicate id {row['id']!r} (first on line {seen[row['id']]})",

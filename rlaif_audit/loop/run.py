@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rlaif_audit.errors import ConfigError, InputError
 from rlaif_audit.loop import layout
 from rlaif_audit.loop.config import RunConfig, build_config, to_toml
-from rlaif_audit.loop.stages import STAGE_NAMES, STAGES, Stage
+from rlaif_audit.loop.stages import RUN_STAGES, STAGE_NAMES, STAGES, Stage
 from rlaif_audit.records.fileio import atomic_write_json, atomic_write_text
 from rlaif_audit.records.provenance import library_versions, stable_hash
 
@@ -56,22 +56,25 @@ class Run:
         """A generation's file or folder, by its name in :mod:`rlaif_audit.loop.layout` (``layout.PAIRS``)."""
         return self.folder / layout.relative_path(generation, name)
 
-    def marker(self, generation: int, stage: str) -> Path:
-        """The completion marker of a stage: written last, atomically; the stage is done iff it exists."""
+    def marker(self, generation: int | None, stage: str) -> Path:
+        """The completion marker of a stage (generation None: a run-level stage): written last, atomically;
+        the stage is done iff it exists."""
+        if generation is None:
+            return self.folder / layout.marker(stage)
         return self.path(generation, layout.marker(stage))
 
-    def is_done(self, generation: int, stage: str) -> bool:
+    def is_done(self, generation: int | None, stage: str) -> bool:
         """Whether a stage of a generation has completed (its marker exists)."""
         return self.marker(generation, stage).exists()
 
-    def stage_record(self, generation: int, stage: str) -> dict[str, Any]:
+    def stage_record(self, generation: int | None, stage: str) -> dict[str, Any]:
         """A completed stage's marker: timings, peak memory and outputs."""
         path = self.marker(generation, stage)
         if not path.exists():
             raise ConfigError(f"Stage {stage} of generation {generation} has not completed in {self.folder}")
         return json.loads(path.read_text(encoding="utf-8"))
 
-    def stage_outputs(self, generation: int, stage: str) -> dict[str, Any]:
+    def stage_outputs(self, generation: int | None, stage: str) -> dict[str, Any]:
         """The outputs a completed stage recorded in its marker."""
         return self.stage_record(generation, stage).get("outputs", {})
 
@@ -106,7 +109,7 @@ class Run:
             self.manifest["updated"] = now()
             atomic_write_json(self.folder / layout.MANIFEST, self.manifest)
 
-    def record_stage(self, generation: int, stage: str, record: dict[str, Any]) -> None:
+    def record_stage(self, generation: int | None, stage: str, record: dict[str, Any]) -> None:
         """Write the stage's completion marker (last), then mirror it into the manifest."""
         if not self.is_main:
             return
@@ -129,6 +132,8 @@ def _new_manifest(folder: Path, config: RunConfig) -> dict[str, Any]:
         "stages": {},
         "attempts": {},
         "plugin_failures": [],
+        "warnings": [],
+        "evaluators": {},
         "outputs": {},
     }
 
@@ -144,9 +149,12 @@ def create_run(folder: Path | str, config: RunConfig, pm: pluggy.PluginManager) 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / layout.CONFIG, to_toml(config.to_dict()))
     run = Run(folder, config, _new_manifest(folder, config), pm)
+    from rlaif_audit.loop.ai_feedback import evaluator_spec
+
     for generation in range(config.generations):
         seeds = {purpose: run.seed(generation, purpose) for purpose in SEED_PURPOSES}
         run.manifest["seeds"][layout.generation_folder(generation)] = seeds
+        run.manifest["evaluators"][layout.generation_folder(generation)] = evaluator_spec(run, generation)
     run.save_manifest()
     return run
 
@@ -179,6 +187,9 @@ def _sync_markers(run: Run) -> None:
         for stage in STAGE_NAMES:
             if run.is_done(generation, stage):
                 stages[layout.stage_key(generation, stage)] = run.stage_record(generation, stage)
+    for stage in RUN_STAGES:
+        if run.is_done(None, stage.name):
+            stages[layout.stage_key(None, stage.name)] = run.stage_record(None, stage.name)
     run.manifest["stages"] = stages
 
 
@@ -189,14 +200,16 @@ def _barrier() -> None:
     PartialState().wait_for_everyone()
 
 
-def run_stage(run: Run, generation: int, stage: Stage) -> dict[str, Any]:
-    """Run one stage: hooks around it, time and peak memory measured, its marker written last."""
+def run_stage(run: Run, generation: int | None, stage: Stage) -> dict[str, Any]:
+    """Run one stage (generation None: a run-level stage, after every generation): hooks around it, time and
+    peak memory measured, its marker written last."""
     from rlaif_audit.loop.meter import StageMeter
 
     key = layout.stage_key(generation, stage.name)
+    hook_generation = run.config.generations - 1 if generation is None else generation
     run.manifest.setdefault("attempts", {})[key] = run.manifest.get("attempts", {}).get(key, 0) + 1
     run.save_manifest()
-    run.notify("on_stage_start", generation, stage=stage.name)
+    run.notify("on_stage_start", hook_generation, stage=stage.name)
     started = now()
     outputs: dict[str, Any] = {}
     with StageMeter() as meter:
@@ -205,24 +218,45 @@ def run_stage(run: Run, generation: int, stage: Stage) -> dict[str, Any]:
     record = {"stage": stage.name, "generation": generation, "started": started, "finished": now(),
               **meter.stats(), "outputs": outputs}
     run.record_stage(generation, stage.name, record)
-    if run.is_main and not run.config.keep_checkpoints:
+    if run.is_main and not run.config.keep_checkpoints and generation is not None:
         for name in outputs.get("scratch", []):
             remove_tree(run.path(generation, name))
-    run.notify("on_stage_end", generation, stage=stage.name, stats=record)
+    run.notify("on_stage_end", hook_generation, stage=stage.name, stats=record)
     return record
 
 
 def execute(run: Run) -> dict[str, Any]:
-    """Run every stage not yet done, generation by generation; return the manifest."""
+    """Run every stage not yet done, generation by generation, then the run-level stages; return the manifest.
+
+    A stage that raises :class:`rlaif_audit.auditing.drift.EvaluatorDrift` (``on_drift = "stop"``) leaves the
+    run with status ``stopped`` and the message in the manifest before the error propagates.
+    """
     for generation in range(run.config.generations):
         for stage in STAGES:
             if not run.is_done(generation, stage.name):
-                run_stage(run, generation, stage)
+                _run_or_stop(run, generation, stage)
             _barrier()
+    for stage in RUN_STAGES:
+        if not run.is_done(None, stage.name):
+            run_stage(run, None, stage)
+        _barrier()
     run.manifest["status"] = "done"
     run.manifest["finished"] = now()
     run.save_manifest()
     return run.manifest
+
+
+def _run_or_stop(run: Run, generation: int, stage: Stage) -> None:
+    """Run a stage; on a drift stop, record the stop (status, message, time) in the manifest and re-raise."""
+    from rlaif_audit.loop.probes import DriftStop
+
+    try:
+        run_stage(run, generation, stage)
+    except DriftStop as exc:
+        run.manifest["status"] = "stopped"
+        run.manifest["stopped"] = {"generation": generation, "stage": stage.name, "reason": str(exc), "time": now()}
+        run.save_manifest()
+        raise
 
 
 def remove_tree(path: Path) -> None:

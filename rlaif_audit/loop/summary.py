@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from rlaif_audit.loop.layout import AUDIT, MANIFEST, POLICY, REPORT_HTML, REPORT_JSON, REPORT_MD, REWARD_MODEL
+from rlaif_audit.loop.layout import (AUDIT, MANIFEST, POLICY, REPORT_HTML, REPORT_JSON, REPORT_MD, REWARD_MODEL,
+                                     RUN_REPORT)
 
 if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import Metric
@@ -57,6 +58,12 @@ def summary_lines(run: Run) -> list[str]:
                  f"(per stage: {run.folder / MANIFEST})")
     for generation in range(run.config.generations):
         policy, reward_model, audit = (run.path(generation, name) for name in (POLICY, REWARD_MODEL, AUDIT))
+        prefix = f"gen-{generation}/"
+        timed = [f"{key[len(prefix):]} {rec.get('seconds') or 0:.0f} s"
+                 for key, rec in run.manifest.get("stages", {}).items() if key.startswith(prefix)]
+        evaluator = (run.manifest.get("evaluators") or {}).get(f"gen-{generation}") or {}
+        lines.append(f"gen-{generation}: evaluator {evaluator.get('evaluator')} "
+                     f"({evaluator.get('model_from') or 'as configured'}); " + ", ".join(timed))
         lines.append(f"policy checkpoint: {policy}  (report: {policy / REPORT_MD})")
         if reward_model.is_dir():
             lines.append(f"reward model: {reward_model}  (report: {reward_model / REPORT_MD})")
@@ -65,7 +72,52 @@ def summary_lines(run: Run) -> list[str]:
             lines.append(f"audit report: {audit / REPORT_HTML}")
             report = Report.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
             lines.extend(_headline(report, registry))
+    lines.extend(cross_generation_lines(run))
     failures = run.manifest.get("plugin_failures") or []
     if failures:
         lines.append(f"plugin failures recorded in the manifest: {len(failures)}")
+    return lines
+
+
+def _cell(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def cross_generation_lines(run: Run) -> list[str]:
+    """The top-level report's cross-generation table: each probe measure per generation, its trend with 95% CI and
+    verdict (after FDR control), and the inherited-error odds ratio."""
+    path = run.folder / RUN_REPORT / REPORT_JSON
+    if not path.exists():
+        return []
+    outcome = (json.loads(path.read_text(encoding="utf-8")).get("auditors") or {}).get("propagation") or {}
+    if outcome.get("status") != "ok":
+        return [f"cross-generation report: {path.parent / REPORT_HTML} (propagation: {outcome.get('status')}: "
+                f"{outcome.get('reason')})"]
+    tables = outcome.get("tables") or {}
+    values: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in tables.get("per_generation", []):
+        values.setdefault(row["measure"], {})[int(row["generation"])] = row
+    verdicts = {row["measure"]: row for row in tables.get("verdicts", [])}
+    generations = sorted({g for by_generation in values.values() for g in by_generation})
+    lines = [f"cross-generation report: {path.parent / REPORT_HTML}",
+             "  measure | " + " | ".join(f"gen-{g}" for g in generations) + " | trend/gen [95% CI] | verdict"]
+    for measure, by_generation in values.items():
+        cells = [_cell(by_generation.get(g, {}).get("value")) for g in generations]
+        verdict = verdicts.get(measure)
+        trend = (f"{verdict['slope']:+.3f} [{verdict['ci_low']:+.3f}, {verdict['ci_high']:+.3f}]"
+                 if verdict and verdict.get("slope") is not None else "-")
+        lines.append(f"  {measure} | " + " | ".join(cells) + f" | {trend} | "
+                     f"{verdict.get('verdict') if verdict else 'no verdict'}")
+    for row in tables.get("self_preference_by_generation", []):
+        if row.get("excess") is None:
+            lines.append(f"  self-preference gen-{row['generation']}: {row.get('status')} {row.get('reason')}")
+            continue
+        lines.append(f"  self-preference gen-{row['generation']}: own-response win rate {_cell(row['own_win_rate'])} vs "
+                     f"gen-0 evaluator {_cell(row['own_win_rate_gen0_evaluator'])}; excess {row['excess']:+.3f} "
+                     f"[95% CI {_cell(row['excess_ci_low'])}, {_cell(row['excess_ci_high'])}], n={row['pairs']}")
+    metric = (outcome.get("metrics") or {}).get("inherited_error_odds_ratio")
+    if metric and metric.get("value") is not None:
+        ci = metric.get("ci") or [None, None]
+        lines.append(f"  inherited error: odds ratio {metric['value']:.3g} [95% CI {_cell(ci[0])}, {_cell(ci[1])}] "
+                     f"(P(wrong at g+1 | wrong at g) vs P(wrong at g+1 | right at g), n={metric.get('n')})")
     return lines

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from rlaif_audit.errors import InputError
 
@@ -115,12 +116,44 @@ def append_jsonl(path: Path | str, rows: Iterable[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
-def jsonl_lines(path: Path | str) -> Iterator[tuple[int, str]]:
-    """The non-blank lines of a JSONL file with their 1-based numbers, streamed (split at newlines only)."""
-    with open(path, encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
+def jsonl_lines(path: Path | str, end: int | None = None) -> Iterator[tuple[int, str]]:
+    """The non-blank lines of a JSONL file with their 1-based numbers, streamed (split at newlines only), each
+    decoded as UTF-8 (a BOM on the first is dropped); bytes that are not UTF-8 are an InputError naming the line and
+    the byte offset. ``end``: read no further than that byte."""
+    offset = 0
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read the file: {exc.strerror or exc}") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if end is not None and offset >= end:
+                return
+            if end is not None and offset + len(raw) > end:
+                raw = raw[: end - offset]
+            text = utf8_text(str(path), raw, offset, number)
+            offset += len(raw)
             if text.strip():
                 yield number, text
+
+
+def utf8_text(path: str, blob: bytes, offset: int = 0, line: int | None = None) -> str:
+    """``blob`` decoded as UTF-8 (a leading BOM dropped at offset 0); else an InputError: "not UTF-8" and the byte
+    offset in the file (``offset`` is where ``blob`` starts)."""
+    try:
+        return blob.decode("utf-8-sig" if offset == 0 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 ({exc.reason} at byte {offset + exc.start} of the file)",
+                         line=line) from None
+
+
+def read_utf8(path: Path | str, what: str = "file") -> str:
+    """A whole text file as UTF-8; an unreadable file or bytes that are not UTF-8 are an InputError."""
+    try:
+        blob = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read the {what}: {exc.strerror or exc}") from None
+    return utf8_text(str(path), blob)
 
 
 def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
@@ -130,7 +163,7 @@ def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
 
 def read_json(path: Path | str) -> Any:
     """The JSON value of a whole file; an InputError naming the file, line and column if it is not JSON."""
-    return _decoded(str(path), Path(path).read_text(encoding="utf-8"), None)
+    return _decoded(str(path), read_utf8(path), None)
 
 
 def json_line(path: str, line: int, text: str) -> Any:
@@ -138,12 +171,92 @@ def json_line(path: str, line: int, text: str) -> Any:
     return _decoded(path, text, line)
 
 
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of arrays and objects accepted in any JSON read (no record of any format comes near it; the
+interpreter's recursion limit, hit at about 1,000 levels, would otherwise surface as a RecursionError)."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class JSONProblem(ValueError):
+    """A JSON text that cannot be read: the message, and where (1-based line and column) when known."""
+
+    def __init__(self, message: str, lineno: int | None = None, colno: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.lineno, self.colno = message, lineno, colno
+
+    def where(self) -> str:
+        """The message with its column, when known."""
+        return f"{self.message} at column {self.colno}" if self.colno is not None else self.message
+
+
+def loads(text: str) -> Any:
+    """``json.loads`` that is total: bad JSON, nesting deeper than :data:`MAX_JSON_DEPTH`, an integer of more
+    digits than Python converts (4,300) and a lone surrogate escape (not Unicode: it cannot be written back) are a
+    :class:`JSONProblem`; NaN and Infinity are read as Python reads them."""
+    return raw_decode(text, 0, whole=True)[0]
+
+
+_DECODER = json.JSONDecoder()
+
+
+def raw_decode(text: str, start: int, whole: bool = False) -> tuple[Any, int]:
+    """The JSON value starting at ``text[start]`` and where it ends (``whole``: the text must hold nothing else)."""
+    try:
+        if whole:
+            value, end = json.loads(text), len(text)
+        else:
+            value, end = _DECODER.raw_decode(text, start)
+    except json.JSONDecodeError as exc:
+        raise JSONProblem(exc.msg, exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise JSONProblem(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # Python refuses to convert an integer of more than 4,300 digits
+        raise JSONProblem(f"a number has too many digits ({str(exc).split(':')[0].strip()})") from None
+    problem = _value_problem(value, text[start:end]) if whole or end - start else None
+    if problem:
+        raise JSONProblem(problem)
+    return value, end
+
+
+def _value_problem(value: Any, text: str) -> str | None:
+    """What makes a decoded value unusable (too deep, a lone surrogate), looked for only when the text could."""
+    deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None
+    if not (deep or surrogates):
+        return None
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"nested deeper than {MAX_JSON_DEPTH} levels"
+        if isinstance(item, str) and surrogates and not _encodable(item):
+            return f"a string holds a lone surrogate escape ({_surrogate(item)}), which is not Unicode text"
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate(text: str) -> str:
+    return next(f"\\u{ord(c):04x}" for c in text if 0xD800 <= ord(c) <= 0xDFFF)
+
+
 def _decoded(path: str, text: str, line: int | None) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return loads(text)
+    except JSONProblem as exc:
         where = line if line is not None else exc.lineno
-        raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=where) from exc
+        raise InputError(path, f"not valid JSON ({exc.where()})", line=where) from None
 
 
 # ------------------------------------------------------------------------------ JSON / JSONL records of other tools
@@ -155,10 +268,7 @@ CHUNK_CHARS = 1 << 16
 def _text_of(path: Path | str) -> str:
     if not Path(path).is_file():
         raise InputError(str(path), "file not found")
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    return read_utf8(path)
 
 
 def _skip_space(text: str, idx: int) -> int:
@@ -168,8 +278,8 @@ def _skip_space(text: str, idx: int) -> int:
 
 
 def _json_array(path: str, text: str) -> Iterator[tuple[int, Any]]:
-    """(line number, element) of a JSON array, so errors can name the line where each record starts."""
-    decoder = json.JSONDecoder()
+    """(line number, element) of a JSON array, so errors can name the line where each record starts; anything but
+    white space after the closing ``]`` is an error (never silently dropped)."""
     idx = text.index("[") + 1
     line = text.count("\n", 0, idx) + 1
     while True:
@@ -178,11 +288,12 @@ def _json_array(path: str, text: str) -> Iterator[tuple[int, Any]]:
         if nxt >= len(text):
             raise InputError(path, "the JSON array is not closed (truncated file?)", line=line)
         if text[nxt] == "]":
+            _nothing_after(path, text, nxt + 1, line)
             return
         try:
-            value, end = decoder.raw_decode(text, nxt)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+            value, end = raw_decode(text, nxt)
+        except JSONProblem as exc:
+            raise InputError(path, f"not valid JSON ({exc.message})", line=exc.lineno or line) from None
         yield line, value
         line += text.count("\n", nxt, end)
         idx = _skip_space(text, end)
@@ -193,8 +304,16 @@ def _json_array(path: str, text: str) -> Iterator[tuple[int, Any]]:
             raise InputError(path, f"expected ',' or ']' between records, got {text[idx]!r}", line=line)
 
 
+def _nothing_after(path: str, text: str, idx: int, line: int) -> None:
+    rest = _skip_space(text, idx)
+    if rest < len(text):
+        line += text.count("\n", idx, rest)
+        raise InputError(path, f"data after the end of the JSON array (starting {text[rest:rest + 20]!r}); a JSON "
+                         "file holds one array", line=line)
+
+
 def _json_lines(path: str, text: str) -> Iterator[tuple[int, Any]]:
-    for line_no, raw in enumerate(text.splitlines(), start=1):
+    for line_no, raw in enumerate(text.split("\n"), start=1):
         if raw.strip():
             yield line_no, json_line(path, line_no, raw)
 
@@ -223,31 +342,47 @@ def first_record(path: Path | str) -> tuple[int, dict[str, Any]]:
     if not Path(path).is_file():
         raise InputError(str(path), "file not found")
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
             return _first_of(str(path), handle)
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read the file: {exc.strerror or exc}") from None
 
 
-def _first_of(path: str, handle: TextIO) -> tuple[int, dict[str, Any]]:
-    read, line_no = "", 0
+def _first_of(path: str, handle: BinaryIO) -> tuple[int, dict[str, Any]]:
+    blob, line_no, text = b"", 0, ""
     for line_no, raw in enumerate(handle, start=1):
-        read += raw
-        if raw.strip():
+        text = utf8_text(path, raw, len(blob), line_no)
+        blob += raw
+        if text.strip():
             break
-    if not read.strip():
+    if not blob.strip():
         raise InputError(path, "is empty")
-    if not read.lstrip().startswith("["):
-        return line_no, _object(path, line_no, json_line(path, line_no, read.splitlines()[-1]))
+    if not text.lstrip().startswith("["):
+        return line_no, _object(path, line_no, json_line(path, line_no, text))
     while True:
         more = handle.read(CHUNK_CHARS)
+        blob += more
         try:
-            line, record = next(_json_array(path, read + more), (0, None))
+            read = utf8_text(path, blob)
+        except InputError:
+            if more and _cut_in_a_character(blob):
+                continue
+            raise
+        try:
+            line, record = next(_json_array(path, read), (0, None))
         except InputError:
             if not more:
                 raise
-            read += more
             continue
         if line == 0:
             raise InputError(path, "holds no records (empty JSON array)")
         return line, _object(path, line, record)
+
+
+def _cut_in_a_character(blob: bytes) -> bool:
+    """Whether ``blob`` is UTF-8 but for a character cut at its end (a read that stopped mid-character)."""
+    try:
+        blob.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data" and exc.end == len(blob)
+    return False

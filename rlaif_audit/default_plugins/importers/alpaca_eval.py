@@ -69,7 +69,8 @@ def _alpaca_judgment(path: str, line: int, record: dict[str, Any], pair_id: str)
         "pair_id": pair_id, "order": "ab", "p_first": p_first, "verdict": verdict_from_p(p_first),
         "parse_status": "failed" if preference is None else "ok",
         "raw": raw if isinstance(raw, str) or raw is None else json.dumps(raw, ensure_ascii=False),
-        "latency_s": float(latency) if isinstance(latency, (int, float)) and not isinstance(latency, bool) else 0.0,
+        "latency_s": float(latency) if isinstance(latency, (int, float)) and not isinstance(latency, bool)
+        and -1e300 < latency < 1e300 else 0.0,
         "evaluator": str(record.get("annotator") or "alpaca_eval"),
     }
 

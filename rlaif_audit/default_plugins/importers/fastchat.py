@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,6 +14,8 @@ from rlaif_audit.records.fileio import read_records
 from rlaif_audit.records.types import HumanLabel, PreferencePair
 
 FIELDS = frozenset({"g1_winner", "g2_winner"})
+MODEL_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+"""A model name that may name its answer file ``model_answer/<name>.jsonl``; any other is never used as a path."""
 HUMAN_FIELDS = frozenset({"model_a", "model_b", "winner"})
 
 _FASTCHAT_P_FIRST = {  # game → winner → P(first shown is better)
@@ -35,10 +38,18 @@ def _fastchat_judge(path: str, line: int, record: dict[str, Any]) -> tuple[str, 
     raise InputError(path, f"must be [judge model, prompt name], got {judge!r}", line=line, field="judge")
 
 
-def _fastchat_key(path: str, line: int, record: dict[str, Any]) -> tuple[Any, int, str, str]:
+def _question_id(path: str, line: int, record: dict[str, Any]) -> str | int:
+    """A record's question id: a string or an integer (FastChat's), else an error naming the field."""
     qid = record.get("question_id", record.get("id"))
     if qid is None:
         raise InputError(path, "is missing", line=line, field="question_id")
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+        raise InputError(path, f"must be a string or an integer, got {qid!r}", line=line, field="question_id")
+    return qid
+
+
+def _fastchat_key(path: str, line: int, record: dict[str, Any]) -> tuple[Any, int, str, str]:
+    qid = _question_id(path, line, record)
     turn = record.get("turn", 1)
     if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
         raise InputError(path, f"must be a positive integer, got {turn!r}", line=line, field="turn")
@@ -51,7 +62,7 @@ def _fastchat_winner(path: str, line: int, record: dict[str, Any], game: str) ->
     winner = record.get(name)
     if winner == "error":
         return None
-    if winner not in _FASTCHAT_P_FIRST[game]:
+    if not isinstance(winner, str) or winner not in _FASTCHAT_P_FIRST[game]:
         raise InputError(path, f"unknown winner {winner!r}; valid: model_1, model_2, tie, error", line=line,
                          field=name)
     return _FASTCHAT_P_FIRST[game][winner]
@@ -76,29 +87,43 @@ class FastChatTexts:
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
-        self.questions = self._load(folder / "question.jsonl", "question_id") if folder else {}
+        self.questions = self._load(folder / "question.jsonl") if folder else {}
         self.answers: dict[str, dict[Any, Any]] = {}
+        self.unsafe_models: set[str] = set()
 
-    @staticmethod
-    def _load(path: Path, key: str) -> dict[Any, dict[str, Any]]:
-        if not path.is_file():
+    def _load(self, path: Path) -> dict[Any, dict[str, Any]]:
+        """The records of a bench file by question id; a file outside the bench folder is never read."""
+        if self.folder is None or not path.is_file() or not _inside(self.folder, path):
             return {}
-        return {record.get(key): record for _, record in read_records(path) if key in record}
+        return {_question_id(str(path), line, record): record for line, record in read_records(path)
+                if "question_id" in record}
 
     def answer_turns(self, model: str, question_id: Any) -> list[str] | None:
+        """The answer turns of ``model`` to a question (None without them); a model name that is not a plain file
+        name is never used as a path (its answers are not read)."""
         if model not in self.answers:
-            path = self.folder / "model_answer" / f"{model}.jsonl" if self.folder else None
-            self.answers[model] = self._load(path, "question_id") if path else {}
+            safe = MODEL_FILE_NAME.fullmatch(model) is not None
+            if not safe:
+                self.unsafe_models.add(model)
+            path = self.folder / "model_answer" / f"{model}.jsonl" if self.folder and safe else None
+            self.answers[model] = self._load(path) if path else {}
         record = self.answers[model].get(question_id)
         try:
-            return [str(turn) for turn in record["choices"][0]["turns"]] if record else None
+            turns = record["choices"][0]["turns"] if record else None
         except (KeyError, IndexError, TypeError):
             return None
+        return [str(turn) for turn in turns] if isinstance(turns, list) else None
 
     def question_turns(self, question_id: Any) -> list[str] | None:
+        """The turns of a question (None without them)."""
         record = self.questions.get(question_id)
         turns = record.get("turns") if record else None
         return [str(t) for t in turns] if isinstance(turns, list) else None
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """Whether ``path`` (links resolved) lies inside ``folder``."""
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def fastchat_folder(judgments_path: Path, data_dir: Path | str | None) -> Path | None:
@@ -128,7 +153,7 @@ def _fastchat_pair(key: tuple[Any, int, str, str], texts: FastChatTexts, prompt:
     if not complete:
         return PreferencePair(pair_id, [], "", "", meta)
     category = texts.questions.get(qid, {}).get("category")
-    if category:
+    if isinstance(category, str) and category:
         meta["category"] = category
     if turn > 1:  # each model's own earlier answers: the judge saw two different conversations
         meta["history_a"], meta["history_b"] = ans_1[: turn - 1], ans_2[: turn - 1]
@@ -175,7 +200,10 @@ def _fastchat_text_warning(pairs: list[PreferencePair], texts: FastChatTexts) ->
     if not missing:
         return []
     where = f"in {texts.folder}" if texts.folder else "(pass --data with the FastChat bench folder)"
-    return [f"{missing} of {len(pairs)} pairs have no question/answer texts {where}; their length and list "
+    unsafe = sorted(texts.unsafe_models)
+    names = (f" ({len(unsafe)} model name(s) are not plain file names, so their answers were not read: "
+             f"{', '.join(repr(name) for name in unsafe[:3])})" if unsafe else "")
+    return [f"{missing} of {len(pairs)} pairs have no question/answer texts {where}{names}; their length and list "
             "effects cannot be measured"]
 
 
@@ -209,16 +237,29 @@ def fastchat_human_labels(path: Path | str, pairs: Sequence[PreferencePair]) -> 
         for name in ("question_id", "model_a", "model_b", "winner"):
             if name not in vote:
                 raise InputError(str(path), "is missing", line=line, field=name)
-        pair = index.get((vote["question_id"], int(vote.get("turn", 1)), frozenset({vote["model_a"], vote["model_b"]})))
+        qid = _question_id(str(path), line, vote)
+        model_a, model_b = (text_field(str(path), line, vote, name) for name in ("model_a", "model_b"))
+        turn = vote.get("turn", 1)
+        turn = int(turn) if isinstance(turn, str) and turn.strip().isdigit() else turn
+        if isinstance(turn, bool) or not isinstance(turn, int) or turn < 1:
+            raise InputError(str(path), f"must be a positive integer, got {turn!r}", line=line, field="turn")
+        pair = index.get((qid, turn, frozenset({model_a, model_b})))
         if pair is None:
             unmatched += 1
             continue
         flipped = vote["model_a"] != pair.metadata.get("generator_a")
         preferred = _fastchat_winner_label(str(path), line, vote["winner"], flipped)
-        labels.append(HumanLabel(pair.id, preferred, str(vote.get("judge", "human"))))  # type: ignore[arg-type]
+        annotator = _annotator(str(path), line, vote.get("judge", "human"))
+        labels.append(HumanLabel(pair.id, preferred, annotator))  # type: ignore[arg-type]
     return labels, unmatched_warning(str(path), unmatched)
 
 
+
+
+def _annotator(path: str, line: int, judge: Any) -> str:
+    if isinstance(judge, bool) or not isinstance(judge, (str, int)) or not str(judge).strip():
+        raise InputError(path, f"must be a non-empty string, got {judge!r}", line=line, field="judge")
+    return str(judge)
 
 
 class FastChatImporter(Importer):
