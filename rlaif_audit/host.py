@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rlaif_audit.commands.check",
     "rlaif_audit.commands.attach",
     "rlaif_audit.commands.export",
+    "rlaif_audit.commands.review",
 )
 """The built-in plugins, registered after the installed ones through the very same hooks (as simonw/llm's
 ``DEFAULT_PLUGINS``). Each is a light module: what it registers imports its heavy libraries only when used."""

@@ -171,14 +171,17 @@ def resolve_format(path: str, fmt: str, registry: Registry[type[Importer]]) -> s
 
 def human_label_reader(path: str, registry: Registry[type[Importer]]) -> LabelReading:
     """The reader of a ``--human`` file: rlaif-audit labels or a registered importer's label format."""
-    from rlaif_audit.data.human_labels import read_human_labels
+    from rlaif_audit.data.human_labels import is_label_file, read_human_labels
     from rlaif_audit.data.sources import CSV_SUFFIXES, PARQUET_SUFFIXES
 
-    native = (lambda label_path, _pairs: (list(read_human_labels(label_path)), []))
-    if path.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES, ".gz")):  # tables: rlaif-audit's own labels only
+    def native(label_path: str, _pairs: Sequence[PreferencePair]) -> tuple[list[HumanLabel], list[str]]:
+        labels = read_human_labels(label_path)
+        return list(labels), list(labels.warnings)
+
+    if path.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES, ".gz")):  # tables: rlaif-audit labels, review answers
         return native
     line, first = first_record(path)
-    if NATIVE_LABEL_FIELDS <= set(first):
+    if is_label_file(path, first):
         return native
     for name in registry.names():
         importer = registry.get(name)()
