@@ -142,6 +142,8 @@ class RunConfig:
     vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
                                       "(`trl vllm-serve`).", _choice("colocate", "server"))
     vllm_server_url: str = _key("", "Base URL of `trl vllm-serve` (vllm_mode = 'server'; empty: TRL's default).")
+    report_to: list[str] = _key([], "Experiment trackers the TRL trainers log to, passed as TrainingArguments' "
+                                "report_to (e.g. [\"tensorboard\"], [\"trackio\"], [\"wandb\"]; empty: none).")
 
     def __post_init__(self) -> None:
         """Coerce and check every value (the message names the key), then the checks across keys."""
