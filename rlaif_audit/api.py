@@ -68,7 +68,7 @@ def label(data: Any = "demo", evaluator: str = "hf-judge", output: str | Path = 
         judge.close()
     write_identity(output, judge.name, judge.identity_hash(), judge.identity())
     summary.skipped_rows = skipped
-    summary.agreement = raw_agreement(output, pairs, labels)
+    summary.agreement = raw_agreement(output, pairs, labels, pm)
     return LabelResult(Path(output), summary, judge.name, judge.identity_hash(), warnings)
 
 

@@ -147,7 +147,8 @@ def test_the_trained_reward_model_serves_as_the_reward_model_evaluator(reference
 
     gen = reference_run / "gen-0"
     held_out = [row for row in map(json.loads, lines(gen / "preferences.jsonl")) if row["split"] == "eval"]
-    items = [JudgeItem(str(i), "ab", row["prompt"], row["chosen"], row["rejected"]) for i, row in enumerate(held_out)]
+    items = [JudgeItem(str(i), "ab", row["prompt"], row["chosen"][0]["content"], row["rejected"][0]["content"])
+             for i, row in enumerate(held_out)]
     judgments = list(RewardModelJudge(model=str(gen / "reward_model")).judge(items))
     hits = sum(1.0 if j.p_first > 0.5 else 0.5 if j.p_first == 0.5 else 0.0 for j in judgments)
     metrics = manifest(reference_run)["stages"]["gen-0/reward_model"]["outputs"]["metrics"]

@@ -25,6 +25,7 @@ KIND_DATA = {
     "mt-bench": [{"category": "consistent", "share": 0.5}, {"category": "biased_second", "share": 0.5}],
     "position": {"consistent": 0.6, "biased_first": 0.4},
     "stacked_bar": {"consistent": {"value": 0.2}, "error": {"value": 0.8}},
+    "bars": {"labels": ["gen-0/generate", "gen-0/label"], "values": [67.0, 40.5], "x_label": "seconds"},
 }
 
 

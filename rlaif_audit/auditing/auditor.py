@@ -11,7 +11,10 @@ if TYPE_CHECKING:
 
     from rlaif_audit.reporting.report import HeadlineRow
 
-Requirement = Literal["human", "both_orders", "probabilities", "generators"]
+Requirement = Literal["human", "both_orders", "probabilities", "generators", "run"]
+RUN_ONLY = "no policy samples: policy-side audits run in the audit stage of `rlaif-audit run`"
+"""Why an auditor that ``requires`` ``"run"`` is not run on a standalone judgments file; reports list such auditors
+once as "not applicable here (run-only)" rather than as skipped."""
 POLICY_OPTION = "policy"
 """The ``AuditContext.options`` key under which the loop passes policy-side data (samples, logs, stages)."""
 

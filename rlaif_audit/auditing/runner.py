@@ -58,11 +58,18 @@ def _unmet_generators(ctx: AuditContext) -> str | None:
     return None
 
 
+def _unmet_run(ctx: AuditContext) -> str | None:
+    from rlaif_audit.auditing.auditor import POLICY_OPTION, RUN_ONLY
+
+    return None if ctx.options.get(POLICY_OPTION) else RUN_ONLY
+
+
 REQUIREMENT_CHECKS = {
     "human": _unmet_human,
     "both_orders": _unmet_both_orders,
     "probabilities": _unmet_probabilities,
     "generators": _unmet_generators,
+    "run": _unmet_run,
 }
 
 

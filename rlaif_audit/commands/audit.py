@@ -11,7 +11,7 @@ from rlaif_audit import hookimpl
 from rlaif_audit.auditing.gates import (AnyGate, check_gates, finish_gates, parse_gates, refuse_point_estimate_gates,
                                        refuse_unknown_auditors, validate_against)
 from rlaif_audit.auditing.protocols import PROTOCOLS
-from rlaif_audit.reporting.text import fmt_short
+from rlaif_audit.reporting.text import metric_text
 
 if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import AuditContext
@@ -47,15 +47,13 @@ def make_context(inputs: AuditInputs, seed: int, n_bootstrap: int, options: dict
 
 
 def _metric_line(row: HeadlineRow) -> str:
-    low, high = row.ci or (None, None)
-    mark = f" ({row.note})" if row.note else ""
-    return f"  {row.key}: {fmt_short(row.value)} [95% CI {fmt_short(low)}, {fmt_short(high)}]{mark} n={row.n}"
+    return f"  {row.key}: {metric_text(row)}"
 
 
 def print_summary(report: Report, written: dict[str, Path]) -> None:
     """A few lines: what was audited, the headline numbers, what did not run, where the report is (names from the
     data and plugins with their terminal escapes, bidi and zero-width characters written out)."""
-    from rlaif_audit.reporting.text import visible
+    from rlaif_audit.reporting.text import run_only_line, visible
 
     def echo(line: str, err: bool = False) -> None:
         click.echo(visible(line), err=err)
@@ -71,6 +69,8 @@ def print_summary(report: Report, written: dict[str, Path]) -> None:
         not_run.setdefault((outcome.status, str(outcome.reason)), []).append(name)
     for (status, reason), names in not_run.items():
         echo(f"{status}: {', '.join(names)} — {reason}")
+    if report.run_only():
+        echo(run_only_line(report))
     for err in report.report_errors:
         echo(f"Warning: report format {err.format} failed: {err.error}", err=True)
     main_file = next(iter(written.values())) if len(written) > 1 else None  # the most readable format written

@@ -82,7 +82,9 @@ def human_decisions(pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _message(text: str) -> list[dict[str, str]]:
-    return [{"role": "assistant", "content": text}]
+    from rlaif_audit.records.types import assistant_turn
+
+    return assistant_turn(text)
 
 
 def build_export(pairs: pd.DataFrame, policy: str, tie_band: float, human_override: bool,

@@ -57,15 +57,18 @@ def auditors_command(as_json: bool) -> None:
 
     registry = auditors(_manager())
     rows = [
-        {"name": r.name, "plugin": r.plugin, "description": r.cls.description, "requires": list(r.cls.requires)}
+        {"name": r.name, "plugin": r.plugin, "description": r.cls.description, "requires": list(r.cls.requires),
+         "run_only": "run" in r.cls.requires}
         for r in (registry.items[name] for name in registry.names())
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        needs = f" (needs: {', '.join(row['requires'])})" if row["requires"] else ""
-        click.echo(f"{row['name']}: {row['description']}{needs}")
+        needs = [need for need in row["requires"] if need != "run"]
+        mark = " [run-only: needs `rlaif-audit run`]" if row["run_only"] else ""
+        shown_needs = f" (needs: {', '.join(needs)})" if needs else ""
+        click.echo(f"{row['name']}{mark}: {row['description']}{shown_needs}")
 
 
 @hookimpl

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import queue
-import sys
 import threading
 import time
 from collections import Counter
@@ -14,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from rlaif_audit.data.judgment_file import JudgmentFile, read_judgments
 from rlaif_audit.errors import PluginFailure
-from rlaif_audit.records.preference import (CHOICE_A, CHOICE_B, CHOICE_NAMES, P_FIRST_OF_VERDICT, choice_codes,
-                                            human_share, pair_p_a)
+from rlaif_audit.records.preference import CHOICE_NAMES, P_FIRST_OF_VERDICT, human_share, pair_p_a
 from rlaif_audit.records.provenance import LabelProvenance
 from rlaif_audit.records.types import HumanLabel, JudgeItem, Judgment, PreferencePair
 
@@ -84,11 +82,11 @@ class LabelSummary:
         ]
         out += [f"{PROBLEMS[name]}: {count}" for name, count in self.problems.items() if count]
         if self.agreement:
-            agr = self.agreement
-            out.append(
-                f"agreement with humans (debiased, ties excluded): {agr['value']:.3f} "
-                f"[95% CI {agr['ci'][0]:.3f}, {agr['ci'][1]:.3f}], n={agr['n']}"
-            )
+            from rlaif_audit.auditing.auditor import Metric
+            from rlaif_audit.reporting.text import metric_text
+
+            out.append(f"agreement with humans (debiased, ties excluded), {AGREEMENT_KEY}: "
+                       f"{metric_text(Metric.from_dict(self.agreement))}")
         return out
 
 
@@ -104,9 +102,9 @@ PROBLEMS = {
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
+    from rlaif_audit.progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="judgment", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    return progress_bar(total, enabled, "judgment", initial)
 
 
 def label_pairs(
@@ -326,26 +324,25 @@ def human_p_a(labels: Sequence[HumanLabel]) -> dict[str, float]:
     return {pair_id: float(share) for pair_id, share in zip(counts, shares)}
 
 
-def raw_agreement(judgments_path: Path | str, pairs: Sequence[PreferencePair],
-                  labels: Sequence[HumanLabel]) -> dict[str, Any] | None:
-    """Agreement of the debiased choice with the human majority, ties on either side excluded, Wilson 95% CI.
+AGREEMENT_KEY = "agreement.accuracy_without_ties"
+"""The headline metric ``label`` prints as its agreement with humans: the audit's own number, so ``label`` and
+``audit`` print the same value and interval for the same judgments."""
 
-    The agreement auditor counts ``accuracy`` the same way (at ``tie_band`` 0); the interval is the Wilson one of
-    ``auditing.stats``.
-    """
-    import numpy as np
 
-    from rlaif_audit.auditing.stats import proportion_metric
+def raw_agreement(judgments_path: Path | str, pairs: Sequence[PreferencePair], labels: Sequence[HumanLabel],
+                  pm: Any = None) -> dict[str, Any] | None:
+    """``AGREEMENT_KEY`` as ``rlaif-audit audit`` computes it on these judgments, pairs and labels (its default seed
+    and bootstrap resamples), as a metric dict; None without labels, the auditor or a measured value."""
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.auditing.runner import run_one_auditor
+    from rlaif_audit.data.inputs import AuditInputs
+    from rlaif_audit.host import auditors
 
-    if not labels:
+    name, metric = AGREEMENT_KEY.split(".", 1)
+    registry = auditors(pm)
+    if not labels or name not in registry.names():
         return None
-    human = human_p_a(labels)
-    judge_p = debiased_p_a(read_judgments(judgments_path))
-    wanted = {pair.id for pair in pairs} & set(human)
-    judged = judge_p[judge_p.index.isin(wanted)]
-    judge = choice_codes(judged.to_numpy(dtype=float))
-    majority = choice_codes(np.array([human[pair_id] for pair_id in judged.index], dtype=float))
-    decisive = np.isin(judge, (CHOICE_A, CHOICE_B)) & np.isin(majority, (CHOICE_A, CHOICE_B))
-    if not decisive.any():
-        return None
-    return proportion_metric(int(np.sum(judge[decisive] == majority[decisive])), int(decisive.sum())).to_dict()
+    inputs = AuditInputs.from_frames(read_judgments(judgments_path), pairs, labels, str(judgments_path))
+    outcome = run_one_auditor(registry.get(name), build_context(inputs))  # audit's defaults
+    found = outcome.metrics.get(metric) if outcome.status == "ok" else None
+    return found.to_dict() if found is not None and found.value is not None else None

@@ -13,6 +13,7 @@ from rlaif_audit.loop.layout import (AUDIT, AUDIT_JUDGMENTS, AUDIT_SAMPLES, JUDG
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.sampling import chat_inputs, load_policy, sample_responses
 from rlaif_audit.loop.training import read_trainer_log
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.records.fileio import read_jsonl, write_jsonl
 from rlaif_audit.records.types import PreferencePair
 
@@ -22,12 +23,13 @@ if TYPE_CHECKING:
 
 def sample_rows(policy: tuple[Any, Any], reference: tuple[Any, Any], prompts: Sequence[dict[str, Any]], n: int, *,
                 temperature: float, top_p: float, max_new_tokens: int, batch_size: int, seed: int,
-                engine: str = "fast", batch_rows: int = 256) -> list[dict[str, Any]]:
+                engine: str = "fast", batch_rows: int = 256, progress: bool = False) -> list[dict[str, Any]]:
     """``n`` responses per prompt (``{"id", "prompt"}``) from the policy and the reference (same seeds): one row per
     prompt × sample with both texts, token ids, lengths and truncation (the policy-side auditors' samples)."""
     texts = [p["prompt"] for p in prompts]
     settings = {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
-                "batch_size": batch_size, "seed": seed, "engine": engine, "batch_rows": batch_rows}
+                "batch_size": batch_size, "seed": seed, "engine": engine, "batch_rows": batch_rows,
+                "progress": progress}
     mine_groups = sample_responses(*policy, texts, n, **settings)
     theirs_groups = sample_responses(*reference, texts, n, **settings)
     tokenizer, rows = policy[1], []
@@ -54,7 +56,7 @@ def draw_samples(run: Run, generation: int, policy: tuple[Any, Any],
                        temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens,
                        batch_size=config.gen_batch_size, seed=run.seed(generation, "audit"),
                        engine="generate" if config.sampling_engine == "generate" else "fast",
-                       batch_rows=config.sampling_batch_rows)
+                       batch_rows=config.sampling_batch_rows, progress=run.progress)
     write_jsonl(path, rows)
     return rows
 
@@ -155,6 +157,7 @@ def evaluator_context(run: Run, generation: int, policy_rows: list[dict[str, Any
                          options={POLICY_OPTION: policy})
 
 
+@stage_progress("audit")
 def run_audit(run: Run, generation: int) -> dict[str, Any]:
     """Audit the evaluator and the trained policy; write the report beside each checkpoint."""
     from rlaif_audit.loop.reports import write_generation_reports

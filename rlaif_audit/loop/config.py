@@ -79,12 +79,12 @@ class RunConfig:
         {}, "Evaluator options (TOML table [evaluator_options]; CLI -O key=value).")
     prompts: str = _key("", "Prompt file (JSONL with 'prompt'); empty: the 100 short-answer prompts shipped with "
                         "rlaif-audit.")
-    num_prompts: int = _key(70, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative)
-    eval_prompts: int = _key(20, "Prompts held out from training for the policy-side audits.", _positive)
+    num_prompts: int = _key(56, "Prompts used from the prompt file (0: all), after a seeded shuffle.", _non_negative)
+    eval_prompts: int = _key(16, "Prompts held out from training for the policy-side audits.", _positive)
     candidates_per_prompt: int = _key(2, "Candidates K the policy samples per prompt (paired 0-1, 2-3, ...).", _even)
     temperature: float = _key(0.8, "Sampling temperature (generation, RL rollouts, audit samples).", _positive)
     top_p: float = _key(0.95, "Nucleus sampling top-p.", _unit_interval)
-    max_new_tokens: int = _key(64, "Maximum new tokens per response.", _positive)
+    max_new_tokens: int = _key(96, "Maximum new tokens per response.", _positive)
     gen_batch_size: int = _key(16, "Prompts per generate() batch.", _positive)
     seed: int = _key(0, "Seed of every random choice (shuffles, sampling, training).", _non_negative)
     reward: str = _key("model", "'model': a TRL reward model trained on the AI labels; 'direct': d-RLAIF.",
@@ -96,7 +96,7 @@ class RunConfig:
     rm_learning_rate: float = _key(5e-5, "Reward-model learning rate.", _positive)
     rm_batch_size: int = _key(8, "Reward-model training batch size (pairs).", _positive)
     rm_eval_fraction: float = _key(0.2, "Share of AI-labeled pairs held out to measure the reward model.", _fraction)
-    rl_steps: int = _key(4, "RL optimiser steps.", _positive)
+    rl_steps: int = _key(3, "RL optimiser steps.", _positive)
     rl_learning_rate: float = _key(5e-6, "RL learning rate.", _positive)
     num_generations: int = _key(4, "Completions per prompt in each RL step (the GRPO/RLOO group).", _positive)
     rl_batch_size: int = _key(8, "Completions per RL step (a multiple of num_generations).", _positive)
@@ -142,6 +142,8 @@ class RunConfig:
     vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
                                       "(`trl vllm-serve`).", _choice("colocate", "server"))
     vllm_server_url: str = _key("", "Base URL of `trl vllm-serve` (vllm_mode = 'server'; empty: TRL's default).")
+    report_to: list[str] = _key([], "Experiment trackers the TRL trainers log to, passed as TrainingArguments' "
+                                "report_to (e.g. [\"tensorboard\"], [\"trackio\"], [\"wandb\"]; empty: none).")
 
     def __post_init__(self) -> None:
         """Coerce and check every value (the message names the key), then the checks across keys."""

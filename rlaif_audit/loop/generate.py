@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.loop.layout import CANDIDATES, PAIRS, PROMPTS
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.sampling import config_samples
 from rlaif_audit.records.fileio import write_jsonl
@@ -47,6 +48,7 @@ def pair_candidates(rows: list[dict[str, Any]], generation: int) -> tuple[list[P
     return pairs, identical
 
 
+@stage_progress("generate")
 def run_generate(run: Run, generation: int) -> dict[str, Any]:
     """Sample candidates for the training prompts; write candidates.jsonl and pairs.jsonl."""
     from rlaif_audit.records.provenance import file_hash, weights_hash
@@ -55,7 +57,8 @@ def run_generate(run: Run, generation: int) -> dict[str, Any]:
     prompts = run_prompts(run, "train")
     policy_path = run.input_policy(generation)
     samples, tokenizer, engine = config_samples(config, policy_path, [p["prompt"] for p in prompts],
-                                                config.candidates_per_prompt, run.seed(generation, "generate"))
+                                                config.candidates_per_prompt, run.seed(generation, "generate"),
+                                                progress=run.progress)
     rows = candidate_rows(prompts, samples, tokenizer, generation)
     pairs, identical = pair_candidates(rows, generation)
     write_jsonl(run.path(generation, CANDIDATES), rows)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.ai_feedback import debiased_preferences, generation_evaluator, judge_pairs, read_pairs_file
 from rlaif_audit.loop.layout import JUDGMENTS, PAIRS, PREFERENCES
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.records.fileio import read_jsonl, write_jsonl
 from rlaif_audit.records.types import PreferencePair
 
@@ -25,8 +26,11 @@ def split_of(run: Run, generation: int, pair_id: str) -> str:
 
 def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
                     p_a: dict[str, float]) -> list[dict[str, Any]]:
-    """One row per decisive pair: the chosen and rejected response, P(A ≻ B), and the split it belongs to."""
+    """One row per decisive pair in TRL's conversational preference format (``prompt`` messages, ``chosen`` and
+    ``rejected`` as one assistant message each, so RewardTrainer and DPOTrainer load the file as is), with P(A ≻ B)
+    and the split it belongs to."""
     from rlaif_audit.records.preference import CHOICE_A, CHOICE_B, choice_codes
+    from rlaif_audit.records.types import assistant_turn
 
     rows = []
     for pair in pairs:
@@ -36,11 +40,12 @@ def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
             continue
         chosen, rejected = (pair.a, pair.b) if choice == CHOICE_A else (pair.b, pair.a)
         rows.append({"pair_id": pair.id, "prompt_id": pair.metadata.get("prompt_id"), "prompt": pair.context,
-                     "chosen": chosen, "rejected": rejected, "p_a": value,
+                     "chosen": assistant_turn(chosen), "rejected": assistant_turn(rejected), "p_a": value,
                      "chosen_slot": "a" if choice == CHOICE_A else "b", "split": split_of(run, generation, pair.id)})
     return rows
 
 
+@stage_progress("label")
 def run_label(run: Run, generation: int) -> dict[str, Any]:
     """Judge the generation's pairs in both orders; write judgments.jsonl and preferences.jsonl."""
     from rlaif_audit.records.provenance import file_hash

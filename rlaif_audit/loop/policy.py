@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rlaif_audit.judging.reward_function import EvaluatorReward
 from rlaif_audit.loop.ai_feedback import generation_evaluator, load_reward_model
 from rlaif_audit.loop.layout import CANDIDATES, POLICY, POLICY_CHECKPOINTS, POLICY_LOG, REWARD_MODEL
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.sampling import rollout_arguments
 from rlaif_audit.loop.training import (last_checkpoint, log_row, no_final_checkpoint, quiet, read_trainer_log,
@@ -107,6 +108,7 @@ def _log_summary(path: Path) -> dict[str, Any]:
     return {"first": {k: rows[0].get(k) for k in keys}, "last": {k: rows[-1].get(k) for k in keys}}
 
 
+@stage_progress("policy")
 def run_policy(run: Run, generation: int) -> dict[str, Any]:
     """RL-tune the generation's policy; resumes from the newest complete TRL checkpoint; saves policy/."""
     from rlaif_audit.records.provenance import weights_hash

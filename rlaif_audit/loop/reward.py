@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.ai_feedback import SCORE_MAX_TOKENS, load_reward_model, score
 from rlaif_audit.loop.layout import PREFERENCES, REWARD_MODEL, REWARD_MODEL_CHECKPOINTS
+from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.training import (no_final_checkpoint, quiet, remove_stale_saves, save_atomically,
-                                       save_trained, train_resumably, trainer_arguments)
+                                       save_trained, train_resumably, trainer_arguments, training_log)
 from rlaif_audit.records.fileio import read_jsonl
 
 if TYPE_CHECKING:
@@ -24,9 +25,11 @@ def wilson(hits: float, n: int) -> dict[str, Any]:
 
 
 def trl_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Preference rows in TRL's conversational prompt / chosen / rejected form."""
-    return [{"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": row["chosen"]}],
-             "rejected": [{"role": "assistant", "content": row["rejected"]}]} for row in rows]
+    """Preference rows in TRL's conversational prompt / chosen / rejected form (preferences.jsonl holds it)."""
+    from rlaif_audit.records.types import assistant_turn, reply_text
+
+    return [{"prompt": row["prompt"], "chosen": assistant_turn(reply_text(row["chosen"])),
+             "rejected": assistant_turn(reply_text(row["rejected"]))} for row in rows]
 
 
 def _reply(context: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
@@ -36,8 +39,10 @@ def _reply(context: list[dict[str, str]], reply: str) -> list[dict[str, str]]:
 
 def accuracy_vs_ai(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Share of held-out AI-labeled pairs whose chosen reply the reward model scores higher."""
-    chosen = score(model, tokenizer, [_reply(r["prompt"], r["chosen"]) for r in rows])
-    rejected = score(model, tokenizer, [_reply(r["prompt"], r["rejected"]) for r in rows])
+    from rlaif_audit.records.types import reply_text
+
+    chosen = score(model, tokenizer, [_reply(r["prompt"], reply_text(r["chosen"])) for r in rows])
+    rejected = score(model, tokenizer, [_reply(r["prompt"], reply_text(r["rejected"])) for r in rows])
     hits = sum(1.0 if c > r else 0.5 if c == r else 0.0 for c, r in zip(chosen, rejected))
     return wilson(hits, len(rows))
 
@@ -73,12 +78,13 @@ def _train(run: Run, generation: int, policy: Path, rows: list[dict[str, Any]]) 
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
     trainer = quiet(RewardTrainer(model=str(policy), args=args, train_dataset=Dataset.from_list(trl_rows(rows)),
                                   processing_class=tokenizer, callbacks=[no_final_checkpoint()]))
-    summary = train_resumably(trainer, checkpoints)
+    summary = {**train_resumably(trainer, checkpoints), "training_log": training_log(trainer)}
     if run.is_main:
         save_atomically(run.path(generation, REWARD_MODEL), lambda tmp: save_trained(trainer, tokenizer, tmp))
     return summary
 
 
+@stage_progress("reward_model")
 def run_reward_model(run: Run, generation: int) -> dict[str, Any]:
     """Train the reward model on the AI preferences and measure it on held-out pairs (and human labels)."""
     from rlaif_audit.records.provenance import weights_hash

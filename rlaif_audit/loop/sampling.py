@@ -28,7 +28,7 @@ def load_tokenizer(path: Path) -> Any:
 
 
 def config_samples(config: Any, policy_path: Path, prompts: Sequence[str], n: int,
-                   seed: int) -> tuple[list[list[list[int]]], Any, dict[str, Any]]:
+                   seed: int, progress: bool = False) -> tuple[list[list[list[int]]], Any, dict[str, Any]]:
     """(responses, the policy tokenizer, the engine's description) of the configured sampling engine."""
     settings = {"temperature": config.temperature, "top_p": config.top_p, "max_new_tokens": config.max_new_tokens,
                 "seed": seed}
@@ -42,7 +42,8 @@ def config_samples(config: Any, policy_path: Path, prompts: Sequence[str], n: in
                 {"engine": "openai", "base_url": sampler.base_url, "server_model": sampler.model})
     model, tokenizer = load_policy(policy_path)
     samples = sample_responses(model, tokenizer, prompts, n, batch_size=config.gen_batch_size,
-                               engine=config.sampling_engine, batch_rows=config.sampling_batch_rows, **settings)
+                               engine=config.sampling_engine, batch_rows=config.sampling_batch_rows,
+                               progress=progress, **settings)
     return samples, tokenizer, {"engine": config.sampling_engine}
 
 
@@ -92,14 +93,17 @@ ENGINES = ("fast", "generate", "openai")
 
 def sample_responses(model: Any, tokenizer: Any, prompts: Sequence[str], n: int, *, temperature: float,
                      top_p: float, max_new_tokens: int, batch_size: int, seed: int, engine: str = "fast",
-                     batch_rows: int = 256) -> list[list[list[int]]]:
+                     batch_rows: int = 256, progress: bool = False) -> list[list[list[int]]]:
     """``n`` sampled responses (new token ids, up to and without the end token) per prompt.
 
     Prompts are batched by length to limit padding; each batch is seeded from ``seed`` and its index, so the
     result does not depend on earlier batches. ``engine="fast"``: the KV-cache decode loop of
     :mod:`rlaif_audit.loop.decode` over ``batch_rows`` rows (prompts × candidates) per batch;
-    ``engine="generate"``: transformers' ``generate`` over ``batch_size`` prompts per batch.
+    ``engine="generate"``: transformers' ``generate`` over ``batch_size`` prompts per batch. ``progress``: a bar
+    over the prompts named by :data:`rlaif_audit.progress.PROGRESS_NAME` (the stage).
     """
+    from rlaif_audit.progress import progress_bar
+
     encoded = chat_inputs(tokenizer, prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     per_batch = max(1, batch_rows // n) if engine == "fast" else batch_size
@@ -107,12 +111,15 @@ def sample_responses(model: Any, tokenizer: Any, prompts: Sequence[str], n: int,
     results: list[list[list[int]]] = [[] for _ in prompts]
     stop_ids = _stop_ids(model, tokenizer)
     settings = Sampling(temperature=temperature, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens)
+    bar = progress_bar(len(prompts), progress, "prompt")
     for batch_index, start in enumerate(range(0, len(order), per_batch)):
         members = order[start : start + per_batch]
         groups = draw(model, [encoded[i] for i in members], n, settings, stop_ids, tokenizer.pad_token_id,
                       seed * 1_000_003 + batch_index)
         for member, group in zip(members, groups):
             results[member] = group
+        bar.update(len(members))
+    bar.close()
     return results
 
 

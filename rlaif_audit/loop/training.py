@@ -24,7 +24,8 @@ def trainer_arguments(run: Run, output_dir: Path, seed: int) -> dict[str, Any]:
 
     cuda = torch.cuda.is_available()
     return {
-        "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": [], "use_cpu": not cuda,
+        "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": list(run.config.report_to),
+        "use_cpu": not cuda,
         "bf16": cuda and torch.cuda.is_bf16_supported(), "gradient_checkpointing": False, "logging_steps": 1,
         "save_strategy": "steps", "save_steps": run.config.save_steps, "save_total_limit": 1,
         "disable_tqdm": not run.progress, "dataloader_num_workers": 0,
@@ -62,6 +63,13 @@ def quiet(trainer: Any) -> Any:
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             return None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            from rlaif_audit.progress import PROGRESS_NAME
+
+            super().on_train_begin(args, state, control, **kwargs)
+            if getattr(self, "training_bar", None) is not None:
+                self.training_bar.set_description_str(PROGRESS_NAME.get())  # the stage: gen-0/reward_model
 
     had_bar = trainer.pop_callback(ProgressCallback) is not None
     trainer.remove_callback(PrinterCallback)
@@ -127,6 +135,11 @@ def log_row(step: int, logs: dict[str, Any]) -> dict[str, Any]:
     """One trainer log as a row of numbers: ``{"step": step, **numeric values}`` (the policy-side auditors' log)."""
     return {"step": int(step), **{k: float(v) for k, v in logs.items()
                                   if isinstance(v, (int, float)) and not isinstance(v, bool)}}
+
+
+def training_log(trainer: Any) -> list[dict[str, Any]]:
+    """The trainer's logged training steps (``state.log_history`` rows with a loss, a resumed run's included)."""
+    return [log_row(entry["step"], entry) for entry in trainer.state.log_history if "loss" in entry and "step" in entry]
 
 
 def read_trainer_log(path: Path) -> list[dict[str, Any]]:

@@ -12,6 +12,16 @@ Verdict = Literal["first", "second", "tie"]
 ParseStatus = Literal["ok", "failed"]
 
 
+def assistant_turn(text: str) -> list[Message]:
+    """A reply as TRL's conversational preference format holds ``chosen``/``rejected``: one assistant message."""
+    return [{"role": "assistant", "content": text}]
+
+
+def reply_text(turns: list[Message] | str) -> str:
+    """The text of a reply held as :func:`assistant_turn` messages (or, in files written before them, as text)."""
+    return turns if isinstance(turns, str) else "".join(str(m.get("content", "")) for m in turns)
+
+
 @dataclass(frozen=True)
 class PreferencePair:
     """Two responses to one context; ``a`` and ``b`` are in data order."""

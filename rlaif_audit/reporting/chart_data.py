@@ -79,7 +79,25 @@ class BarPlot:
     segments: list[str] = field(default_factory=list)
 
 
-Plot = LinePlot | BarPlot
+@dataclass
+class ValueBars:
+    """Horizontal bars of one number per label (e.g. seconds per stage), each bar labelled with its value."""
+
+    title: str
+    labels: list[str]
+    values: list[float]
+    x_label: str = ""
+
+
+Plot = LinePlot | BarPlot | ValueBars
+
+
+def value_bars(data: dict[str, Any], title: str) -> ValueBars | None:
+    """``{"labels": [...], "values": [...], "x_label"}`` → bars of the labels with a finite value; None if none."""
+    kept = [(str(label), float(value)) for label, value in zip(data["labels"], data["values"]) if finite(value)]
+    if not kept:
+        return None
+    return ValueBars(title, [label for label, _ in kept], [value for _, value in kept], str(data.get("x_label", "")))
 
 
 # --------------------------------------------------------------------------------------------------- lines
@@ -113,8 +131,25 @@ def _reliability_series(index: int, src: dict[str, Any]) -> Series:
         "confidence": _pick(src, "confidence", "mean_confidence", "mean_predicted", "predicted") or [],
         "accuracy": _pick(src, "accuracy", "observed", "fraction_positive", "frequency") or [], "count": []}
     name = src.get("name") or src.get("label") or src.get("scheme") or ("judge" if index == 0 else index)
-    return Series(f"{name} bins", list(lists["confidence"]), list(lists["accuracy"]),
-                  count=list(lists.get("count") or []))
+    counts = list(lists.get("count") or [])
+    low, high = bin_whiskers(list(lists["accuracy"]), counts)
+    return Series(f"{name} bins", list(lists["confidence"]), list(lists["accuracy"]), low=low, high=high,
+                  count=counts)
+
+
+def bin_whiskers(shares: list[Any], counts: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Wilson 95% interval of each bin's observed share (``share · n`` successes of ``n``; a human tie counts
+    half), ``None`` where a bin lacks a finite share or a count: the whiskers of a reliability diagram."""
+    from rlaif_audit.auditing.stats import wilson_interval
+
+    low: list[Any] = []
+    high: list[Any] = []
+    for i, share in enumerate(shares):
+        count = counts[i] if i < len(counts) else None
+        interval = wilson_interval(float(share) * int(count), int(count)) if finite(share) and finite(count) else None
+        low.append(interval[0] if interval else None)
+        high.append(interval[1] if interval else None)
+    return low, high
 
 
 def reliability_plot(data: dict[str, Any], title: str) -> LinePlot | None:
@@ -220,6 +255,7 @@ PLOT_KINDS: dict[str, Callable[[Any, str], Plot | None]] = {
     "curve": curve_plot,
     "line": curve_plot,
     "stacked-bars": position_plot,
+    "bars": value_bars,
     "mt-bench": partial(position_plot, published=True),
     "position": position_plot,  # the kind names figure data used before the declarations
     "stacked_bar": position_plot,

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlaif_audit.records.fileio import write_inside
-from rlaif_audit.reporting.chart_data import KIND_TITLES, BarPlot, LinePlot, Plot, plot_for
+from rlaif_audit.reporting.chart_data import KIND_TITLES, BarPlot, LinePlot, Plot, ValueBars, plot_for
+from rlaif_audit.reporting.text import fmt_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -91,7 +92,29 @@ def draw(plot: Plot) -> Figure:
     import matplotlib
 
     with matplotlib.rc_context(RC):
+        if isinstance(plot, ValueBars):
+            return draw_value_bars(plot)
         return draw_lines(plot) if isinstance(plot, LinePlot) else draw_bars(plot)
+
+
+def draw_value_bars(plot: ValueBars) -> Figure:
+    """Horizontal bars, one per label in the given order (top to bottom), each with its value written beside it."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(WIDTH_IN, 1.2 + 0.35 * len(plot.labels)), dpi=DPI, layout="constrained")
+    axes = figure.add_subplot()
+    rows = range(len(plot.labels))
+    axes.barh(rows, plot.values, height=0.6, color=PALETTE[0])
+    for row, value in zip(rows, plot.values):
+        axes.annotate(fmt_number(value, 1), (value, row), textcoords="offset points", xytext=(3, 0), va="center",
+                      fontsize=7, color="#4a5568")
+    axes.set_yticks(rows, plot.labels)
+    axes.invert_yaxis()
+    axes.margins(x=0.15)
+    axes.set(title=plot.title, xlabel=plot.x_label)
+    axes.xaxis.set_major_formatter(tick_formatter())
+    axes.grid(axis="x", alpha=0.3)
+    return figure
 
 
 def draw_lines(plot: LinePlot) -> Figure:
@@ -115,7 +138,41 @@ def draw_lines(plot: LinePlot) -> Figure:
                 axes.annotate(f"n = {series.count[i]}", (x, y), textcoords="offset points", xytext=(0, 5),
                               ha="center", fontsize=6, color="#4a5568")
     _frame_lines(axes, plot)
+    axes.yaxis.set_major_formatter(tick_formatter())
     return figure
+
+
+def tick_labels(values: list[float]) -> list[str]:
+    """Tick labels that tell neighbouring ticks apart without an offset or a ×10ⁿ corner note: as many decimals
+    as the tick spacing needs (ticks at 1e-6 apart read ``0.0000029``-style values, never all ``0``); spacings
+    below 1e-4 in scientific notation with the significant digits the spacing needs."""
+    import math
+
+    finite_values = [v for v in values if math.isfinite(v)]
+    steps = [abs(b - a) for a, b in zip(finite_values, finite_values[1:]) if b != a]
+    if not steps:
+        return [fmt_number(float(v)) for v in values]
+    exponent = math.floor(math.log10(min(steps)))
+    if exponent >= -4:
+        decimals = max(0, -exponent)
+        return [f"{v:.{decimals}f}" for v in values]
+    largest = max(abs(v) for v in finite_values) or min(steps)
+    significant = max(0, math.floor(math.log10(largest)) - exponent)
+    return ["0" if v == 0 else f"{v:.{significant}e}" for v in values]
+
+
+def tick_formatter() -> Any:
+    """A matplotlib formatter using :func:`tick_labels` for the ticks of an axis."""
+    from matplotlib.ticker import Formatter
+
+    class _Ticks(Formatter):
+        def format_ticks(self, values: Any) -> list[str]:
+            return tick_labels([float(v) for v in values])
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return fmt_number(float(x))
+
+    return _Ticks()
 
 
 def _frame_lines(axes: Axes, plot: LinePlot) -> None:

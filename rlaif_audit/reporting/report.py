@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
-from rlaif_audit.auditing.auditor import Auditor, AuditResult, Metric
+from rlaif_audit.auditing.auditor import RUN_ONLY, Auditor, AuditResult, Metric
 
 SCHEMA_VERSION = "1.0"
 Status = Literal["ok", "skipped", "error"]
@@ -267,8 +267,13 @@ class Report:
         return [(name, outcome) for name, outcome in self.auditors.items() if outcome.status == "ok"]
 
     def not_ok_auditors(self) -> list[tuple[str, AuditorOutcome]]:
-        """The auditors that were skipped or failed, in report order."""
-        return [(name, outcome) for name, outcome in self.auditors.items() if outcome.status != "ok"]
+        """The auditors that were skipped or failed, in report order, but the run-only ones (:meth:`run_only`)."""
+        return [(name, outcome) for name, outcome in self.auditors.items()
+                if outcome.status != "ok" and not _run_only(outcome)]
+
+    def run_only(self) -> list[str]:
+        """The auditors not applicable to a standalone audit: they need an ``rlaif-audit run`` (``requires`` "run")."""
+        return [name for name, outcome in self.auditors.items() if _run_only(outcome)]
 
     def extra_sections(self) -> dict[str, Any]:
         """Sections added by callers (the loop's ``run``, the command's ``gates``) that formats show as JSON."""
@@ -321,3 +326,8 @@ class Report:
 
 def _is_section(value: Any) -> bool:
     return isinstance(value, dict) and value.get("status") in ("ok", "skipped", "error")
+
+
+def _run_only(outcome: AuditorOutcome) -> bool:
+    """Skipped because it needs a run (``auditing.auditor.RUN_ONLY``): not applicable rather than not measured."""
+    return outcome.status == "skipped" and outcome.reason == RUN_ONLY

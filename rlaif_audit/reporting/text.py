@@ -46,20 +46,38 @@ def shown(text: str, limit: int = DISPLAY_LIMIT) -> str:
     return f"{text[:limit]} … [{len(text) - limit:,} more characters: report.json holds the whole text]"
 
 
+SMALL_SIGNIFICANT = 2
+"""Significant digits a small float keeps when ``digits`` decimals would show fewer (2.9e-4 → ``0.00029``)."""
+
+
 def fmt_number(value: Any, digits: int = 3) -> str:
-    """A number for a table cell: integers as is, floats to ``digits`` decimals, missing as an em dash."""
+    """A number for a table cell or a printed line: integers as is, floats to ``digits`` decimals, missing as an em
+    dash. A float so small that ``digits`` decimals would show fewer than two significant digits keeps two
+    (``SMALL_SIGNIFICANT``): 2.9e-4 is ``0.00029``, not ``0.000``; 1e4 and above in four significant digits."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, int):
         return str(value)
-    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.4g}"
+    if abs(value) >= 1e4:
+        return f"{value:.4g}"
+    if value != 0 and abs(value) < 10.0 ** (SMALL_SIGNIFICANT - 1 - digits):
+        return f"{value:.{SMALL_SIGNIFICANT}g}"
+    return f"{value:.{digits}f}"
 
 
 def fmt_short(value: float | None) -> str:
     """A number in four significant digits for a printed line (gates, the audit summary), missing as an em dash."""
     return "—" if value is None else f"{float(value):.4g}"
+
+
+def metric_text(metric: Any) -> str:
+    """A metric (or headline row) on a printed line: ``0.6833 [95% CI 0.6, 0.76] (n<30) n=12`` — how ``label`` and
+    ``audit`` both print a number, so the same agreement reads the same in both."""
+    low, high = metric.ci or (None, None)
+    mark = f" ({metric.note})" if metric.note else ""
+    return f"{fmt_short(metric.value)} [95% CI {fmt_short(low)}, {fmt_short(high)}]{mark} n={metric.n}"
 
 
 def fmt_ci(ci: Any, digits: int = 3) -> str:
@@ -78,6 +96,12 @@ def fmt_interval(ci: Any, note: str = "", digits: int = 3) -> str:
 def headline_digits(row: HeadlineRow) -> int:
     """Decimals for a headline number: one for percentages (win rates), three otherwise."""
     return 1 if "%" in row.metric else 3
+
+
+def run_only_line(report: Report) -> str:
+    """``Not applicable here (run-only): a, b.`` for the auditors that need an ``rlaif-audit run``; empty if none."""
+    names = report.run_only()
+    return f"Not applicable here (run-only): {', '.join(names)}." if names else ""
 
 
 def md_cell(value: Any) -> str:

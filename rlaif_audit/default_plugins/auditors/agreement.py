@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 NO_HUMANS = "no human labels for the judged pairs: agreement needs human preferences"
+NO_USABLE = "no labeled pair has a usable judgment in both orders (every one failed or is missing)"
 
 
 class AgreementAuditor(Auditor):
@@ -68,6 +69,8 @@ class AgreementAuditor(Auditor):
             return AuditResult(status="skipped", reason=NO_HUMANS, tables={"review_queue": queue},
                                notes=["The review queue is still produced: it needs no human labels."])
         p_a, single_note = judge_preference(ctx)
+        if not usable_rows(ctx, p_a).any():
+            return AuditResult(status="skipped", reason=NO_USABLE, tables={"review_queue": queue})
         result = AuditResult(tables={"review_queue": queue})
         result.notes += [n for n in [single_note] if n] + method_notes(ctx)
         agreement_metrics(ctx, p_a, result)
@@ -141,6 +144,14 @@ def leave_one_out(counts: np.ndarray, judge: np.ndarray) -> dict[str, np.ndarray
     return {"human_credit": human_credit, "judge_credit": judge_credit, "annotators": total}
 
 
+def usable_rows(ctx: AuditContext, p_a: np.ndarray) -> np.ndarray:
+    """The pairs with both a judge choice (at ``tie_band``) and a human choice: the rows agreement is measured on."""
+    from rlaif_audit.auditing.context import human_choice, option
+    from rlaif_audit.records.preference import choice_codes
+
+    return (choice_codes(p_a, float(option(ctx, "tie_band"))) >= 0) & (human_choice(ctx) >= 0)
+
+
 def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -> None:
     """Accuracy, κ, α and the human ceiling with one shared bootstrap."""
 
@@ -152,7 +163,7 @@ def agreement_metrics(ctx: AuditContext, p_a: np.ndarray, result: AuditResult) -
 
     judge = choice_codes(p_a, float(option(ctx, "tie_band")))
     human = human_choice(ctx)
-    rows = (judge >= 0) & (human >= 0)
+    rows = usable_rows(ctx, p_a)
     counts = ctx.pairs[["human_n_a", "human_n_b", "human_n_tie"]].to_numpy(dtype=float)[rows]
     cols = Columns({**per_pair_values(judge[rows], human[rows], ctx.pairs["human_p_a"].to_numpy(float)[rows]),
                     "coincidence": coincidence_rows(counts), **leave_one_out(counts, judge[rows])})

@@ -22,12 +22,12 @@ import numpy as np
 
 from rlaif_audit.auditing.diversity import (
     Tokens, distinct_counts, edit_similarity, entropy_of, expected_distinct, ngrams, self_bleu_sum, words)
-from rlaif_audit.auditing.auditor import POLICY_OPTION, AuditContext, Auditor, AuditResult, Metric
+from rlaif_audit.auditing.auditor import POLICY_OPTION, RUN_ONLY, AuditContext, Auditor, AuditResult, Metric
 from rlaif_audit.auditing.stats import StatFn, SumBootstrap, cell_sums, family_rng, ratio
 from rlaif_audit.auditing.estimators import hac_slope
 from rlaif_audit.records.preference import CHOICE_SCORES, choice_codes
 
-NO_POLICY = "no policy samples: policy-side audits run in the audit stage of `rlaif-audit run`"
+NO_POLICY = RUN_ONLY
 BOOTSTRAP = "95% percentile bootstrap over prompts"
 
 Row = dict[str, Any]
@@ -162,6 +162,8 @@ def curve(log: Rows, keys: Sequence[str], title: str) -> dict[str, Any] | None:
 
 class PolicyAuditor(Auditor):
     """Shared plumbing: skip outside a run, bootstrap over prompts, add training trends and curves."""
+
+    requires = ("run",)
 
     def audit(self, ctx: AuditContext) -> AuditResult:
         data = policy_data(ctx)
@@ -453,6 +455,7 @@ class RewardModelAuditor(Auditor):
     """How well the trained reward model reproduces held-out AI labels (and human labels when given)."""
 
     name = "reward-model"
+    requires = ("run",)
     subject = "reward model"
     meanings = {
         "accuracy_vs_ai": "The reward model ranks the AI-preferred response higher on {value:.1%} of held-out pairs.",
@@ -460,6 +463,7 @@ class RewardModelAuditor(Auditor):
                                "labeled pairs (50% is chance)."),
     }
     headline = ("accuracy_vs_ai", "accuracy_vs_humans")
+    figure_kinds = {"training_curve": "line"}
     description = ("Reward model accuracy: share of held-out AI-labeled pairs (and of human-labeled pairs, when "
                    "human_data is set) whose preferred response the reward model scores higher.")
 
@@ -477,6 +481,9 @@ class RewardModelAuditor(Auditor):
                                               found["n"], found.get("method", ""))
         if not metrics.get("accuracy_vs_humans"):
             result.notes.append("No human-labeled set configured (human_data): accuracy vs humans not measured.")
+        figure = curve(metrics.get("training_log") or [], ["loss"], "Reward-model training loss")
+        if figure is not None:
+            result.figures["training_curve"] = figure
         return result
 
 
@@ -484,15 +491,19 @@ class RunStagesAuditor(Auditor):
     """Where the run's time and memory went."""
 
     name = "run-stages"
+    requires = ("run",)
     subject = "policy"
+    figure_kinds = {"stage_seconds": "bars"}
     description = "Wall time and peak memory of each completed stage of this RLAIF run (all stages: manifest.json)."
 
     def audit(self, ctx: AuditContext) -> AuditResult:
         stages = (policy_data(ctx) or {}).get("stages") or []
         if not stages:
             return AuditResult(status="skipped", reason=NO_POLICY)
+        figure = {"title": "Wall time per stage", "x_label": "seconds", "labels": [row["stage"] for row in stages],
+                  "values": [row.get("seconds") for row in stages]}
         return AuditResult(
-            tables={"stages": list(stages)},
+            tables={"stages": list(stages)}, figures={"stage_seconds": figure},
             notes=["Peak memory is the largest resident set sampled every 0.1 s during the stage (CUDA: "
                    "torch.cuda.max_memory_allocated); the audit stage's own figures are in manifest.json."])
 

@@ -22,8 +22,8 @@ from rlaif_audit.default_plugins.formats.tables import (
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
-from rlaif_audit.reporting.text import (Verbatim, fmt_interval, fmt_number, headline_digits, model_card_section, shown,
-                                       visible)
+from rlaif_audit.reporting.text import (Verbatim, fmt_interval, fmt_number, headline_digits, model_card_section,
+                                       run_only_line, shown, visible)
 
 if TYPE_CHECKING:
     import jinja2
@@ -121,6 +121,7 @@ def page_context(report: Report) -> dict[str, Any]:
         "report": report, "headline": headline_cards(report), "generators": generators_view(report),
         "auditors": [auditor_view(name, outcome) for name, outcome in report.ok_auditors()],
         "review": review_view(report), "review_total": len(report.review_queue), "not_ok": not_ok_view(report),
+        "run_only": run_only_line(report),
         "other_sections": {key: Verbatim(json.dumps(value, indent=2, ensure_ascii=False))
                            for key, value in other_sections(report).items()},
         "provenance": provenance_rows(report),

@@ -22,7 +22,8 @@ from rlaif_audit.default_plugins.formats.tables import (
     win_rate_row,
 )
 from rlaif_audit.reporting.format import ReportFormat
-from rlaif_audit.reporting.text import fmt_interval, fmt_number, headline_digits, md_cell, model_card_section, visible
+from rlaif_audit.reporting.text import (fmt_interval, fmt_number, headline_digits, md_cell, model_card_section,
+                                      run_only_line, visible)
 
 if TYPE_CHECKING:
     from rlaif_audit.reporting.report import AuditorOutcome, Report
@@ -90,14 +91,16 @@ def _review_queue(report: Report) -> list[str]:
 
 
 def _not_ok(report: Report) -> list[str]:
-    rows = report.not_ok_auditors()
-    lines = ["## Skipped and failed auditors", ""] if rows else []
+    rows, run_only = report.not_ok_auditors(), run_only_line(report)
+    lines = ["## Skipped and failed auditors", ""] if rows or run_only else []
     for name, outcome in rows:
         lines.append(f"- **{md_cell(name)}** — {outcome.status}: {md_cell(outcome.reason or '')}")
         if outcome.traceback:
             lines += [""] + _fenced(str(outcome.traceback))
     for err in report.report_errors:
         lines.append(f"- report format **{md_cell(err.format)}** failed: {md_cell(err.error)}")
+    if run_only:
+        lines += ([""] if rows or report.report_errors else []) + [md_cell(run_only)]
     return lines + ([""] if lines else [])
 
 
