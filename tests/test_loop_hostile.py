@@ -324,9 +324,11 @@ def test_chaos_kills_resume_to_the_uninterrupted_run(tmp_path: Path) -> None:
     """scripts/chaos_run.py with three moments: mid-labeling, mid-training at a TRL checkpoint, right at the
     policy marker (the TRL checkpoint folder left by the kill is removed by --resume)."""
     import importlib.util
+    import sys
 
     spec = importlib.util.spec_from_file_location("chaos_run", REPO / "scripts" / "chaos_run.py")
     chaos = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = chaos  # its dataclass resolves annotations through the module
     spec.loader.exec_module(chaos)
     out = tmp_path / "results.json"
     code = chaos.main(["--workdir", str(tmp_path), "--moments", "label-mid,policy-checkpoint,policy-marker",
