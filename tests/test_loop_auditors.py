@@ -11,6 +11,7 @@ import pytest
 from rlaif_audit.auditing.auditor import AuditContext
 from rlaif_audit.auditing import diversity as dv
 from rlaif_audit.default_plugins.auditors import policy as ap
+from rlaif_audit.default_plugins.auditors import run_records as ar
 
 
 def context(samples: list[dict[str, Any]], **extra: Any) -> AuditContext:
@@ -38,7 +39,7 @@ def test_distinct_n_entropy_and_similarity_by_hand() -> None:
 def test_policy_auditors_skip_outside_a_run() -> None:
     ctx = AuditContext(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     for cls in (ap.RewardHackingAuditor, ap.LengthDriftAuditor, ap.ModeCollapseAuditor, ap.PolicyKLAuditor,
-                ap.RewardModelAuditor, ap.RunStagesAuditor):
+                ar.RewardModelAuditor, ar.RunStagesAuditor):
         result = cls().audit(ctx)
         assert result.status == "skipped" and result.reason
 
@@ -103,9 +104,9 @@ def test_reward_model_and_stage_auditors_report_run_figures() -> None:
     stages = [{"stage": "gen-0/generate", "seconds": 2.0, "peak_rss_mb": 500.0}]
     ctx = context([sample(0, 0)], reward_model={"accuracy_vs_ai": accuracy, "accuracy_vs_humans": None},
                   stages=stages)
-    rm = ap.RewardModelAuditor().audit(ctx)
+    rm = ar.RewardModelAuditor().audit(ctx)
     assert rm.metrics["accuracy_vs_ai"].ci == (0.5, 0.9) and "accuracy_vs_humans" not in rm.metrics
-    assert ap.RunStagesAuditor().audit(ctx).tables["stages"] == stages
+    assert ar.RunStagesAuditor().audit(ctx).tables["stages"] == stages
 
 
 def test_length_drift_warns_when_lengths_are_censored() -> None:

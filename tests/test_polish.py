@@ -201,6 +201,7 @@ def test_generation_report_draws_stage_times_and_the_reward_model_training_curve
 
     from rlaif_audit.auditing.auditor import AuditContext
     from rlaif_audit.default_plugins.auditors import policy as ap
+    from rlaif_audit.default_plugins.auditors import run_records as ar
     from rlaif_audit.reporting.report import AuditorOutcome
     from rlaif_audit.reporting.figures import auditor_figures, draw
 
@@ -213,7 +214,7 @@ def test_generation_report_draws_stage_times_and_the_reward_model_training_curve
         "reward": "model", "stages": stages,
         "reward_model": {"accuracy_vs_ai": accuracy, "training_log": log}}})
     drawn = {}
-    for cls in (ap.RunStagesAuditor, ap.RewardModelAuditor):
+    for cls in (ar.RunStagesAuditor, ar.RewardModelAuditor):
         outcome = AuditorOutcome.from_result(cls().audit(ctx), cls)
         for spec in auditor_figures(cls.name, outcome):
             drawn[spec.name] = (spec.plot(), draw(spec.plot()).axes[0])

@@ -11,7 +11,7 @@ from typing import Callable
 
 from rlaif_audit import hookimpl
 
-MODULES = ("agreement", "calibration", "human_corrected", "length", "position", "policy", "propagation", "win_rates")
+MODULES = ("agreement", "calibration", "human_corrected", "length", "position", "policy", "propagation", "run_records", "win_rates")
 
 
 @hookimpl
