@@ -200,7 +200,6 @@ def test_generation_report_draws_stage_times_and_the_reward_model_training_curve
     import pandas as pd
 
     from rlaif_audit.auditing.auditor import AuditContext
-    from rlaif_audit.default_plugins.auditors import policy as ap
     from rlaif_audit.default_plugins.auditors import run_records as ar
     from rlaif_audit.reporting.report import AuditorOutcome
     from rlaif_audit.reporting.figures import auditor_figures, draw
