@@ -67,7 +67,7 @@ class Recorder:
     @hookimpl
     def on_stage_end(self, run: Run, generation: int, stage: str, stats: dict[str, Any]) -> None:
         _record("on_stage_end", generation=generation, stage=stage, seconds=stats["seconds"],
-                marker=run.is_done(generation, stage))
+                marker=run.is_done(stats.get("generation", generation), stage))  # None: a run-level stage
         swap = os.environ.get(SWAP_TEMPLATE_ENV)
         if swap and generation == 0 and stage == "audit":
             Path(swap).write_text(SWAPPED_TEMPLATE, encoding="utf-8")

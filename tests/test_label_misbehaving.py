@@ -303,12 +303,12 @@ def test_kill_9_at_random_moments_resumes_to_the_uninterrupted_file(pm, tmp_path
     assert want.count(b"\n") == 1200
     rng = random.Random(13)
     mid_run = kills = chains = 0
-    while mid_run < 20 and kills < 80:  # chains: from an empty file, kill at random moments until a run completes
+    while mid_run < 20 and kills < 240:  # chains: from an empty file, kill at random moments until a run completes
         chains += 1
         out = tmp_path / f"killed-{chains}.jsonl"
         while True:
             pid = _fork([*args, "-o", str(out)], pm)
-            time.sleep(rng.uniform(0.0, whole_s))
+            time.sleep(rng.uniform(0.25 * whole_s, whole_s))  # the start writes nothing: aim past it
             os.kill(pid, signal.SIGKILL)
             code = _wait(pid)
             got = out.read_bytes() if out.exists() else b""

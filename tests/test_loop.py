@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow  # real TRL training (tiny_model models) or the re
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "loop_driver.py"
-STAGES = ("generate", "label", "reward_model", "policy", "audit")
+STAGES = ("generate", "probes", "label", "reward_model", "policy", "audit")
+RUN_STAGES = ("propagation",)  # run-level, after the last generation
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
 
 
@@ -91,7 +92,7 @@ def test_run_folder_layout_and_manifest(reference_run: Path) -> None:
     found = manifest(reference_run)
     assert found["status"] == "done" and found["config"]["seed"] == 0
     assert set(found["seeds"]["gen-0"]) == {"generate", "rm-split", "reward_model", "policy", "audit"}
-    assert list(found["stages"]) == [f"gen-0/{s}" for s in STAGES]
+    assert list(found["stages"]) == [f"gen-0/{s}" for s in STAGES] + [f"run/{s}" for s in RUN_STAGES]
     for record in found["stages"].values():
         assert record["seconds"] > 0 and record["peak_rss_mb"] > 0
     assert {"torch", "transformers", "trl"} <= set(found["versions"])
@@ -109,15 +110,15 @@ def plugin_failures(run: Path, hook: str) -> list[dict[str, Any]]:
 
 
 def test_hook_on_stage_start(reference_run: Path) -> None:
-    assert [c["stage"] for c in hook_calls(reference_run, "on_stage_start")] == list(STAGES)
+    assert [c["stage"] for c in hook_calls(reference_run, "on_stage_start")] == [*STAGES, *RUN_STAGES]
 
 
 def test_hook_on_stage_end(reference_run: Path) -> None:
     calls = hook_calls(reference_run, "on_stage_end")
-    assert [c["stage"] for c in calls] == list(STAGES)
+    assert [c["stage"] for c in calls] == [*STAGES, *RUN_STAGES]
     assert all(c["marker"] and c["seconds"] > 0 for c in calls), "called after the marker, with the stage's stats"
     failures = plugin_failures(reference_run, "on_stage_end")  # the raising observer cost nothing but a record
-    assert [f["plugin"] for f in failures] == ["loop-driver-raiser"] * len(STAGES)
+    assert [f["plugin"] for f in failures] == ["loop-driver-raiser"] * (len(STAGES) + len(RUN_STAGES))
     assert failures[0]["error"] == "RuntimeError: observer bug after generate" and failures[0]["generation"] == 0
 
 
