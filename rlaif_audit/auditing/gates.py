@@ -50,8 +50,20 @@ def _split(metric: str, text: str) -> tuple[str, str]:
     return auditor, name
 
 
+class _Named:
+    """What every gate kind prints as its label: its name (its key in gates.toml), or its expression."""
+
+    name: str
+    text: str
+
+    @property
+    def label(self) -> str:
+        """The gate's name (its key in gates.toml), or its expression."""
+        return self.name or self.text
+
+
 @dataclass(frozen=True)
-class Gate:
+class Gate(_Named):
     """A threshold gate: ``auditor.metric[.bound] op threshold [on bound]``."""
 
     text: str
@@ -61,11 +73,6 @@ class Gate:
     op: str
     threshold: float
     name: str = ""
-
-    @property
-    def label(self) -> str:
-        """The gate's name (its key in gates.toml), or its expression."""
-        return self.name or self.text
 
     def check(self, report: Report) -> GateOutcome:
         """Whether this gate passes on a built report, with the line to print."""
@@ -97,7 +104,7 @@ class Gate:
 
 
 @dataclass(frozen=True)
-class VerdictGate:
+class VerdictGate(_Named):
     """A verdict gate: ``auditor.measure.verdict ==|!= "word"`` on a row of the auditor's ``verdicts`` table."""
 
     text: str
@@ -106,11 +113,6 @@ class VerdictGate:
     op: str
     word: str
     name: str = ""
-
-    @property
-    def label(self) -> str:
-        """The gate's name (its key in gates.toml), or its expression."""
-        return self.name or self.text
 
     def check(self, report: Report) -> GateOutcome:
         """Whether the measure's verdict compares as asked."""
@@ -124,18 +126,13 @@ class VerdictGate:
 
 
 @dataclass(frozen=True)
-class FlagGate:
+class FlagGate(_Named):
     """A bias-flag gate: ``auditor.metric not flagged``; the flag gates of one check share one BH adjustment."""
 
     text: str
     auditor: str
     metric: str
     name: str = ""
-
-    @property
-    def label(self) -> str:
-        """The gate's name (its key in gates.toml), or its expression."""
-        return self.name or self.text
 
     def test_row(self, report: Report) -> tuple[dict[str, Any] | None, str]:
         """The auditor's bias-test row of this metric, or None and why not."""
