@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from rlaif_audit.reporting.text import fmt_number, metric_text
 from rlaif_audit.loop.layout import (AUDIT, MANIFEST, POLICY, REPORT_HTML, REPORT_JSON, REPORT_MD, REWARD_MODEL,
                                      RUN_REPORT)
 
 if TYPE_CHECKING:
-    from rlaif_audit.auditing.auditor import Metric
     from rlaif_audit.host import Registry
     from rlaif_audit.loop.run import Run
     from rlaif_audit.reporting.report import Report
@@ -18,19 +18,12 @@ REWARD_MODEL_LINES = (("accuracy_vs_ai", "reward model accuracy vs AI labels (he
                       ("accuracy_vs_humans", "reward model accuracy vs human labels"))
 
 
-def _metric_text(metric: Metric) -> str:
-    if metric.value is None:
-        return f"n/a (n={metric.n})"
-    interval = f" [95% CI {metric.ci[0]:.3f}, {metric.ci[1]:.3f}]" if metric.ci else ""
-    return f"{metric.value:.3f}{interval}, n={metric.n}"
-
-
 def _reward_model_lines(report: Report) -> list[str]:
     """The reward model's held-out accuracies, from the loop's ``run`` section."""
     from rlaif_audit.auditing.auditor import Metric
 
     found: dict[str, Any] = ((report.run or {}).get("reward_model") or {}).get("metrics") or {}
-    return [f"  {label}: {_metric_text(Metric.from_dict(found[key]))}" for key, label in REWARD_MODEL_LINES
+    return [f"  {label}: {metric_text(Metric.from_dict(found[key]))}" for key, label in REWARD_MODEL_LINES
             if found.get(key)]
 
 
@@ -41,7 +34,7 @@ def _headline(report: Report, registry: Registry[Any]) -> list[str]:
     lines = _reward_model_lines(report)
     for name, outcome in report.auditors.items():
         declared = declarations(registry.items[name].cls).run_summary if name in registry.items else {}
-        lines += [f"  {label}: {_metric_text(outcome.metrics[metric])}" for metric, label in declared.items()
+        lines += [f"  {label}: {metric_text(outcome.metrics[metric])}" for metric, label in declared.items()
                   if metric in outcome.metrics]
     return lines
 
@@ -79,10 +72,6 @@ def summary_lines(run: Run) -> list[str]:
     return lines
 
 
-def _cell(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def cross_generation_lines(run: Run) -> list[str]:
     """The top-level report's cross-generation table: each probe measure per generation, its trend with 95% CI and
     verdict (after FDR control), and the inherited-error odds ratio."""
@@ -102,7 +91,7 @@ def cross_generation_lines(run: Run) -> list[str]:
     lines = [f"cross-generation report: {path.parent / REPORT_HTML}",
              "  measure | " + " | ".join(f"gen-{g}" for g in generations) + " | trend/gen [95% CI] | verdict"]
     for measure, by_generation in values.items():
-        cells = [_cell(by_generation.get(g, {}).get("value")) for g in generations]
+        cells = [fmt_number(by_generation.get(g, {}).get("value")) for g in generations]
         verdict = verdicts.get(measure)
         trend = (f"{verdict['slope']:+.3f} [{verdict['ci_low']:+.3f}, {verdict['ci_high']:+.3f}]"
                  if verdict and verdict.get("slope") is not None else "-")
@@ -112,12 +101,12 @@ def cross_generation_lines(run: Run) -> list[str]:
         if row.get("excess") is None:
             lines.append(f"  self-preference gen-{row['generation']}: {row.get('status')} {row.get('reason')}")
             continue
-        lines.append(f"  self-preference gen-{row['generation']}: own-response win rate {_cell(row['own_win_rate'])} vs "
-                     f"gen-0 evaluator {_cell(row['own_win_rate_gen0_evaluator'])}; excess {row['excess']:+.3f} "
-                     f"[95% CI {_cell(row['excess_ci_low'])}, {_cell(row['excess_ci_high'])}], n={row['pairs']}")
+        lines.append(f"  self-preference gen-{row['generation']}: own-response win rate {fmt_number(row['own_win_rate'])} vs "
+                     f"gen-0 evaluator {fmt_number(row['own_win_rate_gen0_evaluator'])}; excess {row['excess']:+.3f} "
+                     f"[95% CI {fmt_number(row['excess_ci_low'])}, {fmt_number(row['excess_ci_high'])}], n={row['pairs']}")
     metric = (outcome.get("metrics") or {}).get("inherited_error_odds_ratio")
     if metric and metric.get("value") is not None:
         ci = metric.get("ci") or [None, None]
-        lines.append(f"  inherited error: odds ratio {metric['value']:.3g} [95% CI {_cell(ci[0])}, {_cell(ci[1])}] "
+        lines.append(f"  inherited error: odds ratio {metric['value']:.3g} [95% CI {fmt_number(ci[0])}, {fmt_number(ci[1])}] "
                      f"(P(wrong at g+1 | wrong at g) vs P(wrong at g+1 | right at g), n={metric.get('n')})")
     return lines
