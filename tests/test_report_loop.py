@@ -36,9 +36,9 @@ def test_run_summary_prints_the_declared_metrics_with_their_labels(pm, tmp_path:
     lines = summary_lines(fake_run(tmp_path, pm))
     headline = lines[lines.index(f"audit report: {tmp_path / 'gen-0' / 'audit' / 'report.html'}") + 1:]
     assert headline == [
-        "  reward model accuracy vs AI labels (held out): 0.900 [95% CI 0.850, 0.950], n=100",
-        "  evaluator position consistency (MT-Bench): 0.550 [95% CI 0.500, 0.600], n=40",
-        "  evaluator win rate, policy vs reference: 0.700 [95% CI 0.600, 0.800], n=20",
+        "  reward model accuracy vs AI labels (held out): 0.9 [95% CI 0.85, 0.95] n=100",
+        "  evaluator position consistency (MT-Bench): 0.55 [95% CI 0.5, 0.6] n=40",
+        "  evaluator win rate, policy vs reference: 0.7 [95% CI 0.6, 0.8] n=20",
     ]
 
 
