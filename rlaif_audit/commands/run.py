@@ -53,23 +53,19 @@ def _default_folder() -> Path:
 
 
 def _prepare(config: RunConfig | None, output: str | None, resume: str | None, pm: pluggy.PluginManager) -> Run:
-    """Create (``config``, already checked) or reopen the run folder (on the main process first under
-    `accelerate launch`)."""
-    from accelerate import PartialState
-
+    """Create (``config``, already checked) or reopen the run folder: on the main process first under `torchrun` /
+    `accelerate launch`, then the others open the folder it made."""
+    from rlaif_audit import processes
     from rlaif_audit.loop.run import create_run, open_run
 
-    state = PartialState()
     run = None
-    if state.is_main_process:
+    if processes.is_main():
         if resume or config is None:
             run = open_run(resume, pm)
         else:
             run = create_run(output or _default_folder(), config, pm, checked=True)
-    state.wait_for_everyone()
-    if run is None:
-        run = open_run(resume or output or "", pm)
-    return run
+    folder = processes.share_from_main(None if run is None else str(run.folder))  # the others wait for it
+    return run if run is not None else open_run(folder, pm)
 
 
 def _check_resume(resume: str | None, config_path: str | None, preset: str | None, output: str | None,
@@ -135,7 +131,8 @@ def command(config_path: str | None, preset: str | None, output: str | None, res
 
         raise write_error(exc, resume or output or "the run folder") from exc
     run.progress = not quiet
-    click.echo(f"run folder: {run.folder}", err=True)
+    if run.is_main:
+        click.echo(f"run folder: {run.folder}", err=True)
     try:
         execute(run)
     except OSError as exc:  # disk full, permission denied: exit 1 naming the file, never a traceback

@@ -10,7 +10,6 @@ same class.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -41,10 +40,6 @@ def context_of(prompt: Any) -> list[Message]:
     if isinstance(prompt, list):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
     return [{"role": "user", "content": str(prompt)}]
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
 
 
 class EvaluatorReward:
@@ -151,7 +146,9 @@ class EvaluatorReward:
 
     def _path(self, name: str) -> Path:
         assert self.log_dir is not None
-        rank = _rank()
+        from rlaif_audit import processes
+
+        rank = processes.process_index()  # the trainer's rank (its PartialState)
         return self.log_dir / (name if rank == 0 else name.replace(".jsonl", f".rank{rank}.jsonl"))
 
     def _open(self) -> JudgmentFile:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,9 +62,15 @@ class Run:
         self.config = config
         self.manifest = manifest
         self.pm = pm
-        self.is_main = os.environ.get("RANK", "0") == "0"  # set by `accelerate launch` / torchrun
         self.progress = True
         self.read_only = False
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is the main process of `torchrun` / `accelerate launch` (the one that writes the folder)."""
+        from rlaif_audit import processes
+
+        return processes.is_main()
 
     def plugin_view(self) -> Run:
         """What an observer hook receives: this run with its own deep copies of ``config`` and ``manifest``
@@ -279,13 +284,6 @@ def _sync_markers(run: Run) -> None:
     run.manifest["stages"] = stages
 
 
-def _barrier() -> None:
-    """Wait until every process of `accelerate launch` gets here (a no-op in a single process)."""
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
-
-
 def run_stage(run: Run, generation: int | None, stage: Stage) -> dict[str, Any]:
     """Run one stage (generation None: a run-level stage, after every generation): hooks around it, time and
     peak memory measured, its marker written last."""
@@ -317,19 +315,26 @@ def execute(run: Run) -> dict[str, Any]:
     A stage that raises :class:`rlaif_audit.auditing.drift.EvaluatorDrift` (``on_drift = "stop"``) leaves the
     run with status ``stopped`` and the message in the manifest before the error propagates.
     """
-    for generation in range(run.config.generations):
-        for stage in STAGES:
-            if not run.is_done(generation, stage.name):
-                _run_or_stop(run, generation, stage)
-            _barrier()
-    for stage in RUN_STAGES:
-        if not run.is_done(None, stage.name):
-            run_stage(run, None, stage)
-        _barrier()
+    from rlaif_audit import processes
+
+    by_name = {stage.name: stage for stage in (*STAGES, *RUN_STAGES)}
+    for generation, name in processes.share_from_main(_pending(run)):  # every process: the main one's stage list
+        if generation is None:
+            run_stage(run, None, by_name[name])
+        else:
+            _run_or_stop(run, generation, by_name[name])
+        processes.wait_for_everyone()  # the others load what the main process wrote only once it is written
     run.manifest["status"] = "done"
     run.manifest["finished"] = now()
     run.save_manifest()
     return run.manifest
+
+
+def _pending(run: Run) -> list[tuple[int | None, str]]:
+    """The stages not yet done, in order, as (generation, stage name); generation None: a run-level stage."""
+    pending: list[tuple[int | None, str]] = [(generation, stage.name) for generation in range(run.config.generations)
+                                             for stage in STAGES if not run.is_done(generation, stage.name)]
+    return pending + [(None, stage.name) for stage in RUN_STAGES if not run.is_done(None, stage.name)]
 
 
 def _run_or_stop(run: Run, generation: int, stage: Stage) -> None:

@@ -22,7 +22,9 @@ def trainer_arguments(run: Run, output_dir: Path, seed: int) -> dict[str, Any]:
     """TrainingArguments every loop trainer shares: seeded, checkpointed, quiet, on the GPU when there is one."""
     import torch
 
-    cuda = torch.cuda.is_available()
+    from rlaif_audit.processes import on_cpu
+
+    cuda = not on_cpu()
     return {
         "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": list(run.config.report_to),
         "use_cpu": not cuda,
