@@ -103,7 +103,9 @@ def test_judgments_are_appended_as_training_goes_and_audit_reads_them(tmp_path: 
 
 
 def test_each_rank_writes_its_own_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RANK", "1")
+    from rlaif_audit import processes
+
+    monkeypatch.setattr(processes, "process_index", lambda: 1)  # rank 1 of a launch (tests/test_distributed.py)
     reward = reward_function("synthetic", log_dir=tmp_path)
     reward(prompts=["q"], completions=["a"], completion_ids=None, reference=["r"])
     assert sorted(p.name for p in tmp_path.iterdir()) == [
