@@ -41,8 +41,9 @@ def _complete(checkpoint: Path) -> bool:
     return True
 
 
-def last_checkpoint(folder: Path) -> Path | None:
-    """The newest complete TRL checkpoint in ``folder``; newer incomplete ones (killed mid-save) are removed."""
+def last_checkpoint(folder: Path, remove_incomplete: bool = True) -> Path | None:
+    """The newest complete TRL checkpoint in ``folder``; newer incomplete ones (killed mid-save) are removed
+    (``remove_incomplete``; False: only looked at, as `run --resume` reports what it will resume from)."""
     if not folder.is_dir():
         return None
     found = sorted(((int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT.match(p.name)) and p.is_dir()),
@@ -50,7 +51,8 @@ def last_checkpoint(folder: Path) -> Path | None:
     for _, checkpoint in found:
         if _complete(checkpoint):
             return checkpoint
-        shutil.rmtree(checkpoint, ignore_errors=True)
+        if remove_incomplete:
+            shutil.rmtree(checkpoint, ignore_errors=True)
     return None
 
 
