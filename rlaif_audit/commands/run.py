@@ -133,6 +133,11 @@ def command(config_path: str | None, preset: str | None, output: str | None, res
     run.progress = not quiet
     if run.is_main:
         click.echo(f"run folder: {run.folder}", err=True)
+    if resume and run.is_main:  # before any work: what is skipped, what continues and from what
+        from rlaif_audit.loop.resume import resume_lines
+
+        for line in resume_lines(run.manifest["resumed"][-1]):
+            click.echo(line, err=True)
     try:
         execute(run)
     except OSError as exc:  # disk full, permission denied: exit 1 naming the file, never a traceback

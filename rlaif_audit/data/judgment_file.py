@@ -134,6 +134,13 @@ def read_judgments(path: Path | str) -> pd.DataFrame:
     return frame
 
 
+def count_judgments(path: Path | str) -> int:
+    """The judgments a partial judgment file already holds: its whole lines (a torn last line, cut off when the
+    file is resumed, is not counted)."""
+    complete = Path(path).read_bytes().rfind(b"\n") + 1
+    return sum(1 for _ in jsonl_lines(path, complete)) if complete else 0
+
+
 class JudgmentFile:
     """An append-only judgment file that resumes after Ctrl-C or kill -9 and never writes a judgment twice.
 

@@ -55,6 +55,16 @@ def _even(value: Any) -> str | None:
     return None if value >= 2 and value % 2 == 0 else "must be an even number >= 2 (candidates are paired)"
 
 
+def _dropout(value: Any) -> str | None:
+    """A problem unless the value is in [0, 1)."""
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+def _nonempty(value: Any) -> str | None:
+    """A problem unless the list has at least one item."""
+    return None if value else "must name at least one module"
+
+
 SUCCESSIONS = ("pinned", "policy", "reward-model")
 
 
@@ -150,6 +160,19 @@ class RunConfig:
     vllm_server_url: str = _key("", "Base URL of `trl vllm-serve` (vllm_mode = 'server'; empty: TRL's default).")
     report_to: list[str] = _key([], "Experiment trackers the TRL trainers log to, passed as TrainingArguments' "
                                 "report_to (e.g. [\"tensorboard\"], [\"trackio\"], [\"wandb\"]; empty: none).")
+    # TRL passthrough: LoRA (peft_config) and the Hub (TrainingArguments' push_to_hub keys), docs/run.md
+    lora_r: int = _key(0, "LoRA rank of the policy and reward-model training, passed to TRL as peft_config (0: full "
+                       "fine-tuning; > 0 needs the peft package). The saved policy/ and reward_model/ are full "
+                       "models, the adapters merged in.", _non_negative)
+    lora_alpha: int = _key(16, "LoRA scaling alpha (lora_r > 0).", _positive)
+    lora_dropout: float = _key(0.05, "LoRA dropout (lora_r > 0).", _dropout)
+    lora_target_modules: list[str] = _key(["all-linear"], "Modules LoRA adapts (lora_r > 0): peft's 'all-linear' or "
+                                          "module names such as q_proj, v_proj.", _nonempty)
+    push_to_hub: bool = _key(False, "Push the trained policy (and reward model) to the Hugging Face Hub as TRL does "
+                             "(TrainingArguments' push_to_hub); needs hub_model_id.")
+    hub_model_id: str = _key("", "Hub repository of the policy (push_to_hub); the reward model goes to "
+                             "<hub_model_id>-reward-model.")
+    hub_private_repo: bool = _key(True, "Create the Hub repositories private (push_to_hub).")
 
     def __post_init__(self) -> None:
         """Coerce and check every value (the message names the key), then the checks across keys."""

@@ -13,9 +13,9 @@ from rlaif_audit.loop.layout import CANDIDATES, POLICY, POLICY_CHECKPOINTS, POLI
 from rlaif_audit.progress import stage_progress
 from rlaif_audit.loop.prompts import messages, run_prompts
 from rlaif_audit.loop.sampling import rollout_arguments
-from rlaif_audit.loop.training import (last_checkpoint, log_row, no_final_checkpoint, quiet, read_trainer_log,
-                                       remove_stale_saves, save_atomically, save_trained, train_resumably,
-                                       trainer_arguments)
+from rlaif_audit.loop.training import (last_checkpoint, log_row, no_final_checkpoint, peft_config, quiet,
+                                       read_trainer_log, remove_stale_saves, save_atomically, save_trained,
+                                       train_resumably, trainer_arguments)
 from rlaif_audit.records.fileio import read_jsonl
 
 if TYPE_CHECKING:
@@ -95,7 +95,8 @@ def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer:
     trainer = trainer_class(model=str(policy), reward_funcs=reward_func, args=args, train_dataset=prompts,
                             processing_class=tokenizer, reward_processing_classes=reward_tokenizer,
                             callbacks=[_log_callback(run, generation, run.path(generation, POLICY_LOG)),
-                                       no_final_checkpoint()])
+                                       no_final_checkpoint()],
+                            peft_config=peft_config(run, "CAUSAL_LM"))
     return quiet(trainer), tokenizer
 
 

@@ -26,6 +26,19 @@ def check_run(config: RunConfig, pm: pluggy.PluginManager) -> None:
     _check_auditors(config, pm)
     _check_probe_suites(config, pm)
     _check_data(config)
+    check_trainer_options(config)
+
+
+def check_trainer_options(config: RunConfig) -> None:
+    """The TRL passthrough keys: LoRA needs the peft package; push_to_hub needs hub_model_id."""
+    import importlib.util
+
+    if config.lora_r > 0 and importlib.util.find_spec("peft") is None:
+        raise ConfigError(f"Option 'lora_r': LoRA (lora_r = {config.lora_r}) needs the peft package, which is not "
+                          "installed: pip install 'rlaif-audit[peft]' (or set lora_r = 0 for full fine-tuning)")
+    if config.push_to_hub and not config.hub_model_id:
+        raise ConfigError("Option 'push_to_hub': pushing to the Hugging Face Hub needs hub_model_id (the policy's "
+                          "repository, e.g. 'user/policy'; the reward model goes to <hub_model_id>-reward-model)")
 
 
 def check_model(spec: str, key: str) -> None:

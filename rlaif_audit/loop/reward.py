@@ -9,8 +9,9 @@ from rlaif_audit.errors import ConfigError
 from rlaif_audit.loop.ai_feedback import SCORE_MAX_TOKENS, load_reward_model, score
 from rlaif_audit.loop.layout import PREFERENCES, REWARD_MODEL, REWARD_MODEL_CHECKPOINTS
 from rlaif_audit.progress import stage_progress
-from rlaif_audit.loop.training import (no_final_checkpoint, quiet, remove_stale_saves, save_atomically,
-                                       save_trained, train_resumably, trainer_arguments, training_log)
+from rlaif_audit.loop.training import (REWARD_MODEL_HUB_SUFFIX, no_final_checkpoint, peft_config, quiet,
+                                       remove_stale_saves, save_atomically, save_trained, train_resumably,
+                                       trainer_arguments, training_log)
 from rlaif_audit.records.fileio import read_jsonl
 
 if TYPE_CHECKING:
@@ -72,12 +73,14 @@ def _train(run: Run, generation: int, policy: Path, rows: list[dict[str, Any]]) 
     from trl import RewardConfig, RewardTrainer
 
     config, checkpoints = run.config, run.path(generation, REWARD_MODEL_CHECKPOINTS)
-    args = RewardConfig(**trainer_arguments(run, checkpoints, run.seed(generation, "reward_model")),
+    args = RewardConfig(**trainer_arguments(run, checkpoints, run.seed(generation, "reward_model"),
+                                            hub_suffix=REWARD_MODEL_HUB_SUFFIX),
                         num_train_epochs=config.rm_epochs, per_device_train_batch_size=config.rm_batch_size,
                         learning_rate=config.rm_learning_rate, max_length=SCORE_MAX_TOKENS)
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
     trainer = quiet(RewardTrainer(model=str(policy), args=args, train_dataset=Dataset.from_list(trl_rows(rows)),
-                                  processing_class=tokenizer, callbacks=[no_final_checkpoint()]))
+                                  processing_class=tokenizer, callbacks=[no_final_checkpoint()],
+                                  peft_config=peft_config(run, "SEQ_CLS")))
     summary = {**train_resumably(trainer, checkpoints), "training_log": training_log(trainer)}
     if run.is_main:
         save_atomically(run.path(generation, REWARD_MODEL), lambda tmp: save_trained(trainer, tokenizer, tmp))

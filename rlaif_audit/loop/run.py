@@ -229,7 +229,9 @@ def open_run(folder: Path | str, pm: pluggy.PluginManager) -> Run:
     run = Run(folder, config, manifest, pm)
     _sync_markers(run)
     remove_leftover_scratch(run)
-    manifest.setdefault("resumed", []).append(now())
+    from rlaif_audit.loop.resume import resume_record  # what is skipped, what continues (printed by `run`)
+
+    manifest.setdefault("resumed", []).append(resume_record(run, now()))
     run.save_manifest()
     return run
 

@@ -18,14 +18,42 @@ if TYPE_CHECKING:
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
-def trainer_arguments(run: Run, output_dir: Path, seed: int) -> dict[str, Any]:
-    """TrainingArguments every loop trainer shares: seeded, checkpointed, quiet, on the GPU when there is one."""
+REWARD_MODEL_HUB_SUFFIX = "-reward-model"  # the reward model's Hub repository: <hub_model_id>-reward-model
+
+
+def hub_arguments(run: Run, hub_suffix: str = "") -> dict[str, Any]:
+    """TrainingArguments' Hub keys from the run config (``push_to_hub``, ``hub_model_id``, ``hub_private_repo``)."""
+    config = run.config
+    if not config.push_to_hub:
+        return {"push_to_hub": False}
+    return {"push_to_hub": True, "hub_model_id": config.hub_model_id + hub_suffix,
+            "hub_private_repo": config.hub_private_repo}
+
+
+def peft_config(run: Run, task_type: str) -> Any:
+    """TRL's ``peft_config``: a peft LoraConfig from the run's lora_* keys (``task_type`` CAUSAL_LM for the policy,
+    SEQ_CLS for the reward model, whose new score head is trained in full), or None when ``lora_r`` is 0."""
+    config = run.config
+    if config.lora_r == 0:
+        return None
+    from peft import LoraConfig
+
+    targets = config.lora_target_modules
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets[0] if targets == ["all-linear"] else list(targets), task_type=task_type,
+                      modules_to_save=["score"] if task_type == "SEQ_CLS" else None)
+
+
+def trainer_arguments(run: Run, output_dir: Path, seed: int, hub_suffix: str = "") -> dict[str, Any]:
+    """TrainingArguments every loop trainer shares: seeded, checkpointed, quiet, on the GPU when there is one, with
+    the run's Hub keys (``hub_suffix`` appended to hub_model_id)."""
     import torch
 
     from rlaif_audit.processes import on_cpu
 
     cuda = not on_cpu()
     return {
+        **hub_arguments(run, hub_suffix),
         "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": list(run.config.report_to),
         "use_cpu": not cuda,
         "bf16": cuda and torch.cuda.is_bf16_supported(), "gradient_checkpointing": False, "logging_steps": 1,
@@ -43,8 +71,9 @@ def _complete(checkpoint: Path) -> bool:
     return True
 
 
-def last_checkpoint(folder: Path) -> Path | None:
-    """The newest complete TRL checkpoint in ``folder``; newer incomplete ones (killed mid-save) are removed."""
+def last_checkpoint(folder: Path, remove_incomplete: bool = True) -> Path | None:
+    """The newest complete TRL checkpoint in ``folder``; newer incomplete ones (killed mid-save) are removed
+    (``remove_incomplete``; False: only looked at, as `run --resume` reports what it will resume from)."""
     if not folder.is_dir():
         return None
     found = sorted(((int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT.match(p.name)) and p.is_dir()),
@@ -52,7 +81,8 @@ def last_checkpoint(folder: Path) -> Path | None:
     for _, checkpoint in found:
         if _complete(checkpoint):
             return checkpoint
-        shutil.rmtree(checkpoint, ignore_errors=True)
+        if remove_incomplete:
+            shutil.rmtree(checkpoint, ignore_errors=True)
     return None
 
 
@@ -126,7 +156,10 @@ def remove_stale_saves(folder: Path) -> None:
 
 
 def save_trained(trainer: Any, tokenizer: Any, folder: Path) -> None:
-    """The trained weights (safetensors), tokenizer and training arguments as JSON (no pickle)."""
+    """The trained weights (safetensors), tokenizer and training arguments as JSON (no pickle). A LoRA-trained
+    model is saved whole, its adapters merged in (``merge_and_unload``), so the next stages load it as any model."""
+    if hasattr(trainer.model, "merge_and_unload"):  # a peft model: lora_r > 0
+        trainer.model = trainer.model.merge_and_unload()
     trainer.save_model(str(folder))
     tokenizer.save_pretrained(str(folder))
     (folder / "training_args.bin").unlink(missing_ok=True)
