@@ -213,16 +213,23 @@ def export_command(queue: str, output: str | None, format_names: str, force: boo
 
 @group.command(name="import")
 @click.argument("answers", type=click.Path(dir_okay=False))
-@click.option("--queue", required=True, type=click.Path(exists=True),
+@click.option("--queue", default=None, type=click.Path(exists=True),
               help="The review queue the answers answer (a report folder or its review_queue.jsonl).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
               help="Human-label file to write (JSONL: pair_id, preferred, annotator), for `audit --human`.")
+@click.option("--run", "run_folder", default=None, type=click.Path(exists=True, file_okay=False),
+              help="A run folder: answer GENERATION's review queue (gen-G/audit) and write gen-G/review/answers.jsonl,"
+              " which later generations use (reward-model training pairs, agreement audit).")
+@click.option("--generation", type=click.IntRange(min=0), default=None,
+              help="With --run: the generation whose review queue the answers answer.")
 @click.option("--skip-unanswered", is_flag=True, help="Leave out tasks without an answer instead of failing.")
 @click.option("--annotator", default=None, help="Annotator name of rows that give none [default: human].")
-def import_command(answers: str, queue: str, output: str, skip_unanswered: bool, annotator: str | None) -> None:
+def import_command(answers: str, queue: str | None, output: str | None, run_folder: str | None,
+                   generation: int | None, skip_unanswered: bool, annotator: str | None) -> None:
     """Read filled review tasks (CSV, JSONL or a Label Studio JSON export) into human labels."""
     from rlaif_audit.records.fileio import write_jsonl
 
+    queue, output = import_targets(queue, output, run_folder, generation)
     labels = import_answers(answers, queue, skip_unanswered=skip_unanswered, annotator=annotator)
     for warning in labels.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -231,6 +238,41 @@ def import_command(answers: str, queue: str, output: str, skip_unanswered: bool,
     write_jsonl(output, (label.to_dict() for label in labels))
     pairs = len({label.pair_id for label in labels})
     click.echo(f"{output}: {len(labels)} human labels for {pairs} pairs; audit with --human {output}")
+    if run_folder is not None and generation is not None:
+        click.echo(run_use_line(Path(run_folder), generation))
+
+
+def import_targets(queue: str | None, output: str | None, run_folder: str | None,
+                   generation: int | None) -> tuple[str, str]:
+    """The queue and output of an import: given (--queue, -o), or a run generation's (--run, --generation)."""
+    from rlaif_audit.loop.human_review import REVIEW_QUEUE, answers_file
+    from rlaif_audit.loop.layout import generation_folder
+
+    if run_folder is None:
+        if generation is not None or queue is None or output is None:
+            raise click.UsageError("give --queue and -o, or --run RUN --generation G")
+        return queue, output
+    if generation is None or queue is not None or output is not None:
+        raise click.UsageError("--run needs --generation (and takes neither --queue nor -o)")
+    found = Path(run_folder) / generation_folder(generation) / REVIEW_QUEUE
+    if not found.is_file():
+        raise click.UsageError(f"{found}: no review queue (generation {generation}'s audit stage has not run)")
+    return str(found), str(answers_file(Path(run_folder), generation))
+
+
+def run_use_line(folder: Path, generation: int) -> str:
+    """Which generations of the run will use the answers (those after it that have not labeled yet)."""
+    from rlaif_audit.loop.layout import MANIFEST, generation_folder, marker
+    from rlaif_audit.records.fileio import read_json
+
+    total = (read_json(folder / MANIFEST).get("config") or {}).get("generations", generation + 1)
+    later = [g for g in range(generation + 1, int(total))
+             if not (folder / generation_folder(g) / marker("label")).exists()]
+    if not later:
+        return ("No later generation of this run is left to label: `rlaif-audit audit --human` and `rlaif-audit "
+                "export --human` use the answers.")
+    return (f"Generations {', '.join(map(str, later))} will use them (reward-model training pairs and the agreement "
+            f"audit): rlaif-audit run --resume {folder}")
 
 
 @hookimpl

@@ -165,8 +165,12 @@ def run_audit(run: Run, generation: int) -> dict[str, Any]:
 
     rows = policy_side_data(run, generation)
     ctx = evaluator_context(run, generation, rows)
+    from rlaif_audit.loop.human_review import review_agreement
+
     results = run_auditors(ctx, run.pm, run.config.auditors or None, timeout=run.config.auditor_timeout or None)
+    human_review = review_agreement(run, generation, results)
     report, written = write_generation_reports(run, generation, ctx, results)
     run.notify("on_generation_end", generation, report=report.to_dict())
-    return {"report": str(Path(AUDIT) / REPORT_JSON), "written": written,
-            "auditor_status": {name: result.status for name, result in results.items()}}
+    outputs = {"report": str(Path(AUDIT) / REPORT_JSON), "written": written,
+               "auditor_status": {name: result.status for name, result in results.items()}}
+    return outputs | ({"human_review": human_review} if human_review else {})

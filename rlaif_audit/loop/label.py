@@ -47,7 +47,9 @@ def preference_rows(run: Run, generation: int, pairs: Sequence[PreferencePair],
 
 @stage_progress("label")
 def run_label(run: Run, generation: int) -> dict[str, Any]:
-    """Judge the generation's pairs in both orders; write judgments.jsonl and preferences.jsonl."""
+    """Judge the generation's pairs in both orders; write judgments.jsonl and preferences.jsonl (with the human
+    answers imported for earlier generations, :mod:`rlaif_audit.loop.human_review`)."""
+    from rlaif_audit.loop.human_review import with_human_rows
     from rlaif_audit.records.provenance import file_hash
 
     pairs_path, judgments_path = run.path(generation, PAIRS), run.path(generation, JUDGMENTS)
@@ -61,10 +63,14 @@ def run_label(run: Run, generation: int) -> dict[str, Any]:
     finally:
         evaluator.close()
     run.notify("on_judgments", generation, judgments=read_jsonl(judgments_path))
-    rows = preference_rows(run, generation, pairs, debiased_preferences(judgments_path))
+    rows, human_review = with_human_rows(run, generation,
+                                         preference_rows(run, generation, pairs, debiased_preferences(judgments_path)))
     write_jsonl(run.path(generation, PREFERENCES), rows)
+    if human_review:
+        outputs["human_review"] = human_review
     held_out = sum(r["split"] == "eval" for r in rows)
+    ai_rows = sum(r["label_source"] == "ai" for r in rows)
     outputs.update({"judgments_hash": file_hash(judgments_path), "preferences": len(rows),
-                    "undecided_pairs": len(pairs) - len(rows), "rm_train_pairs": len(rows) - held_out,
+                    "undecided_pairs": len(pairs) - ai_rows, "rm_train_pairs": len(rows) - held_out,
                     "rm_eval_pairs": held_out})
     return outputs

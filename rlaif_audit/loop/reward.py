@@ -108,7 +108,8 @@ def run_reward_model(run: Run, generation: int) -> dict[str, Any]:
     model, tokenizer = load_reward_model(saved)
     metrics = {"accuracy_vs_ai": accuracy_vs_ai(model, tokenizer, held_out),
                "accuracy_vs_humans": accuracy_vs_humans(run, model, tokenizer),
-               "train_pairs": len(train), "held_out_pairs": len(held_out), **summary}
+               "train_pairs": len(train), "held_out_pairs": len(held_out),
+               "human_train_pairs": sum(r.get("label_source") == "human" for r in train), **summary}
     run.notify("on_reward_model", generation, path=str(saved), metrics=metrics)
     return {"path": REWARD_MODEL, "weights_sha256": weights_hash(saved), "metrics": metrics,
             "scratch": [REWARD_MODEL_CHECKPOINTS]}
