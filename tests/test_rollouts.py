@@ -48,7 +48,8 @@ def _trainer(trainer_class: Any, config_class: Any, tmp_path: Path, **options: A
     policy = str(tiny_model())
     args = config_class(output_dir=str(tmp_path / "out"), seed=0, report_to=[], use_cpu=True, save_strategy="no",
                         logging_steps=1, disable_tqdm=True, max_steps=1, per_device_train_batch_size=4,
-                        num_generations=2, max_completion_length=8, learning_rate=1e-2, beta=0.04, **options)
+                        num_generations=2, max_completion_length=8, learning_rate=1e-2, beta=0.04,
+                        gradient_checkpointing=False, **options)
     dataset = Dataset.from_list([{"prompt": messages(p)} for p in PROMPTS * 2])
     return trainer_class(model=policy, reward_funcs=lambda completions, **_: [float(len(str(c))) for c in completions],
                          args=args, train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(policy))
@@ -58,6 +59,19 @@ def _grpo(tmp_path: Path, **options: Any) -> Any:
     from trl import GRPOConfig, GRPOTrainer
 
     return _trainer(fast_trainer_class(GRPOTrainer), GRPOConfig, tmp_path, **options)
+
+
+def _lively(trainer: Any) -> Any:
+    """Redraw the tiny model's weight matrices with std 0.5 (seeded): at the default init its greedy output is one
+    token repeated, which would make the greedy comparison below too weak to catch a position or cache bug."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for weights in trainer.model.parameters():
+            if weights.dim() > 1:
+                weights.copy_(torch.randn(weights.shape, generator=generator) * 0.5)
+    return trainer
 
 
 def _prompt_ids(trainer: Any, repeat: int = 2) -> list[list[int]]:
@@ -85,18 +99,22 @@ def _add_end_token(trainer: Any, token: int) -> None:
 def test_greedy_rollouts_equal_trl_generate_including_eos_cuts(tmp_path: Path) -> None:
     """With do_sample False both paths are deterministic: same ids row by row, and with a frequent token made an
     end token, the same early cuts (the end token kept, nothing after it)."""
-    trainer = _grpo(tmp_path, generation_kwargs={"do_sample": False})
+    trainer = _lively(_grpo(tmp_path, generation_kwargs={"do_sample": False}))
     prompt_ids = _prompt_ids(trainer)
     expected, expected_logprobs = _trl(trainer, prompt_ids)
     got, logprobs = trainer._generate_single_turn(prompt_ids, None, {}, 2)
     assert logprobs is None and expected_logprobs is None
     assert got == expected
     assert all(len(row) == 8 for row in got)  # the random tiny model never ends on its own
-    _add_end_token(trainer, expected[0][3])
+    assert len({tuple(row) for row in got}) == len(PROMPTS) and len(set(got[0])) > 4
+    row, cut = next((r, i) for r, ids in enumerate(expected) for i, token in enumerate(ids)
+                    if i > 0 and token not in ids[:i])
+    end = expected[row][cut]
+    _add_end_token(trainer, end)
     expected, _ = _trl(trainer, prompt_ids)
     got, _ = trainer._generate_single_turn(prompt_ids, None, {}, 2)
     assert got == expected
-    assert any(len(row) < 8 and row[-1] == expected[0][3] for row in got)
+    assert len(got[row]) == cut + 1 and got[row][-1] == end and got[row].count(end) == 1
 
 
 def test_sampled_rollouts_have_trl_structure(tmp_path: Path) -> None:
