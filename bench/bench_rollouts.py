@@ -41,6 +41,7 @@ def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int, preset:
     """Build GRPO as the policy stage does and time ``steps`` steps after a one-step warm-up."""
     from datasets import Dataset
     from transformers import AutoTokenizer, TrainerCallback
+
     from rlaif_audit.loop.config import build_config
     from rlaif_audit.loop.policy import _trainer_classes
     from rlaif_audit.loop.prompts import bundled_prompts, messages, read_prompts

@@ -157,3 +157,22 @@ def test_an_rl_step_trains_on_the_fast_engine(tmp_path: Path, monkeypatch: pytes
     assert math.isfinite(result.training_loss)
     changed = [name for name, p in trainer.model.named_parameters() if not torch.equal(p.detach(), before[name])]
     assert changed
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
+def test_the_policy_stage_picks_the_trainer_by_rollout_engine(algorithm: str) -> None:
+    import trl
+
+    from rlaif_audit.errors import ConfigError
+    from rlaif_audit.loop.config import build_config
+    from rlaif_audit.loop.policy import _trainer_classes
+    from rlaif_audit.loop.rollouts import FastRollouts
+
+    plain = trl.GRPOTrainer if algorithm == "grpo" else trl.RLOOTrainer
+    assert build_config(preset="smoke").rollout_engine == "fast"
+    _, fast = _trainer_classes(algorithm, build_config(preset="smoke").rollout_engine)
+    assert issubclass(fast, plain) and issubclass(fast, FastRollouts)
+    assert fast.returns_logprobs is (algorithm == "grpo")
+    assert _trainer_classes(algorithm, "trl")[1] is plain
+    with pytest.raises(ConfigError, match="rollout_engine"):
+        build_config(preset="smoke", overrides={"rollout_engine": "vllm"})

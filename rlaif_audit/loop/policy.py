@@ -67,10 +67,10 @@ def reward_functions(run: Run, generation: int) -> tuple[Any, Any, Any]:
 
 def _trainer_classes(algorithm: str, rollout_engine: str = "trl") -> tuple[Any, Any]:
     """TRL's config and trainer classes of the configured RL algorithm (rollouts on the fast engine if chosen)."""
-    if algorithm == "rloo":
-        from trl import RLOOConfig as config_class, RLOOTrainer as trainer_class
-    else:
-        from trl import GRPOConfig as config_class, GRPOTrainer as trainer_class
+    import trl
+
+    config_class, trainer_class = ((trl.RLOOConfig, trl.RLOOTrainer) if algorithm == "rloo"
+                                   else (trl.GRPOConfig, trl.GRPOTrainer))
     if rollout_engine == "fast":
         from rlaif_audit.loop.rollouts import fast_trainer_class
 
