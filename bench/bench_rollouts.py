@@ -37,8 +37,10 @@ def length_reward(completions: list[Any], **_: Any) -> list[float]:
     return [float(len(c[-1]["content"] if isinstance(c, list) else c)) / 100 for c in completions]
 
 
-def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int, preset: str = "smoke") -> float:
-    """Build GRPO as the policy stage does and time ``steps`` steps after a one-step warm-up."""
+def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int,
+                     preset: str = "smoke") -> tuple[float, float]:
+    """(seconds per step, rollout seconds per step) of GRPO built as the policy stage builds it, over ``steps``
+    steps after a one-step warm-up (one generation call per step at TRL's default generation batch)."""
     from datasets import Dataset
     from transformers import AutoTokenizer, TrainerCallback
 
@@ -64,8 +66,18 @@ def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int, preset:
     prompts = Dataset.from_list([{"prompt": messages(p["prompt"])} for p in read_prompts(bundled_prompts())[:32]])
     trainer = trainer_class(model=policy, reward_funcs=length_reward, args=args, train_dataset=prompts,
                           processing_class=AutoTokenizer.from_pretrained(policy), callbacks=[StepTimes()])
+    rollout_seconds: list[float] = []
+    generate = trainer._generate_single_turn
+
+    def timed_generate(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = generate(*args, **kwargs)
+        rollout_seconds.append(time.perf_counter() - started)
+        return result
+
+    trainer._generate_single_turn = timed_generate  # the rollout share of each step (TRL's method or the engine's)
     trainer.train()
-    return (times[-1] - times[0]) / steps
+    return (times[-1] - times[0]) / steps, sum(rollout_seconds[-steps:]) / steps
 
 
 def main() -> None:
@@ -81,10 +93,11 @@ def main() -> None:
     policy = str(resolve_model("smollm2") if args.policy else tiny_model())
     for round_index, name in [(r, n) for r in range(args.rounds) for n in args.variants.split(",")]:
         started = time.perf_counter()
-        per_step = seconds_per_step(policy, VARIANTS[name], args.steps, args.preset)
+        per_step, rollout = seconds_per_step(policy, VARIANTS[name], args.steps, args.preset)
         print(json.dumps({"figure": "rl_step", "variant": name, "keys": VARIANTS[name], "policy": Path(policy).name,
                           "preset": args.preset, "round": round_index,
-                          "seconds_per_step": round(per_step, 2), "wall_s": round(time.perf_counter() - started, 1),
+                          "seconds_per_step": round(per_step, 2),
+                          "rollout_seconds_per_step": round(rollout, 2), "wall_s": round(time.perf_counter() - started, 1),
                           "load_average": list(os.getloadavg())}), flush=True)
 
 
