@@ -188,7 +188,7 @@ def test_a_hanging_auditor_times_out_and_the_rest_goes_on(pm) -> None:
     outcomes = run_auditors(context(120), pm, ["aad-hangs", "agreement"], timeout=0.5)
     assert time.perf_counter() - started < 30
     hung = outcomes["aad-hangs"]
-    assert (hung.status, hung.error) == ("error", "timed out after 0.5 s (audit --auditor-timeout)")
+    assert (hung.status, hung.error) == ("error", "timed out after 0.5 s (audit --auditor-timeout; run: auditor_timeout)")
     assert outcomes["agreement"].status == "ok"
 
 

@@ -213,3 +213,48 @@ def test_run_path_reaches_a_generations_files_by_their_layout_names(tmp_path: Pa
     assert run.marker(0, "label") == tmp_path / "r" / "gen-0" / "stages" / "label.done.json"
     assert (tmp_path / "r" / layout.MANIFEST).exists() and (tmp_path / "r" / layout.CONFIG).exists()
     assert set(run.manifest["seeds"]) == {"seed", "gen-0"}
+
+
+def test_the_label_timeout_key_reaches_the_loops_labeling(tmp_path: Path) -> None:
+    """A loop label stage whose evaluator hangs on its first batch writes that batch as timed-out failures after
+    ``label_timeout`` seconds and labels the rest (before, the loop always waited the built-in 600 s)."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from rlaif_audit.data.judgment_file import read_judgments
+    from rlaif_audit.judging.evaluator import Evaluator
+    from rlaif_audit.loop.ai_feedback import judge_pairs
+    from rlaif_audit.records.types import Judgment, PreferencePair
+
+    release = threading.Event()
+
+    class HangsFirst(Evaluator):
+        name = "hangs-first"
+        description = "test evaluator"
+        options: dict = {}
+        calls = 0
+
+        def identity(self) -> dict:
+            return {"evaluator": self.name}
+
+        def judge(self, items):
+            HangsFirst.calls += 1
+            if HangsFirst.calls == 1:
+                release.wait(30)
+            return iter([Judgment(item.pair_id, item.order, 0.7, "first", "ok", "{}") for item in items])
+
+    pairs = [PreferencePair(f"p{i}", [{"role": "user", "content": f"q{i}"}], f"a{i}", f"b{i}") for i in range(8)]
+    config = build_config(preset="smoke", overrides={"label_timeout": 0.5, "label_batch_size": 4})
+    run = SimpleNamespace(config=config, progress=False)
+    started = time.monotonic()
+    try:
+        outputs = judge_pairs(run, HangsFirst(), pairs, tmp_path / "j.jsonl")
+    finally:
+        release.set()
+    assert time.monotonic() - started < 20
+    frame = read_judgments(tmp_path / "j.jsonl")
+    assert outputs["judgments"] == 16 and (frame.parse_status == "failed").sum() == 4
+    assert build_config(preset="smoke", overrides={"label_timeout": 0}).label_timeout == 0
+    with pytest.raises(ConfigError, match="auditor_timeout"):
+        build_config(preset="smoke", overrides={"auditor_timeout": -1})

@@ -135,6 +135,15 @@ def test_a_reward_model_folder_of_pickles_is_refused_before_anything_is_loaded(t
     assert not sentinel.exists() and not (tmp_path / "run").exists()
 
 
+def test_label_refuses_an_evaluator_folder_of_pickles_with_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+    sentinel = tmp_path / "unpickled"
+    folder = pickle_only_model(tmp_path / "pickled", sentinel)
+    out = tmp_path / "j.jsonl"
+    result = invoke("label", "demo", "-e", "hf-judge", "-O", f"model={folder}", "-o", str(out), "-q")
+    assert result.exit_code == 2 and "no safetensors weights" in result.output and "pytorch_model.bin" in result.output
+    assert not sentinel.exists() and not out.exists()
+
+
 def test_the_cli_refuses_a_policy_folder_of_pickles_with_exit_2(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("rlaif_audit.loop.run.execute", lambda run: pytest.fail("the run started"))
     sentinel = tmp_path / "unpickled"

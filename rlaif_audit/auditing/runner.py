@@ -134,7 +134,7 @@ def run_one_auditor(cls: type, ctx: AuditContext, timeout: float | None = DEFAUL
         return AuditorOutcome(status="skipped", reason=reason, auditor=declared)
     status, value = call_with_timeout(lambda: _audit(cls, ctx), timeout)
     if status == "timed out":
-        return _error(f"timed out after {timeout:g} s (audit --auditor-timeout)", declared)
+        return _error(f"timed out after {timeout:g} s (audit --auditor-timeout; run: auditor_timeout)", declared)
     if status == "raised":
         return _error(_describe(value), declared, value)
     try:

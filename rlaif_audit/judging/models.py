@@ -62,8 +62,7 @@ def resolve_model(spec: str | os.PathLike[str] | None = None) -> Path:
         return convert_gguf(smollm2_gguf())
     path = Path(spec).expanduser()
     if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"Model folder {path} has no config.json: it is not a Hugging Face model folder.")
+        check_model_folder(path)
         return path.resolve()
     if path.is_file() and path.suffix.lower() == ".gguf":
         return convert_gguf(path)
@@ -71,6 +70,24 @@ def resolve_model(spec: str | os.PathLike[str] | None = None) -> Path:
         f"Model {str(spec)!r} not found: give a Hugging Face model folder, a .gguf file, or '{DEFAULT_MODEL}' "
         "(the hub is not searched)."
     )
+
+
+SAFETENSORS = ("*.safetensors", "*.safetensors.index.json")
+PICKLED = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def check_model_folder(path: Path, prefix: str = "") -> None:
+    """A Hugging Face model folder rlaif-audit may load: a config.json and safetensors weights. A folder of pickled
+    weights only is refused before anything is loaded (unpickling runs code); ``prefix`` starts the message (the
+    config key that named the folder)."""
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{prefix}model folder {path} has no config.json: it is not a Hugging Face model folder")
+    if not any(next(path.glob(pattern), None) for pattern in SAFETENSORS):
+        pickles = sorted(p.name for pattern in PICKLED for p in path.glob(pattern))
+        found = f" (it holds {', '.join(pickles)})" if pickles else ""
+        raise ConfigError(f"{prefix}model folder {path} has no safetensors weights{found}; rlaif-audit loads "
+                          "safetensors only and never unpickles weights. Convert it once with transformers: "
+                          "AutoModel.from_pretrained(folder).save_pretrained(new_folder, safe_serialization=True)")
 
 
 def _file_key(path: Path) -> str:
@@ -216,7 +233,7 @@ def load_causal_lm(path: str | os.PathLike[str] | None = None, dtype: str | torc
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = resolve_model(path)
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype(dtype)).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype(dtype), use_safetensors=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

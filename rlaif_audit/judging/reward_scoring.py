@@ -70,9 +70,11 @@ def load_reward_model(path: Path, dtype: str) -> tuple[Any, Any]:
     """(model in eval mode, tokenizer) of a one-output sequence-classification model folder."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rlaif_audit.judging.models import torch_dtype
+    from rlaif_audit.judging.models import check_model_folder, torch_dtype
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch_dtype(dtype)).eval()
+    check_model_folder(Path(path), "Reward model: ")
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch_dtype(dtype),
+                                                               use_safetensors=True).eval()
     if model.config.num_labels != 1:
         raise ConfigError(f"Reward model {path} has {model.config.num_labels} outputs; a reward model has one.")
     tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -91,7 +91,8 @@ def judge_pairs(run: Run, evaluator: Evaluator, pairs: Sequence[PreferencePair],
     """Label pairs in both orders into a resumable judgment file (the machinery of `rlaif-audit label`)."""
     from rlaif_audit.judging.labeling import label_pairs
 
-    summary = label_pairs(evaluator, pairs, path, chunk_size=run.config.label_batch_size, progress=run.progress)
+    summary = label_pairs(evaluator, pairs, path, chunk_size=run.config.label_batch_size, progress=run.progress,
+                          timeout_s=run.config.label_timeout or None)
     return {"pairs": summary.pairs, "judgments": summary.judgments, "new_judgments": summary.new_judgments,
             "parse_failures": summary.parse_failures, "seconds_judging": round(summary.seconds, 3)}
 

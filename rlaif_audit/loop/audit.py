@@ -165,7 +165,7 @@ def run_audit(run: Run, generation: int) -> dict[str, Any]:
 
     rows = policy_side_data(run, generation)
     ctx = evaluator_context(run, generation, rows)
-    results = run_auditors(ctx, run.pm, run.config.auditors or None)
+    results = run_auditors(ctx, run.pm, run.config.auditors or None, timeout=run.config.auditor_timeout or None)
     report, written = write_generation_reports(run, generation, ctx, results)
     run.notify("on_generation_end", generation, report=report.to_dict())
     return {"report": str(Path(AUDIT) / REPORT_JSON), "written": written,

@@ -10,7 +10,9 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, get_origin, get_type_hints
 
+from rlaif_audit.auditing.runner import DEFAULT_TIMEOUT_S as AUDITOR_TIMEOUT_S
 from rlaif_audit.errors import ConfigError, InputError
+from rlaif_audit.judging.labeling import BATCH_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class RunConfig:
     algorithm: str = _key("grpo", "RL algorithm: grpo (GRPOTrainer) or rloo (RLOOTrainer).", _choice("grpo", "rloo"))
     label_batch_size: int = _key(16, "Judgments per evaluator call; each batch is fsynced before the next.",
                                  _positive)
+    label_timeout: float = _key(BATCH_TIMEOUT_S, "Seconds an evaluator batch may take (0: no limit); a batch past "
+                                "it is written as failed judgments, and 3 in a row stop the stage.", _non_negative)
+    auditor_timeout: float = _key(AUDITOR_TIMEOUT_S, "Seconds one auditor may take (0: no limit); one past it is "
+                                  "reported as an error, the other auditors' results are kept.", _non_negative)
     rm_epochs: float = _key(1.0, "Reward-model training epochs.", _positive)
     rm_learning_rate: float = _key(5e-5, "Reward-model learning rate.", _positive)
     rm_batch_size: int = _key(8, "Reward-model training batch size (pairs).", _positive)

@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 
     from rlaif_audit.loop.config import RunConfig
 
-SAFETENSORS = ("*.safetensors", "*.safetensors.index.json")
-PICKLED = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
-
-
 def check_run(config: RunConfig, pm: pluggy.PluginManager) -> None:
     """Every check of a new run; the first problem is an error (exit 2) naming the key and the valid choices."""
     check_model(config.policy, "policy")
@@ -35,7 +31,7 @@ def check_run(config: RunConfig, pm: pluggy.PluginManager) -> None:
 def check_model(spec: str, key: str) -> None:
     """A model the run loads: the bundled name, a .gguf file, or a Hugging Face folder with safetensors weights
     (a folder of pickled weights only is refused before anything is loaded)."""
-    from rlaif_audit.judging.models import DEFAULT_MODEL
+    from rlaif_audit.judging.models import DEFAULT_MODEL, check_model_folder
 
     if not spec or spec.lower() == DEFAULT_MODEL:
         return
@@ -45,15 +41,7 @@ def check_model(spec: str, key: str) -> None:
     if not path.is_dir():
         raise ConfigError(f"Option '{key}': model {spec!r} not found: give a Hugging Face model folder, a .gguf file, "
                           f"or '{DEFAULT_MODEL}' (the hub is not searched)")
-    if not (path / "config.json").is_file():
-        raise ConfigError(f"Option '{key}': model folder {path} has no config.json: it is not a Hugging Face model "
-                          "folder")
-    if not any(next(path.glob(pattern), None) for pattern in SAFETENSORS):
-        pickles = sorted(p.name for pattern in PICKLED for p in path.glob(pattern))
-        found = f" (it holds {', '.join(pickles)})" if pickles else ""
-        raise ConfigError(f"Option '{key}': model folder {path} has no safetensors weights{found}; rlaif-audit loads "
-                          "safetensors only and never unpickles weights. Convert it once with transformers: "
-                          "AutoModel.from_pretrained(folder).save_pretrained(new_folder, safe_serialization=True)")
+    check_model_folder(path, f"Option '{key}': ")
 
 
 def _check_evaluator(config: RunConfig, pm: pluggy.PluginManager) -> None:

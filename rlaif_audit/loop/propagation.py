@@ -96,7 +96,7 @@ def run_propagation(run: Run, generation: int | None) -> dict[str, Any]:
     data = str(run.path(0, PROBE_PAIRS))
     inputs, first = read_generations(data, paths, None, 0.05)
     ctx = propagation_context(first.judgments, first.pairs, inputs, run.config.seed, run.config.n_bootstrap, 0.0)
-    outcomes = run_auditors(ctx, run.pm, [AUDITOR])
+    outcomes = run_auditors(ctx, run.pm, [AUDITOR], timeout=run.config.auditor_timeout or None)
     rows = generation_rows(run)
     outcomes[AUDITOR].tables["generations"] = [
         {**{k: v for k, v in row.items() if k != "stage_seconds"},
