@@ -1,8 +1,9 @@
-"""Seconds per RL step of TRL's GRPO under the loop's rollout options (the smoke preset's sizes).
+"""Seconds per RL step of TRL's GRPO under the loop's rollout options (a preset's sizes; smoke unless told).
 
     python bench/bench_rollouts.py            # the tiny random test model (a minute or two)
     python bench/bench_rollouts.py --policy   # the run's policy (SmolLM2; minutes)
     python bench/bench_rollouts.py --steps 4 --variants default,generation_batch,continuous_batching
+    nice -n 5 python bench/bench_rollouts.py --policy --preset default --steps 2 --rounds 2   # trl vs fast, alternating
 
 One JSON line per variant: the trainer built as the policy stage builds it (``trainer_arguments`` and
 ``rollout_arguments`` of a config with that variant's keys), a length reward instead of a reward model, timed over
@@ -26,6 +27,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "generation_batch": {"rl_generation_batch_size": 8},  # one generate call per two optimiser steps
     "continuous_batching": {"rl_continuous_batching": True},
+    "trl": {"rollout_engine": "trl"},  # TRL's model.generate rollouts
+    "fast": {"rollout_engine": "fast"},  # the fast decode engine inside TRL's trainer (loop/rollouts.py)
 }
 
 
@@ -34,50 +37,67 @@ def length_reward(completions: list[Any], **_: Any) -> list[float]:
     return [float(len(c[-1]["content"] if isinstance(c, list) else c)) / 100 for c in completions]
 
 
-def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int) -> float:
-    """Build GRPO as the policy stage does and time ``steps`` steps after a one-step warm-up."""
+def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int,
+                     preset: str = "smoke") -> tuple[float, float]:
+    """(seconds per step, rollout seconds per step) of GRPO built as the policy stage builds it, over ``steps``
+    steps after a one-step warm-up (one generation call per step at TRL's default generation batch)."""
     from datasets import Dataset
     from transformers import AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
 
     from rlaif_audit.loop.config import build_config
+    from rlaif_audit.loop.policy import _trainer_classes
     from rlaif_audit.loop.prompts import bundled_prompts, messages, read_prompts
     from rlaif_audit.loop.sampling import rollout_arguments
 
-    config = build_config(preset="smoke", overrides=overrides)
+    config = build_config(preset=preset, overrides=overrides)
+    config_class, trainer_class = _trainer_classes("grpo", config.rollout_engine)  # as the policy stage picks them
     times: list[float] = []
 
     class StepTimes(TrainerCallback):
         def on_step_end(self, *args: Any, **kwargs: Any) -> None:
             times.append(time.perf_counter())
 
-    args = GRPOConfig(output_dir=tempfile.mkdtemp(prefix="bench-rollouts-"), seed=0, report_to=[], use_cpu=True,
+    args = config_class(output_dir=tempfile.mkdtemp(prefix="bench-rollouts-"), seed=0, report_to=[], use_cpu=True,
                       save_strategy="no", logging_steps=1, disable_tqdm=True, max_steps=steps + 1,
                       gradient_checkpointing=False,  # as trainer_arguments sets it
                       per_device_train_batch_size=config.rl_batch_size, num_generations=config.num_generations,
                       max_completion_length=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
                       beta=config.beta, learning_rate=config.rl_learning_rate, **rollout_arguments(config))
     prompts = Dataset.from_list([{"prompt": messages(p["prompt"])} for p in read_prompts(bundled_prompts())[:32]])
-    trainer = GRPOTrainer(model=policy, reward_funcs=length_reward, args=args, train_dataset=prompts,
+    trainer = trainer_class(model=policy, reward_funcs=length_reward, args=args, train_dataset=prompts,
                           processing_class=AutoTokenizer.from_pretrained(policy), callbacks=[StepTimes()])
+    rollout_seconds: list[float] = []
+    generate = trainer._generate_single_turn
+
+    def timed_generate(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = generate(*args, **kwargs)
+        rollout_seconds.append(time.perf_counter() - started)
+        return result
+
+    trainer._generate_single_turn = timed_generate  # the rollout share of each step (TRL's method or the engine's)
     trainer.train()
-    return (times[-1] - times[0]) / steps
+    return (times[-1] - times[0]) / steps, sum(rollout_seconds[-steps:]) / steps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", action="store_true", help="The run's policy instead of the tiny test model.")
     parser.add_argument("--steps", type=int, default=4, help="Timed optimiser steps per variant.")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"Comma-separated: {', '.join(VARIANTS)}.")
+    parser.add_argument("--variants", default="trl,fast", help=f"Comma-separated: {', '.join(VARIANTS)}.")
+    parser.add_argument("--preset", default="smoke", help="The config preset whose RL sizes are timed.")
+    parser.add_argument("--rounds", type=int, default=1, help="Rounds over the variants, alternating (noisy machine).")
     args = parser.parse_args()
     from rlaif_audit.judging.models import resolve_model, tiny_model
 
     policy = str(resolve_model("smollm2") if args.policy else tiny_model())
-    for name in args.variants.split(","):
+    for round_index, name in [(r, n) for r in range(args.rounds) for n in args.variants.split(",")]:
         started = time.perf_counter()
-        per_step = seconds_per_step(policy, VARIANTS[name], args.steps)
+        per_step, rollout = seconds_per_step(policy, VARIANTS[name], args.steps, args.preset)
         print(json.dumps({"figure": "rl_step", "variant": name, "keys": VARIANTS[name], "policy": Path(policy).name,
-                          "seconds_per_step": round(per_step, 2), "wall_s": round(time.perf_counter() - started, 1),
+                          "preset": args.preset, "round": round_index,
+                          "seconds_per_step": round(per_step, 2),
+                          "rollout_seconds_per_step": round(rollout, 2), "wall_s": round(time.perf_counter() - started, 1),
                           "load_average": list(os.getloadavg())}), flush=True)
 
 

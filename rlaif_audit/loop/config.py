@@ -154,6 +154,9 @@ class RunConfig:
                                          _non_negative)
     rl_continuous_batching: bool = _key(False, "RL rollouts with transformers' continuous batching "
                                                "(TRL use_transformers_continuous_batching).")
+    rollout_engine: str = _key(
+        "fast", "RL rollouts on the transformers path: 'fast' (the KV-cache decode loop inside TRL's trainer) or "
+        "'trl' (TRL's model.generate); vLLM and continuous batching always use TRL's path.", _choice("fast", "trl"))
     use_vllm: bool = _key(False, "RL rollouts with vLLM (TRL use_vllm; needs a GPU and the vllm package).")
     vllm_mode: str = _key("colocate", "vLLM for RL rollouts: 'colocate' (in the trainer) or 'server' "
                                       "(`trl vllm-serve`).", _choice("colocate", "server"))

@@ -134,8 +134,8 @@ class _Rows:
 
 
 def decode(model: Any, prompts: Sequence[Sequence[int]], n: int, settings: Sampling, *, stop_ids: Sequence[int],
-           pad_id: int, generator: Any) -> list[list[list[int]]]:
-    """``n`` responses per prompt (new token ids, without the end token), all rows decoded in one batch."""
+           pad_id: int, generator: Any, keep_stop: bool = False) -> list[list[list[int]]]:
+    """``n`` responses per prompt (new token ids; the end token dropped unless ``keep_stop``), in one batch."""
     import torch
     from transformers import DynamicCache
 
@@ -152,7 +152,7 @@ def decode(model: Any, prompts: Sequence[Sequence[int]], n: int, settings: Sampl
         for step in range(settings.max_new_tokens):
             token = sample_next(logits, settings, generator)
             for slot, value in zip(rows.slots.tolist(), token.tolist()):
-                if value not in stop_ids:
+                if keep_stop or value not in stop_ids:
                     rows.tokens[slot].append(value)
             running = ~torch.isin(token, stops)
             if step + 1 == settings.max_new_tokens or not running.any():

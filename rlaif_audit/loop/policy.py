@@ -65,15 +65,17 @@ def reward_functions(run: Run, generation: int) -> tuple[Any, Any, Any]:
     return reward, None, evaluator
 
 
-def _trainer_classes(algorithm: str) -> tuple[Any, Any]:
-    """TRL's config and trainer classes of the configured RL algorithm."""
-    if algorithm == "rloo":
-        from trl import RLOOConfig, RLOOTrainer
+def _trainer_classes(algorithm: str, rollout_engine: str = "trl") -> tuple[Any, Any]:
+    """TRL's config and trainer classes of the configured RL algorithm (rollouts on the fast engine if chosen)."""
+    import trl
 
-        return RLOOConfig, RLOOTrainer
-    from trl import GRPOConfig, GRPOTrainer
+    config_class, trainer_class = ((trl.RLOOConfig, trl.RLOOTrainer) if algorithm == "rloo"
+                                   else (trl.GRPOConfig, trl.GRPOTrainer))
+    if rollout_engine == "fast":
+        from rlaif_audit.loop.rollouts import fast_trainer_class
 
-    return GRPOConfig, GRPOTrainer
+        return config_class, fast_trainer_class(trainer_class)
+    return config_class, trainer_class
 
 
 def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer: Any) -> tuple[Any, Any]:
@@ -82,7 +84,7 @@ def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer:
     from transformers import AutoTokenizer
 
     config, policy = run.config, run.input_policy(generation)
-    config_class, trainer_class = _trainer_classes(config.algorithm)
+    config_class, trainer_class = _trainer_classes(config.algorithm, config.rollout_engine)
     checkpoints = run.path(generation, POLICY_CHECKPOINTS)
     args = config_class(**trainer_arguments(run, checkpoints, run.seed(generation, "policy")),
                         max_steps=config.rl_steps, per_device_train_batch_size=config.rl_batch_size,
