@@ -19,9 +19,9 @@ T = TypeVar("T")
 
 def on_cpu() -> bool:
     """Whether training runs on the CPU (no CUDA device): the trainers' ``use_cpu`` and the processes' backend."""
-    import torch
+    from rlaif_audit.judging.models import default_device
 
-    return not torch.cuda.is_available()
+    return default_device() == "cpu"
 
 
 def state() -> PartialState:
