@@ -29,6 +29,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "continuous_batching": {"rl_continuous_batching": True},
     "trl": {"rollout_engine": "trl"},  # TRL's model.generate rollouts
     "fast": {"rollout_engine": "fast"},  # the fast decode engine inside TRL's trainer (loop/rollouts.py)
+    # the fast engine, one generate call per three optimiser steps (the default preset's rl_steps × rl_batch_size)
+    "fast_generation_batch": {"rollout_engine": "fast", "rl_generation_batch_size": 24},
 }
 
 
@@ -39,15 +41,18 @@ def length_reward(completions: list[Any], **_: Any) -> list[float]:
 
 def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int,
                      preset: str = "smoke") -> tuple[float, float]:
-    """(seconds per step, rollout seconds per step) of GRPO built as the policy stage builds it, over ``steps``
-    steps after a one-step warm-up (one generation call per step at TRL's default generation batch)."""
+    """(seconds per step, rollout seconds per step) of GRPO built as the policy stage builds it.
+
+    TRL generates once per ``steps_per_generation`` optimiser steps (1 at its default generation batch), so the
+    warm-up is one such cycle and ``steps`` is rounded up to whole cycles: every timed step pays its share of a
+    generation call and of the old-logprob pass TRL adds when completions serve several steps."""
     from datasets import Dataset
     from transformers import AutoTokenizer, TrainerCallback
 
     from rlaif_audit.loop.config import build_config
-    from rlaif_audit.loop.policy import _trainer_classes
+    from rlaif_audit.loop.policy import _trainer_classes, rl_arguments
     from rlaif_audit.loop.prompts import bundled_prompts, messages, read_prompts
-    from rlaif_audit.loop.sampling import rollout_arguments
+    from rlaif_audit.loop.training import device_arguments
 
     config = build_config(preset=preset, overrides=overrides)
     config_class, trainer_class = _trainer_classes("grpo", config.rollout_engine)  # as the policy stage picks them
@@ -57,12 +62,12 @@ def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int,
         def on_step_end(self, *args: Any, **kwargs: Any) -> None:
             times.append(time.perf_counter())
 
-    args = config_class(output_dir=tempfile.mkdtemp(prefix="bench-rollouts-"), seed=0, report_to=[], use_cpu=True,
-                      save_strategy="no", logging_steps=1, disable_tqdm=True, max_steps=steps + 1,
-                      gradient_checkpointing=False,  # as trainer_arguments sets it
-                      per_device_train_batch_size=config.rl_batch_size, num_generations=config.num_generations,
-                      max_completion_length=config.max_new_tokens, temperature=config.temperature, top_p=config.top_p,
-                      beta=config.beta, learning_rate=config.rl_learning_rate, **rollout_arguments(config))
+    args = config_class(output_dir=tempfile.mkdtemp(prefix="bench-rollouts-"), seed=0, report_to=[],
+                        save_strategy="no", logging_steps=1, disable_tqdm=True, gradient_checkpointing=False,
+                        **device_arguments(), **rl_arguments(config))  # as build_trainer/trainer_arguments set them
+    cycle = args.steps_per_generation
+    steps = -(-steps // cycle) * cycle
+    args.max_steps = cycle + steps
     prompts = Dataset.from_list([{"prompt": messages(p["prompt"])} for p in read_prompts(bundled_prompts())[:32]])
     trainer = trainer_class(model=policy, reward_funcs=length_reward, args=args, train_dataset=prompts,
                           processing_class=AutoTokenizer.from_pretrained(policy), callbacks=[StepTimes()])
@@ -77,7 +82,7 @@ def seconds_per_step(policy: str, overrides: dict[str, Any], steps: int,
 
     trainer._generate_single_turn = timed_generate  # the rollout share of each step (TRL's method or the engine's)
     trainer.train()
-    return (times[-1] - times[0]) / steps, sum(rollout_seconds[-steps:]) / steps
+    return (times[-1] - times[cycle - 1]) / steps, sum(rollout_seconds[-(steps // cycle):]) / steps
 
 
 def main() -> None:

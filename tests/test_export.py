@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rlaif_audit.commands.export import FAILED, INCONSISTENT, SOFT_TIE, TIED
+from rlaif_audit.data.export import FAILED, INCONSISTENT, SOFT_TIE, TIED
 
 # pair id → (P(first) in order ab, P(first) in order ba); A is shown first in ab, B first in ba.
 KNOWN = {
@@ -57,7 +57,7 @@ def chosen_of(export) -> dict[str, tuple[str, str, float]]:
 
 
 def test_drop_inconsistent_keeps_pairs_both_orders_decide_alike():
-    from rlaif_audit.commands.export import build_export
+    from rlaif_audit.data.export import build_export
 
     export = build_export(known_pairs(), "drop-inconsistent", 0.0, human_override=True, margin=False)
     assert chosen_of(export) == {"p1": ("A", "ai", 1.0), "p3": ("B", "ai", 1.0), "p6": ("B", "human", 1.0)}
@@ -71,7 +71,7 @@ def test_drop_inconsistent_keeps_pairs_both_orders_decide_alike():
 
 
 def test_soft_keeps_debiased_preferences_with_margins():
-    from rlaif_audit.commands.export import build_export
+    from rlaif_audit.data.export import build_export
     from rlaif_audit.records.preference import position_debiased
 
     export = build_export(known_pairs(), "soft", 0.0, human_override=True, margin=False)
@@ -87,7 +87,7 @@ def test_soft_keeps_debiased_preferences_with_margins():
 
 
 def test_tie_band_and_ai_only():
-    from rlaif_audit.commands.export import build_export
+    from rlaif_audit.data.export import build_export
 
     banded = build_export(known_pairs(), "soft", 0.1, human_override=False, margin=False)
     assert "p4" not in chosen_of(banded), "P(A) 0.55 is within a 0.1 tie band of ½"

@@ -258,3 +258,24 @@ def test_the_label_timeout_key_reaches_the_loops_labeling(tmp_path: Path) -> Non
     assert build_config(preset="smoke", overrides={"label_timeout": 0}).label_timeout == 0
     with pytest.raises(ConfigError, match="auditor_timeout"):
         build_config(preset="smoke", overrides={"auditor_timeout": -1})
+
+
+def test_only_the_command_layer_imports_commands() -> None:
+    """The CLI commands sit on top: the loop, auditing, data and reporting layers never import rlaif_audit.commands
+    (the cores that both a command and the loop use live below it, e.g. data.export and auditing.probe_set)."""
+    import ast
+
+    import rlaif_audit
+
+    package = Path(rlaif_audit.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("commands/") or relative == "cli.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{relative}:{node.lineno} {n}" for n in names if n.startswith("rlaif_audit.commands")]
+    assert not offenders, offenders

@@ -132,3 +132,21 @@ def test_rollout_batch_size_must_fit_the_rl_batch() -> None:
         build_config(overrides={"rl_generation_batch_size": 12})
     with pytest.raises(ConfigError, match="exclude each other"):
         build_config(overrides={"use_vllm": True, "rl_continuous_batching": True})
+
+
+def test_rl_trainers_train_in_float32_on_the_cpu(tmp_path: Path) -> None:
+    """GRPOConfig/RLOOConfig default to bf16=True (CPU autocast to bfloat16, far slower on an AVX2 CPU); the policy
+    stage's arguments, which the RL benchmark shares, turn it off on the CPU and keep the run's RL sizes."""
+    from trl import GRPOConfig, RLOOConfig
+
+    from rlaif_audit.loop.policy import rl_arguments
+    from rlaif_audit.loop.training import device_arguments
+
+    assert GRPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[]).bf16  # TRL's default, the trap
+    assert device_arguments() == {"use_cpu": True, "bf16": False}
+    config = build_config(preset="smoke")
+    for config_class in (GRPOConfig, RLOOConfig):
+        args = config_class(output_dir=str(tmp_path), report_to=[], **device_arguments(), **rl_arguments(config))
+        assert not args.bf16 and args.use_cpu
+        assert (args.max_steps, args.per_device_train_batch_size, args.num_generations, args.max_completion_length) \
+            == (config.rl_steps, config.rl_batch_size, config.num_generations, config.max_new_tokens)

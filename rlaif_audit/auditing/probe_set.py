@@ -1,5 +1,6 @@
 """The inputs of the propagation audit as aligned arrays: the probe pairs (ProbeSet) and each generation's
-evaluator judgments of them (GenerationJudgments), built from PreferencePairs and audit-context frames."""
+evaluator judgments of them (GenerationJudgments), built from PreferencePairs and audit-context frames, and read
+from judgment files (:func:`read_generations`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from rlaif_audit.records.preference import CHOICE_A, CHOICE_B
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from rlaif_audit.auditing.auditor import AuditContext
+    from rlaif_audit.data.inputs import AuditInputs
+    from rlaif_audit.records.types import PreferencePair
 
 PADDING_PREFIX = "padding"
 """Probe kinds of the length suite start with this (padding_filler, padding_repeat, padding_restate)."""
@@ -105,3 +110,39 @@ def aligned_judgments(pair_frame: pd.DataFrame, probes: ProbeSet, label: str) ->
     flags = [frame[f"prob_{order}"].astype("boolean").fillna(False).to_numpy(dtype=bool) for order in ("ab", "ba")]
     return GenerationJudgments(frame["p_first_ab"].to_numpy(dtype=float), frame["p_first_ba"].to_numpy(dtype=float),
                                flags[0], flags[1], label)
+
+
+def generation_judgments(path: str, first: AuditInputs, probes: ProbeSet, label: str) -> GenerationJudgments:
+    """One judgment file of the probes, validated as ``audit`` validates it, aligned with the probes."""
+    from rlaif_audit.auditing.context import build_context
+    from rlaif_audit.data.inputs import AuditInputs
+
+    inputs = AuditInputs.from_pairs(path, first.pairs, first.labels, first.source, first.data_hash)
+    return aligned_judgments(build_context(inputs).pairs, probes, label)
+
+
+def read_generations(data: str, paths: Sequence[str], reference: str | None,
+                     stable_margin: float) -> tuple[PropagationInputs, AuditInputs]:
+    """The probes of ``data`` (as generation 0 judged them) and every generation's and the reference's judgments.
+
+    Shared by `rlaif-audit propagation`, `simulate` and the loop's probes and propagation stages."""
+    from rlaif_audit.data.inputs import AuditInputs
+    from rlaif_audit.errors import InputError
+
+    first = AuditInputs.from_file(paths[0], "rlaif", data=data)
+    probes = probe_set(first.pairs)
+    if not (probes.kind != "").any():
+        raise InputError(data, "no pair has metadata.probe_kind; propagation reads probe pairs (the probe suites' "
+                         "pairs files)", field="metadata.probe_kind")
+    generations = [generation_judgments(path, first, probes, f"gen-{g}") for g, path in enumerate(paths)]
+    reference_judged = generation_judgments(reference, first, probes, "reference") if reference else None
+    return PropagationInputs(probes, generations, reference_judged, stable_margin, source=data), first
+
+
+def propagation_context(judgments: pd.DataFrame, pairs: Sequence[PreferencePair] | pd.DataFrame,
+                        inputs: PropagationInputs, seed: int, n_bootstrap: int, tie_band: float) -> AuditContext:
+    """Generation 0's AuditContext carrying every generation under ``options['propagation']``."""
+    from rlaif_audit.auditing.context import build_context
+
+    return build_context(judgments, pairs, [], seed=seed, n_bootstrap=n_bootstrap,
+                         options={"tie_band": tie_band, PROPAGATION_OPTION: inputs})

@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from rlaif_audit import hookimpl
+from rlaif_audit.auditing.probe_set import propagation_context, read_generations
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from rlaif_audit.auditing.auditor import AuditContext
-    from rlaif_audit.auditing.probe_set import GenerationJudgments, ProbeSet, PropagationInputs
-    from rlaif_audit.data.inputs import AuditInputs
-    from rlaif_audit.records.types import PreferencePair
 
 AUDITOR = "propagation"
-
-
-def generation_judgments(path: str, first: AuditInputs, probes: ProbeSet, label: str) -> GenerationJudgments:
-    """One judgment file of the probes, validated as ``audit`` validates it, aligned with the probes."""
-    from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.auditing.probe_set import aligned_judgments
-    from rlaif_audit.data.inputs import AuditInputs
-
-    inputs = AuditInputs.from_pairs(path, first.pairs, first.labels, first.source, first.data_hash)
-    return aligned_judgments(build_context(inputs).pairs, probes, label)
-
-
-def read_generations(data: str, paths: Sequence[str], reference: str | None,
-                     stable_margin: float) -> tuple[PropagationInputs, AuditInputs]:
-    """The probes of DATA (as generation 0 judged them) and every generation's and the reference's judgments."""
-    from rlaif_audit.auditing.probe_set import PropagationInputs, probe_set
-    from rlaif_audit.data.inputs import AuditInputs
-    from rlaif_audit.errors import InputError
-
-    first = AuditInputs.from_file(paths[0], "rlaif", data=data)
-    probes = probe_set(first.pairs)
-    if not (probes.kind != "").any():
-        raise InputError(data, "no pair has metadata.probe_kind; propagation reads probe pairs (the probe suites' "
-                         "pairs files)", field="metadata.probe_kind")
-    generations = [generation_judgments(path, first, probes, f"gen-{g}") for g, path in enumerate(paths)]
-    reference_judged = generation_judgments(reference, first, probes, "reference") if reference else None
-    return PropagationInputs(probes, generations, reference_judged, stable_margin, source=data), first
-
-
-def propagation_context(judgments: pd.DataFrame, pairs: Sequence[PreferencePair] | pd.DataFrame,
-                        inputs: PropagationInputs, seed: int, n_bootstrap: int, tie_band: float) -> AuditContext:
-    """Generation 0's AuditContext carrying every generation under ``options['propagation']``."""
-    from rlaif_audit.auditing.context import build_context
-    from rlaif_audit.auditing.probe_set import PROPAGATION_OPTION
-
-    return build_context(judgments, pairs, [], seed=seed, n_bootstrap=n_bootstrap,
-                         options={"tie_band": tie_band, PROPAGATION_OPTION: inputs})
 
 
 def write_propagation_report(ctx: AuditContext, config: dict[str, Any], output: str, title: str,

@@ -97,7 +97,8 @@ def command(generations: int, probes: int, transfer: str, seed: int, n_bootstrap
             output: str) -> None:
     """Simulate evaluator generations with known bias transfer and audit them with the propagation auditor."""
     from rlaif_audit.auditing.probe_set import PropagationInputs
-    from rlaif_audit.commands.propagation import propagation_context, write_propagation_report
+    from rlaif_audit.auditing.probe_set import propagation_context
+    from rlaif_audit.commands.propagation import write_propagation_report
     from rlaif_audit.judging.simulated_generations import SimulationConfig, parse_transfer, simulate_chain
 
     try:

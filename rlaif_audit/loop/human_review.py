@@ -5,7 +5,7 @@ review queue and writes them to ``gen-G/review/answers.jsonl``. Every later gene
 uses all the answers of the generations before it:
 
 * the label stage adds the human-labeled pairs to the reward model's training rows (preferences.jsonl), chosen by
-  the export rule of `rlaif-audit export` (:func:`rlaif_audit.commands.export.build_export`, human label over the
+  the export rule of `rlaif-audit export` (:func:`rlaif_audit.data.export.build_export`, human label over the
   AI label), and counts in its marker how many AI labels were overridden and how many pairs were added;
 * the audit stage judges those pairs with the generation's evaluator in both orders and runs the agreement
   auditor on them against the human answers (``agreement`` in report.json, with n and CI).
@@ -100,7 +100,7 @@ def answered_frame(folder: Path, answered: Answered) -> pd.DataFrame:
 def human_rows(folder: Path, answered: Answered) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Training rows of the answered pairs by the export rule (human over AI), and how many AI labels the humans
     overrode (the pair had a decisive AI label), added (it had none) or dropped (a human tie)."""
-    from rlaif_audit.commands.export import build_export
+    from rlaif_audit.data.export import build_export
 
     frame = answered_frame(folder, answered)
     with_ai = {row["pair_id"] for row in build_export(frame, EXPORT_POLICY, 0.0, False, False).rows}

@@ -78,6 +78,14 @@ def _trainer_classes(algorithm: str, rollout_engine: str = "trl") -> tuple[Any, 
     return config_class, trainer_class
 
 
+def rl_arguments(config: Any) -> dict[str, Any]:
+    """The GRPOConfig/RLOOConfig keys of the run config's RL settings (sizes, sampling, KL, rollout options)."""
+    return {"max_steps": config.rl_steps, "per_device_train_batch_size": config.rl_batch_size,
+            "num_generations": config.num_generations, "max_completion_length": config.max_new_tokens,
+            "temperature": config.temperature, "top_p": config.top_p, "beta": config.beta,
+            "learning_rate": config.rl_learning_rate, **rollout_arguments(config)}
+
+
 def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer: Any) -> tuple[Any, Any]:
     """The configured TRL trainer (GRPO or RLOO) and the policy tokenizer."""
     from datasets import Dataset
@@ -86,11 +94,7 @@ def build_trainer(run: Run, generation: int, reward_func: Any, reward_tokenizer:
     config, policy = run.config, run.input_policy(generation)
     config_class, trainer_class = _trainer_classes(config.algorithm, config.rollout_engine)
     checkpoints = run.path(generation, POLICY_CHECKPOINTS)
-    args = config_class(**trainer_arguments(run, checkpoints, run.seed(generation, "policy")),
-                        max_steps=config.rl_steps, per_device_train_batch_size=config.rl_batch_size,
-                        num_generations=config.num_generations, max_completion_length=config.max_new_tokens,
-                        temperature=config.temperature, top_p=config.top_p, beta=config.beta,
-                        learning_rate=config.rl_learning_rate, **rollout_arguments(config))
+    args = config_class(**trainer_arguments(run, checkpoints, run.seed(generation, "policy")), **rl_arguments(config))
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
     prompts = Dataset.from_list([{"prompt": messages(p["prompt"]), "prompt_id": p["id"]}
                                  for p in run_prompts(run, "train")])

@@ -69,7 +69,7 @@ def self_preference(run: Run, generation: int) -> dict[str, Any]:
     pairs in both orders; the excess is this evaluator's own-response win rate minus gen-0's on the same pairs,
     with a pair-clustered bootstrap CI (:func:`rlaif_audit.auditing.propagation.analyse`)."""
     from rlaif_audit.auditing.propagation import analyse
-    from rlaif_audit.commands.propagation import read_generations
+    from rlaif_audit.auditing.probe_set import read_generations
     from rlaif_audit.judging.probes import judge_probes, pairs_path, self_preference_suite
     from rlaif_audit.loop.layout import AUDIT_SAMPLES, POLICY
     from rlaif_audit.records.fileio import read_jsonl

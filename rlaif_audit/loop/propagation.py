@@ -86,7 +86,7 @@ def self_preference_rows(run: Run) -> list[dict[str, Any]]:
 
 def run_propagation(run: Run, generation: int | None) -> dict[str, Any]:
     """The propagation auditor over every generation's probe judgments; the top-level report in report/."""
-    from rlaif_audit.commands.propagation import propagation_context, read_generations
+    from rlaif_audit.auditing.probe_set import propagation_context, read_generations
     from rlaif_audit.auditing.runner import run_auditors
     from rlaif_audit.loop.reports import check_report_writes
     from rlaif_audit.reporting.builder import build_report, write_report

@@ -44,19 +44,28 @@ def peft_config(run: Run, task_type: str) -> Any:
                       modules_to_save=["score"] if task_type == "SEQ_CLS" else None)
 
 
-def trainer_arguments(run: Run, output_dir: Path, seed: int, hub_suffix: str = "") -> dict[str, Any]:
-    """TrainingArguments every loop trainer shares: seeded, checkpointed, quiet, on the GPU when there is one, with
-    the run's Hub keys (``hub_suffix`` appended to hub_model_id)."""
+def device_arguments() -> dict[str, Any]:
+    """``use_cpu`` and ``bf16`` as every loop trainer sets them: bfloat16 only on a CUDA GPU that supports it.
+
+    TRL's configs default to ``bf16=True``, which on a CPU autocasts every matmul to bfloat16; on a CPU without
+    native bfloat16 (AVX2 only) that runs torch's generic gemm, measured 7× slower per GRPO step than float32
+    (bench/bench_rollouts.py, docs/run.md), so the CPU trains in the weights' float32.
+    """
     import torch
 
     from rlaif_audit.processes import on_cpu
 
     cuda = not on_cpu()
+    return {"use_cpu": not cuda, "bf16": cuda and torch.cuda.is_bf16_supported()}
+
+
+def trainer_arguments(run: Run, output_dir: Path, seed: int, hub_suffix: str = "") -> dict[str, Any]:
+    """TrainingArguments every loop trainer shares: seeded, checkpointed, quiet, on the GPU when there is one, with
+    the run's Hub keys (``hub_suffix`` appended to hub_model_id)."""
     return {
-        **hub_arguments(run, hub_suffix),
+        **hub_arguments(run, hub_suffix), **device_arguments(),
         "output_dir": str(output_dir), "seed": seed, "data_seed": seed, "report_to": list(run.config.report_to),
-        "use_cpu": not cuda,
-        "bf16": cuda and torch.cuda.is_bf16_supported(), "gradient_checkpointing": False, "logging_steps": 1,
+        "gradient_checkpointing": False, "logging_steps": 1,
         "save_strategy": "steps", "save_steps": run.config.save_steps, "save_total_limit": 1,
         "disable_tqdm": not run.progress, "dataloader_num_workers": 0,
     }
