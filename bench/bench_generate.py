@@ -4,6 +4,7 @@
     python bench/bench_generate.py --preset smoke    # the smoke preset's prompts and settings
     python bench/bench_generate.py --tiny            # the tiny random test model (seconds; checks the script)
     python bench/bench_generate.py --continuous-batching --compile   # also transformers' generate_batch, torch.compile
+    python bench/bench_generate.py --decode-steps 1,8,32,128         # also one decode step's cost per batch size
 
 Prints one JSON line per figure, all measured in one process on one loaded policy:
 ``prefill`` (batched forward over the prompts, tokens/s: the limit), ``generate`` (plain ``model.generate`` in
@@ -113,6 +114,8 @@ def main() -> None:
     parser.add_argument("--rows", default="32,128,0", help="Fast-path batch sizes (rows; 0: all rows in one batch).")
     parser.add_argument("--continuous-batching", action="store_true", help="Also transformers' generate_batch.")
     parser.add_argument("--compile", action="store_true", help="Also the fast path on torch.compile(model).")
+    parser.add_argument("--decode-steps", default="", help="Also one decode step's time at these batch sizes "
+                        "(comma-separated rows, e.g. 1,8,32,128): where decoding is launch- or compute-bound.")
     args = parser.parse_args()
     import torch
     from bench_loop import plain_generate
@@ -147,8 +150,30 @@ def main() -> None:
         continuous_batching(model, tokenizer, encoded, n, settings)
     if args.compile:
         compiled(model, tokenizer, prompts, n, config)
+    for rows in [int(r) for r in args.decode_steps.split(",") if r]:
+        decode_step(model, rows, prefill["tokens_per_s"])
     emit("nucleus_widths", rows=nucleus_widths(model, tokenizer, prompts[:8], config),
          load_average_end=list(os.getloadavg()))
+
+
+def decode_step(model: Any, rows: int, prefill_rate: float, context: int = 100) -> None:
+    """One KV-cache decode step (1 new token per row after a ``context``-token prefill): best of 4, ms and tokens/s."""
+    import torch
+    from transformers import DynamicCache
+
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, model.config.vocab_size, (rows, context), generator=generator)
+    step = torch.randint(0, model.config.vocab_size, (rows, 1), generator=generator)
+    cache, seconds = DynamicCache(config=model.config), []
+    with torch.inference_mode():
+        model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+        for _ in range(4):
+            started = time.perf_counter()
+            model(input_ids=step, cache=cache, use_cache=True)
+            seconds.append(time.perf_counter() - started)
+    best = min(seconds)
+    emit("decode_step", rows=rows, context=context, ms=round(best * 1000, 1), tokens_per_s=round(rows / best, 1),
+         of_prefill=round(rows / best / prefill_rate, 3))
 
 
 def continuous_batching(model: Any, tokenizer: Any, encoded: list[list[int]], n: int, settings: dict[str, Any]) -> None:

@@ -48,7 +48,7 @@ def device_arguments() -> dict[str, Any]:
     """``use_cpu`` and ``bf16`` as every loop trainer sets them: bfloat16 only on a CUDA GPU that supports it.
 
     TRL's configs default to ``bf16=True``, which on a CPU autocasts every matmul to bfloat16; on a CPU without
-    native bfloat16 (AVX2 only) that runs torch's generic gemm, measured 7× slower per GRPO step than float32
+    native bfloat16 (AVX2 only) that runs torch's generic gemm, measured 5.3× slower per GRPO step than float32
     (bench/bench_rollouts.py, docs/run.md), so the CPU trains in the weights' float32.
     """
     import torch
