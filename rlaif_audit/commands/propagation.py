@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from rlaif_audit import hookimpl
-from rlaif_audit.auditing.probe_set import propagation_context, read_generations
 
 if TYPE_CHECKING:
     from rlaif_audit.auditing.auditor import AuditContext
@@ -69,6 +68,8 @@ def command(judgments: tuple[str, ...], data: str, reference: str | None, n_boot
     """Measure bias propagation across generations: JUDGMENTS are gen-0, gen-1, ... judgments of the probes."""
     if len(judgments) < 2:
         raise click.UsageError("give at least two judgment files (generation 0 and 1, in order)")
+    from rlaif_audit.auditing.probe_set import propagation_context, read_generations  # numpy: not at --help
+
     inputs, first = read_generations(data, judgments, reference, stable_margin)
     ctx = propagation_context(first.judgments, first.pairs, inputs, seed, n_bootstrap, tie_band)
     config = {"command": "rlaif-audit propagation", "judgments": list(judgments), "reference": reference,
